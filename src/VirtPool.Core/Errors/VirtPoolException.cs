@@ -14,6 +14,21 @@ public sealed class VirtPoolException : Exception
         Detail = detail;
     }
 
+    /// <summary>
+    /// An error whose message libvirt raises verbatim, without the code's prefix (virReportInvalidArg's
+    /// "Flags 'A' and 'B' are mutually exclusive", "unsupported flags (0x2) in function F").
+    /// </summary>
+    private VirtPoolException(VirErrorCode code, VirErrorDomain domain, string message)
+        : base(message)
+    {
+        Code = code;
+        Domain = domain;
+        Detail = message;
+    }
+
+    public static VirtPoolException Verbatim(VirErrorCode code, string message, VirErrorDomain domain = VirErrorDomain.Storage)
+        => new(code, domain, message);
+
     public VirErrorCode Code { get; }
 
     public VirErrorDomain Domain { get; }

@@ -84,6 +84,9 @@ public static partial class LibC
     [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
     public static unsafe partial nint PRead(int fd, byte* buf, nint count, long offset);
 
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    public static unsafe partial nint Write(int fd, byte* buf, nint count);
+
     [LibraryImport("libc", EntryPoint = "statvfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int StatVfs(string path, out StatVfsBuf buf);
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the build, the tests and the benchmarks need on Debian 12 (idempotent).
+# libvirt is the oracle of the differential tests and the baseline of bench/; it is never started by
+# the package (no systemd here): the tests start their own libvirtd with scripts/libvirtd-up.sh.
+set -euo pipefail
+pkgs=(libvirt-daemon libvirt-daemon-system libvirt-clients qemu-utils python3-libvirt clang zlib1g-dev hyperfine xfsprogs btrfs-progs)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  # Package scripts must not start daemons: there is no init system to hand them to.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  for attempt in 1 2 3; do
+    if apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; then break; fi
+    [ "$attempt" = 3 ] && { echo "apt-get install failed" >&2; exit 1; }
+    sleep 5
+  done
+  rm -f /usr/sbin/policy-rc.d
+fi
+command -v dotnet >/dev/null || { echo "the .NET SDK (global.json) is required" >&2; exit 1; }

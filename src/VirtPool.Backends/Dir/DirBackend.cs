@@ -1,0 +1,122 @@
+using VirtPool.Backends.Local;
+using VirtPool.Core.Backends;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Interop;
+using VirtPool.Core.Model;
+using VirtPool.Core.Process;
+
+namespace VirtPool.Backends.Dir;
+
+/// <summary>
+/// A directory of image files (libvirt's "dir" pool). Build creates the directory; there is
+/// nothing to mount, so start only checks it exists; volumes are files probed natively.
+/// fs and netfs pools will reuse <see cref="LocalFileVolumes"/> after mounting their target.
+/// </summary>
+public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBuilder, IPoolDeleter
+{
+    /// <summary>libvirt's VIR_STORAGE_DEFAULT_POOL_PERM_MODE.</summary>
+    public const uint DefaultPoolMode = 0x1C9; // 0711
+
+    private readonly LocalFileVolumes _volumes = new(runner);
+
+    public PoolType Type => PoolType.Dir;
+
+    public BackendCapabilities Capabilities { get; } = LocalFileVolumes.FileCapabilities with { CanBuild = true, CanDeletePool = true };
+
+    public Task<bool> CheckPoolAsync(PoolContext pool, CancellationToken cancellationToken)
+        => Task.FromResult(FileStat.TryStat(RequireTarget(pool), out var st, out _) && st.IsDirectory);
+
+    public Task StartPoolAsync(PoolContext pool, CancellationToken cancellationToken)
+    {
+        // libvirt's dir backend has no startPool; the refresh that follows fails on a missing directory.
+        return Task.CompletedTask;
+    }
+
+    public Task StopPoolAsync(PoolContext pool, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken)
+        => Task.FromResult(_volumes.Scan(RequireTarget(pool), cancellationToken));
+
+    public Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
+        => Task.FromResult(_volumes.Refresh(volume));
+
+    public VolumeDefinition PrepareVolume(PoolContext pool, VolumeDefinition volume)
+        => _volumes.Prepare(RequireTarget(pool), volume);
+
+    public Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken)
+        => _volumes.CreateAsync(volume, progress, cancellationToken);
+
+    public Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
+    {
+        LocalFileVolumes.Delete(volume);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>virStorageBackendFileSystemBuild for dir pools: mkdir -p, then mode and owner.</summary>
+    public Task BuildPoolAsync(PoolContext pool, PoolBuildFlags flags, CancellationToken cancellationToken)
+    {
+        var path = RequireTarget(pool);
+        if (!path.StartsWith('/'))
+        {
+            throw VirtPoolException.Internal($"path '{path}' is not absolute");
+        }
+
+        var parent = Path.GetDirectoryName(path.TrimEnd('/'));
+        if (!string.IsNullOrEmpty(parent) && parent != "/")
+        {
+            try
+            {
+                Directory.CreateDirectory(parent);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw VirtPoolException.System($"cannot create path '{parent}'", ex);
+            }
+        }
+
+        var perms = pool.Definition.Target.Permissions;
+        var existed = FileStat.TryStat(path, out var st, out _);
+        if (existed && !st.IsDirectory)
+        {
+            throw VirtPoolException.System($"failed to create directory '{path}'", Errno.EEXIST);
+        }
+
+        var mode = perms.Mode ?? (existed ? (uint?)null : DefaultPoolMode);
+        if (!existed && LibC.Mkdir(path, mode ?? DefaultPoolMode) < 0 && LibC.Errno != Errno.EEXIST)
+        {
+            throw VirtPoolException.System($"cannot create path '{path}'", LibC.Errno);
+        }
+
+        if (perms.Owner is not null || perms.Group is not null)
+        {
+            var owner = perms.Owner is { } o ? (int)o : -1;
+            var group = perms.Group is { } g ? (int)g : -1;
+            if (LibC.Chown(path, owner, group) < 0)
+            {
+                throw VirtPoolException.System($"cannot chown '{path}' to ({owner}, {group})", LibC.Errno);
+            }
+        }
+
+        // mkdir is subject to the umask; libvirt sets the exact mode afterwards.
+        if (mode is { } m && LibC.Chmod(path, m) < 0)
+        {
+            throw VirtPoolException.System($"cannot set mode of '{path}' to {Convert.ToString(m, 8)}", LibC.Errno);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task DeletePoolAsync(PoolContext pool, CancellationToken cancellationToken)
+    {
+        var path = RequireTarget(pool);
+        if (LibC.Rmdir(path) < 0)
+        {
+            throw VirtPoolException.System($"failed to remove pool '{path}'", LibC.Errno);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static string RequireTarget(PoolContext pool)
+        => pool.TargetPath ?? throw VirtPoolException.Xml("missing storage pool target path");
+}

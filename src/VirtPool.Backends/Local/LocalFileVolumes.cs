@@ -1,0 +1,382 @@
+using System.Buffers;
+using VirtPool.Core.Backends;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Interop;
+using VirtPool.Core.Model;
+using VirtPool.Core.Process;
+using VirtPool.Formats;
+
+namespace VirtPool.Backends.Local;
+
+/// <summary>
+/// Volumes that are files in a local directory: shared by dir, fs and netfs pools (the latter two
+/// once their target is mounted). Probing is native (one open, fstat and pread per file); only
+/// non-raw creation runs qemu-img, as libvirt does.
+/// </summary>
+public sealed class LocalFileVolumes(IProcessRunner runner)
+{
+    /// <summary>libvirt's default volume mode (VIR_STORAGE_DEFAULT_VOL_PERM_MODE).</summary>
+    public const uint DefaultVolumeMode = 0x180; // 0600
+
+    private static readonly string[] CreatableFormats = ["raw", "qcow2", "qcow", "qed", "vmdk", "vpc", "vdi", "vhdx", "luks"];
+
+    public static BackendCapabilities FileCapabilities { get; } = new()
+    {
+        VolumeFormats = CreatableFormats,
+        DefaultVolumeFormat = "raw",
+        CanCreateVolume = true,
+        CanDeleteVolume = true,
+    };
+
+    /// <summary>virStorageBackendRefreshLocal: every entry of the directory becomes a volume.</summary>
+    public PoolScan Scan(string directory, CancellationToken cancellationToken)
+    {
+        if (!FileStat.TryStat(directory, out var dst, out var errno) || !dst.IsDirectory)
+        {
+            throw VirtPoolException.System($"cannot open directory '{directory}'", errno == 0 ? Errno.ENOTDIR : errno);
+        }
+
+        var volumes = new List<VolumeDefinition>();
+        var buffer = ArrayPool<byte>.Shared.Rent(ImageProbe.HeaderBytes);
+        try
+        {
+            foreach (var path in Directory.EnumerateFileSystemEntries(directory))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var vol = Probe(path, Path.GetFileName(path), buffer);
+                if (vol is not null)
+                {
+                    volumes.Add(vol);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        if (LibC.StatVfs(directory, out var vfs) < 0)
+        {
+            throw VirtPoolException.System($"cannot statvfs path '{directory}'", LibC.Errno);
+        }
+
+        var capacity = vfs.Frsize * vfs.Blocks;
+        var available = vfs.Frsize * vfs.Bavail;
+        var allocation = (vfs.Blocks - vfs.Bfree) * vfs.Frsize;
+        return new PoolScan(new PoolSizes(capacity, allocation, available), volumes);
+    }
+
+    public VolumeDefinition Refresh(VolumeDefinition volume)
+    {
+        var path = volume.Target.Path ?? throw VirtPoolException.Internal($"volume '{volume.Name}' has no path");
+        var buffer = ArrayPool<byte>.Shared.Rent(ImageProbe.HeaderBytes);
+        try
+        {
+            return Probe(path, volume.Name, buffer)
+                   ?? throw VirtPoolException.System($"cannot stat file '{path}'", Errno.ENOENT);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Decides path, key, type and format; rejects formats this pool cannot create.</summary>
+    public VolumeDefinition Prepare(string directory, VolumeDefinition volume)
+    {
+        var format = volume.Target.Format ?? "raw";
+        if (format == "none")
+        {
+            format = "raw";
+        }
+
+        if (format != "dir" && Array.IndexOf(CreatableFormats, format) < 0)
+        {
+            throw VirtPoolException.Unsupported($"unknown storage vol format type {format}");
+        }
+
+        var path = Path.Combine(directory, volume.Name);
+        if (FileStat.TryLStat(path, out _, out _))
+        {
+            // Also what "." and ".." meet: they name the pool directory and its parent.
+            throw VirtPoolException.InvalidOperation($"volume target path '{path}' already exists");
+        }
+
+        return volume with
+        {
+            Key = path,
+            Type = format == "dir" ? VolumeType.Dir : VolumeType.File,
+            Allocation = volume.Allocation ?? volume.Capacity,
+            Target = volume.Target with { Path = path, Format = format },
+        };
+    }
+
+    public async Task<VolumeDefinition> CreateAsync(VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        var path = volume.Target.Path!;
+        var mode = volume.Target.Permissions.Mode ?? DefaultVolumeMode;
+        switch (volume.Target.Format)
+        {
+            case "dir":
+                if (LibC.Mkdir(path, mode) < 0)
+                {
+                    throw VirtPoolException.System($"cannot create path '{path}'", LibC.Errno);
+                }
+
+                break;
+            case "raw":
+                CreateRaw(volume, path, mode, progress);
+                break;
+            default:
+                await CreateWithQemuImgAsync(volume, path, mode, cancellationToken).ConfigureAwait(false);
+                break;
+        }
+
+        return volume;
+    }
+
+    public static void Delete(VolumeDefinition volume)
+    {
+        var path = volume.Target.Path!;
+        if (volume.Type == VolumeType.Dir)
+        {
+            if (LibC.Rmdir(path) < 0)
+            {
+                throw VirtPoolException.System($"cannot remove directory '{path}'", LibC.Errno);
+            }
+
+            return;
+        }
+
+        if (LibC.Unlink(path) < 0)
+        {
+            var errno = LibC.Errno;
+            throw VirtPoolException.System($"cannot unlink file '{path}'", errno);
+        }
+    }
+
+    /// <summary>
+    /// libvirt's createRawFile: O_EXCL create, ftruncate to capacity, fallocate the allocation,
+    /// fsync. Any failure removes the half-made file.
+    /// </summary>
+    private static void CreateRaw(VolumeDefinition volume, string path, uint mode, IProgress<long>? progress)
+    {
+        var fd = LibC.Open(path, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_NOCTTY | LibC.O_CLOEXEC, mode);
+        if (fd < 0)
+        {
+            throw VirtPoolException.System($"cannot create path '{path}'", LibC.Errno);
+        }
+
+        try
+        {
+            ApplyOwnerAndMode(fd, volume.Target.Permissions, mode, path);
+            var capacity = (long)volume.Capacity;
+            if (LibC.FTruncate(fd, capacity) < 0)
+            {
+                throw VirtPoolException.System($"cannot extend file '{path}'", LibC.Errno);
+            }
+
+            var allocation = (long)Math.Min(volume.Allocation ?? volume.Capacity, volume.Capacity);
+            if (allocation > 0)
+            {
+                var rc = LibC.FAllocate(fd, 0, 0, allocation);
+                if (rc < 0)
+                {
+                    var errno = LibC.Errno;
+                    // Filesystems without fallocate get posix_fallocate's emulation, as libvirt's safezero.
+                    if (errno != Errno.EOPNOTSUPP || LibC.PosixFAllocate(fd, 0, allocation) != 0)
+                    {
+                        throw VirtPoolException.System($"cannot allocate {allocation} bytes in file '{path}'", errno);
+                    }
+                }
+
+                progress?.Report(allocation);
+            }
+
+            if (LibC.FSync(fd) < 0)
+            {
+                throw VirtPoolException.System($"cannot sync file '{path}'", LibC.Errno);
+            }
+        }
+        catch
+        {
+            LibC.Close(fd);
+            LibC.Unlink(path);
+            throw;
+        }
+
+        LibC.Close(fd);
+    }
+
+    private async Task CreateWithQemuImgAsync(VolumeDefinition volume, string path, uint mode, CancellationToken cancellationToken)
+    {
+        if (!StorageFileFormatNames.TryParse(volume.Target.Format, out var format))
+        {
+            throw VirtPoolException.Unsupported($"unknown storage vol format type {volume.Target.Format}");
+        }
+
+        // Reserve the name exclusively first: qemu-img would silently overwrite an existing file.
+        var fd = LibC.Open(path, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC, mode);
+        if (fd < 0)
+        {
+            throw VirtPoolException.System($"cannot create path '{path}'", LibC.Errno);
+        }
+
+        LibC.Close(fd);
+        try
+        {
+            StorageFileFormat? backingFormat = null;
+            if (volume.BackingStore?.Format is { } bf && StorageFileFormatNames.TryParse(bf, out var parsed))
+            {
+                backingFormat = parsed;
+            }
+
+            var request = new QemuImgCreateRequest(
+                path,
+                format,
+                volume.Capacity,
+                volume.BackingStore?.Path,
+                backingFormat,
+                volume.Target.Compat,
+                volume.Target.ClusterSize,
+                volume.Target.Features.LazyRefcounts,
+                volume.Target.Features.ExtendedL2,
+                PreallocMetadata: false,
+                volume.Target.NoCow);
+            await QemuImgCreate.RunAsync(runner, request, cancellationToken).ConfigureAwait(false);
+            var perms = volume.Target.Permissions;
+            fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+            if (fd >= 0)
+            {
+                try
+                {
+                    ApplyOwnerAndMode(fd, perms, mode, path);
+                }
+                finally
+                {
+                    LibC.Close(fd);
+                }
+            }
+        }
+        catch
+        {
+            LibC.Unlink(path);
+            throw;
+        }
+    }
+
+    private static void ApplyOwnerAndMode(int fd, Permissions perms, uint mode, string path)
+    {
+        if (perms.Owner is not null || perms.Group is not null)
+        {
+            var owner = perms.Owner is { } o ? (int)o : -1;
+            var group = perms.Group is { } g ? (int)g : -1;
+            if (LibC.FChown(fd, owner, group) < 0)
+            {
+                throw VirtPoolException.System($"cannot chown '{path}' to ({owner}, {group})", LibC.Errno);
+            }
+        }
+
+        // open() applies the umask; the volume gets exactly the mode its XML asks for.
+        if (LibC.FChmod(fd, mode) < 0)
+        {
+            throw VirtPoolException.System($"cannot set mode of '{path}' to {Convert.ToString(mode, 8)}", LibC.Errno);
+        }
+    }
+
+    /// <summary>One open + fstat + pread: what the volume is, without qemu-img.</summary>
+    private static unsafe VolumeDefinition? Probe(string path, string name, byte[] buffer)
+    {
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | 0x800 /* O_NONBLOCK */, 0);
+        if (fd < 0)
+        {
+            // Dangling symlinks and unreadable entries are skipped, as libvirt does.
+            return null;
+        }
+
+        try
+        {
+            if (!FileStat.TryFStat(fd, out var st, out _))
+            {
+                return null;
+            }
+
+            if (st.IsDirectory)
+            {
+                // libvirt reports directories with capacity 0.
+                return Describe(path, name, st, VolumeType.Dir, new ImageInfo { Format = StorageFileFormat.Dir, Capacity = 0 });
+            }
+
+            if (!st.IsRegular && !st.IsBlockDevice)
+            {
+                return null;
+            }
+
+            var read = ReadHeader(fd, buffer);
+
+            var info = read > 0
+                ? ImageProbe.Probe(buffer.AsSpan(0, (int)read), (ulong)st.Size)
+                : new ImageInfo { Format = StorageFileFormat.Raw, Capacity = (ulong)st.Size };
+            return Describe(path, name, st, VolumeType.File, info);
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
+    }
+
+    /// <summary>pread until the header buffer is full or the file ends (pread may return short).</summary>
+    private static unsafe int ReadHeader(int fd, byte[] buffer)
+    {
+        var total = 0;
+        fixed (byte* p = buffer)
+        {
+            while (total < ImageProbe.HeaderBytes)
+            {
+                var n = LibC.PRead(fd, p + total, ImageProbe.HeaderBytes - total, total);
+                if (n < 0 && LibC.Errno == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                if (n <= 0)
+                {
+                    break;
+                }
+
+                total += (int)n;
+            }
+        }
+
+        return total;
+    }
+
+    private static VolumeDefinition Describe(string path, string name, FileStat st, VolumeType type, ImageInfo info)
+    {
+        return new VolumeDefinition
+        {
+            Name = name,
+            Key = path,
+            Type = type,
+            Capacity = info.Capacity,
+            Allocation = (ulong)st.AllocatedBytes,
+            Physical = (ulong)st.Size,
+            Target = new VolumeTarget
+            {
+                Path = path,
+                Format = info.Format.ToName(),
+                Compat = info.Compat,
+                ClusterSize = info.ClusterSize,
+                Permissions = new Permissions { Mode = st.Mode & 0xFFF, Owner = st.Uid, Group = st.Gid },
+                Timestamps = new VolumeTimestamps(
+                    new TimeSpec(st.ATimeSec, st.ATimeNsec),
+                    new TimeSpec(st.MTimeSec, st.MTimeNsec),
+                    new TimeSpec(st.CTimeSec, st.CTimeNsec)),
+                Features = new VolumeFeatures { LazyRefcounts = info.LazyRefcounts, ExtendedL2 = info.ExtendedL2 },
+            },
+            BackingStore = info.BackingStore is null
+                ? null
+                : new VolumeBackingStore { Path = info.BackingStore, Format = info.BackingFormat?.ToName() },
+        };
+    }
+}

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using VirtPool.Backends;
+using VirtPool.Cli.Commands;
+using VirtPool.Cli.Output;
+using VirtPool.Cli.Parsing;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Interop;
+using VirtPool.Core.Manager;
+using VirtPool.Core.Process;
+using VirtPool.Core.State;
+
+namespace VirtPool.Cli;
+
+/// <summary>
+/// virtpool: virsh's storage commands against the embedded pool manager. Exit 0 on success, 1 when a
+/// command failed (virsh's convention), with "error: …" lines on stderr.
+/// </summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        VirshInvocation invocation;
+        try
+        {
+            invocation = VirshArgs.Parse(args);
+        }
+        catch (VirshUsageException ex)
+        {
+            await Console.Error.WriteAsync(ex.ToStderrText()).ConfigureAwait(false);
+            return VirshUsageException.ExitCode;
+        }
+
+        var options = invocation.Options;
+        using var console = VirshConsole.CreateStandard(options.Quiet);
+        foreach (var warning in invocation.Warnings)
+        {
+            console.Error(warning);
+        }
+
+        if (options.Version != VersionRequest.None)
+        {
+            console.Print(VersionText + "\n");
+            return 0;
+        }
+
+        if (options.ShowUsage || invocation.Interactive)
+        {
+            console.Print(HelpView.Help(null)!);
+            return options.ShowUsage ? 0 : 1;
+        }
+
+        if (options.Connect is { } uri)
+        {
+            // The remote protocol client arrives with the daemon (virtpoold); until then say so plainly.
+            console.Error($"failed to connect to the hypervisor");
+            console.Error($"this function is not supported by the connection driver: remote URI '{uri}' needs virtpoold, which is not built yet");
+            return 1;
+        }
+
+        using var manager = CreateManager(options.StateDir);
+        var ok = true;
+        foreach (var command in invocation.Commands)
+        {
+            var started = Stopwatch.GetTimestamp();
+            ok = await StorageCommands.RunAsync(command, manager, console).ConfigureAwait(false);
+            console.EndCommand(options.Timing ? Stopwatch.GetElapsedTime(started).TotalMilliseconds : null);
+            if (!ok)
+            {
+                break;
+            }
+        }
+
+        return ok ? 0 : 1;
+    }
+
+    public const string VersionText = "9.0.0";
+
+    /// <summary>--state-dir, else VIRTPOOL_STATE_DIR, else /var/lib/virtpool for root, else $XDG_DATA_HOME/virtpool.</summary>
+    public static string ResolveStateDir(string? option)
+    {
+        if (!string.IsNullOrEmpty(option))
+        {
+            return Path.GetFullPath(option);
+        }
+
+        var env = Environment.GetEnvironmentVariable("VIRTPOOL_STATE_DIR");
+        if (!string.IsNullOrEmpty(env))
+        {
+            return Path.GetFullPath(env);
+        }
+
+        if (LibC.GetEuid() == 0)
+        {
+            return "/var/lib/virtpool";
+        }
+
+        var xdg = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
+        if (string.IsNullOrEmpty(xdg))
+        {
+            xdg = Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/tmp", ".local", "share");
+        }
+
+        return Path.Combine(xdg, "virtpool");
+    }
+
+    private static PoolManager CreateManager(string? stateDirOption)
+    {
+        var store = new StateStore(ResolveStateDir(stateDirOption));
+        return new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
+    }
+}
+
+/// <summary>A command failed: virsh prints <see cref="Exception.Message"/>, then the libvirt error that caused it.</summary>
+public sealed class CommandFailedException : Exception
+{
+    public CommandFailedException()
+    {
+    }
+
+    public CommandFailedException(string message)
+        : base(message)
+    {
+    }
+
+    public CommandFailedException(string message, Exception? innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public VirtPoolException? Cause => InnerException as VirtPoolException;
+}

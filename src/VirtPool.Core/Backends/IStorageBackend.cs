@@ -1,0 +1,75 @@
+using VirtPool.Core.Model;
+
+namespace VirtPool.Core.Backends;
+
+/// <summary>
+/// What every pool type implements: it only talks to storage. Validation, locking, accounting,
+/// persistence and events belong to <see cref="Manager.PoolManager"/>. Optional operations are
+/// separate interfaces (<see cref="IPoolBuilder"/>, <see cref="IPoolDeleter"/>, …) declared by
+/// <see cref="BackendCapabilities"/>; the manager refuses what a backend lacks, in one place.
+/// </summary>
+public interface IStorageBackend
+{
+    PoolType Type { get; }
+
+    BackendCapabilities Capabilities { get; }
+
+    /// <summary>libvirt's checkPool: is the pool's storage present and usable (used on reconcile)?</summary>
+    Task<bool> CheckPoolAsync(PoolContext pool, CancellationToken cancellationToken);
+
+    /// <summary>Makes the pool usable (mount, connect, activate). Nothing to do for dir.</summary>
+    Task StartPoolAsync(PoolContext pool, CancellationToken cancellationToken);
+
+    /// <summary>Undoes <see cref="StartPoolAsync"/>; never deletes data.</summary>
+    Task StopPoolAsync(PoolContext pool, CancellationToken cancellationToken);
+
+    /// <summary>Lists the volumes the storage holds now, with sizes, and the pool's capacity.</summary>
+    Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken);
+
+    /// <summary>Re-reads one volume's capacity, allocation, format and timestamps from storage.</summary>
+    Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Fills in what the backend decides before anything is created: key, target path, type, default
+    /// format. Pure: no I/O that changes storage.
+    /// </summary>
+    VolumeDefinition PrepareVolume(PoolContext pool, VolumeDefinition volume);
+
+    /// <summary>Creates the volume described by a prepared definition; removes what it made if it fails.</summary>
+    Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken);
+
+    Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken);
+}
+
+/// <summary>Optional: prepares storage before first start (mkdir, mkfs, vgcreate, label a disk).</summary>
+public interface IPoolBuilder
+{
+    Task BuildPoolAsync(PoolContext pool, PoolBuildFlags flags, CancellationToken cancellationToken);
+}
+
+/// <summary>Optional: destroys the pool's storage itself (rmdir, vgremove, wipe a label).</summary>
+public interface IPoolDeleter
+{
+    Task DeletePoolAsync(PoolContext pool, CancellationToken cancellationToken);
+}
+
+[Flags]
+public enum PoolBuildFlags
+{
+    None = 0,
+    Repair = 1,
+    Resize = 2,
+    NoOverwrite = 4,
+    Overwrite = 8,
+}
+
+/// <summary>The pool as a backend sees it: its definition and the folder its runtime files may use.</summary>
+public sealed record PoolContext(PoolDefinition Definition)
+{
+    public string Name => Definition.Name;
+
+    public string? TargetPath => Definition.Target.Path;
+}
+
+/// <summary>The result of a pool refresh: sizes and the volumes found.</summary>
+public sealed record PoolScan(PoolSizes Sizes, IReadOnlyList<VolumeDefinition> Volumes);

@@ -1,0 +1,783 @@
+using VirtPool.Core.Backends;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Model;
+using VirtPool.Core.State;
+using VirtPool.Core.Xml;
+
+namespace VirtPool.Core.Manager;
+
+/// <summary>
+/// Owns the pool lifecycle for every pool type, as libvirt's storage_driver.c does: validation,
+/// duplicate checks, locking, accounting and persistence. Backends only talk to storage.
+/// Each public call is one transaction under the state lock (an in-process semaphore plus a flock
+/// shared with other processes). Volume data I/O runs outside the lock.
+/// </summary>
+public sealed class PoolManager : IDisposable
+{
+    private readonly StateStore _store;
+    private readonly BackendRegistry _backends;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private bool _reconciled;
+
+    public PoolManager(StateStore store, BackendRegistry backends)
+    {
+        _store = store;
+        _backends = backends;
+    }
+
+    public StateStore Store => _store;
+
+    public void Dispose() => _gate.Dispose();
+
+    public BackendRegistry Backends => _backends;
+
+    /// <summary>Pool types libvirt 9.0 has a storage backend for: these can be defined.</summary>
+    public static bool IsKnownToDriver(PoolType type) => type is not (PoolType.Sheepdog or PoolType.Vstorage);
+
+    // ----- pools: listing and lookup -------------------------------------------------------------
+
+    public async Task<IReadOnlyList<PoolSummary>> ListPoolsAsync(PoolListFilter filter = PoolListFilter.None, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(exclusive: false, ct).ConfigureAwait(false);
+        var result = new List<PoolSummary>();
+        foreach (var name in AllNames())
+        {
+            var pool = LoadPool(name);
+            if (pool is null)
+            {
+                continue;
+            }
+
+            var summary = Summarize(pool);
+            if (Matches(summary, filter))
+            {
+                result.Add(summary);
+            }
+        }
+
+        return result;
+    }
+
+    public async Task<PoolRef> LookupPoolByNameAsync(string name, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        return RequirePool(name).Ref;
+    }
+
+    public async Task<PoolRef> LookupPoolByUuidAsync(Guid uuid, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        foreach (var name in AllNames())
+        {
+            var pool = LoadPool(name);
+            if (pool is not null && pool.Definition.Uuid == uuid)
+            {
+                return pool.Ref;
+            }
+        }
+
+        throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching uuid '{uuid:D}'");
+    }
+
+    /// <summary>By name, else by UUID: what virsh does with a pool argument.</summary>
+    public async Task<PoolRef> LookupPoolAsync(string nameOrUuid, CancellationToken ct = default)
+    {
+        using (var held = await LockAsync(false, ct).ConfigureAwait(false))
+        {
+            var byName = LoadPool(nameOrUuid);
+            if (byName is not null)
+            {
+                return byName.Ref;
+            }
+        }
+
+        if (Guid.TryParse(nameOrUuid, out var uuid))
+        {
+            try
+            {
+                return await LookupPoolByUuidAsync(uuid, ct).ConfigureAwait(false);
+            }
+            catch (VirtPoolException)
+            {
+                // virsh reports the by-name failure below.
+            }
+        }
+
+        throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching name '{nameOrUuid}'");
+    }
+
+    public async Task<PoolSummary> GetPoolSummaryAsync(string name, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        return Summarize(RequirePool(name));
+    }
+
+    public async Task<PoolInfo> GetPoolInfoAsync(string name, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        var pool = RequirePool(name);
+        if (!pool.Active)
+        {
+            return new PoolInfo(PoolState.Inactive, 0, 0, 0);
+        }
+
+        var sizes = _store.ReadVolumeIndex(name)?.Sizes ?? default;
+        return new PoolInfo(PoolState.Running, sizes.Capacity, sizes.Allocation, sizes.Available);
+    }
+
+    /// <summary>pool-dumpxml: the live definition of an active pool unless <paramref name="inactive"/>.</summary>
+    public async Task<string> GetPoolXmlAsync(string name, bool inactive, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        var pool = RequirePool(name);
+        if (inactive && pool.Persistent)
+        {
+            return PoolXml.Format(pool.Config!);
+        }
+
+        var sizes = pool.Active ? _store.ReadVolumeIndex(name)?.Sizes ?? default : default;
+        return PoolXml.Format(pool.Definition, sizes);
+    }
+
+    public async Task<bool> GetAutostartAsync(string name, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        return RequirePool(name).Autostart;
+    }
+
+    // ----- pools: lifecycle ----------------------------------------------------------------------
+
+    /// <summary>storagePoolDefineXML: a persistent pool, or a new inactive definition for an existing one.</summary>
+    public async Task<PoolRef> DefinePoolAsync(string xml, CancellationToken ct = default)
+    {
+        var def = PoolXml.Parse(xml);
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        CheckDriverKnows(def.Type);
+        CheckDuplicates(def, allowActiveSame: true);
+        _store.WriteConfig(def.Name, PoolXml.Format(def));
+        return new PoolRef(def.Name, def.Uuid);
+    }
+
+    /// <summary>storagePoolCreateXML: a transient pool, built (optionally) and started at once.</summary>
+    public async Task<PoolRef> CreatePoolAsync(string xml, PoolBuildFlags build, bool doBuild, CancellationToken ct = default)
+    {
+        var def = PoolXml.Parse(xml);
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        CheckDriverKnows(def.Type);
+        var existing = LoadPool(def.Name);
+        if (existing is not null && existing.Active)
+        {
+            throw VirtPoolException.InvalidOperation($"pool is already active as '{existing.Definition.Name}'");
+        }
+
+        CheckDuplicates(def, allowActiveSame: false);
+        var backend = _backends.Get(def.Type);
+        var context = new PoolContext(def);
+        if (doBuild)
+        {
+            await BuildWithAsync(backend, context, build, ct).ConfigureAwait(false);
+        }
+
+        await StartWithAsync(backend, context, def, ct).ConfigureAwait(false);
+        return new PoolRef(def.Name, def.Uuid);
+    }
+
+    public async Task BuildPoolAsync(string name, PoolBuildFlags flags, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(name);
+        if (pool.Active)
+        {
+            throw VirtPoolException.InvalidOperation($"storage pool '{name}' is already active");
+        }
+
+        await BuildWithAsync(BackendFor(pool.Definition.Type), new PoolContext(pool.Definition), flags, ct).ConfigureAwait(false);
+    }
+
+    public async Task StartPoolAsync(string name, PoolBuildFlags build, bool doBuild, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(name);
+        if (pool.Active)
+        {
+            throw VirtPoolException.InvalidOperation($"storage pool '{name}' is already active");
+        }
+
+        var backend = BackendFor(pool.Definition.Type);
+        var context = new PoolContext(pool.Definition);
+        if (doBuild)
+        {
+            await BuildWithAsync(backend, context, build, ct).ConfigureAwait(false);
+        }
+
+        await StartWithAsync(backend, context, pool.Definition, ct).ConfigureAwait(false);
+    }
+
+    public async Task DestroyPoolAsync(string name, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(name);
+        RequireActive(pool);
+        var backend = BackendFor(pool.Definition.Type);
+        await backend.StopPoolAsync(new PoolContext(pool.Definition), ct).ConfigureAwait(false);
+        _store.DeleteStatus(name);
+    }
+
+    public async Task DeletePoolAsync(string name, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(name);
+        if (pool.Active)
+        {
+            throw VirtPoolException.InvalidOperation($"storage pool '{name}' is still active");
+        }
+
+        var backend = BackendFor(pool.Definition.Type);
+        if (!backend.Capabilities.CanDeletePool || backend is not IPoolDeleter deleter)
+        {
+            throw VirtPoolException.NoSupport("pool does not support pool deletion");
+        }
+
+        await deleter.DeletePoolAsync(new PoolContext(pool.Definition), ct).ConfigureAwait(false);
+    }
+
+    public async Task UndefinePoolAsync(string name, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(name);
+        if (pool.Active)
+        {
+            throw VirtPoolException.InvalidOperation($"storage pool '{name}' is still active");
+        }
+
+        if (!pool.Persistent)
+        {
+            throw VirtPoolException.InvalidOperation($"storage pool '{name}' is not persistent");
+        }
+
+        _store.SetAutostart(name, false);
+        _store.DeleteConfig(name);
+    }
+
+    public async Task RefreshPoolAsync(string name, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(name);
+        RequireActive(pool);
+        var backend = BackendFor(pool.Definition.Type);
+        var context = new PoolContext(pool.Definition);
+        try
+        {
+            await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
+        }
+        catch (VirtPoolException)
+        {
+            // libvirt stops a pool whose refresh fails, then reports the error.
+            await backend.StopPoolAsync(context, ct).ConfigureAwait(false);
+            if (pool.Persistent)
+            {
+                _store.DeleteStatus(name);
+            }
+            else
+            {
+                _store.DeleteStatus(name);
+            }
+
+            throw;
+        }
+    }
+
+    public async Task SetAutostartAsync(string name, bool autostart, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(name);
+        if (!pool.Persistent)
+        {
+            throw VirtPoolException.Internal("pool has no config file");
+        }
+
+        _store.SetAutostart(name, autostart);
+    }
+
+    // ----- volumes -------------------------------------------------------------------------------
+
+    public async Task<IReadOnlyList<VolumeRef>> ListVolumesAsync(string poolName, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        var pool = RequirePool(poolName);
+        RequireActive(pool);
+        var index = _store.ReadVolumeIndex(poolName) ?? new VolumeIndex();
+        return index.Volumes.Select(v => new VolumeRef(poolName, v.Name, v.Key)).ToList();
+    }
+
+    public async Task<VolumeRef> LookupVolumeByNameAsync(string poolName, string volName, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        var pool = RequirePool(poolName);
+        RequireActive(pool);
+        var entry = FindVolume(poolName, volName)
+                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{volName}'");
+        return new VolumeRef(poolName, entry.Name, entry.Key);
+    }
+
+    public async Task<VolumeRef> LookupVolumeByKeyAsync(string key, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        foreach (var (pool, entry) in ActiveVolumes())
+        {
+            if (entry.Key == key)
+            {
+                return new VolumeRef(pool, entry.Name, entry.Key);
+            }
+        }
+
+        throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching key {key}");
+    }
+
+    public async Task<VolumeRef> LookupVolumeByPathAsync(string path, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        var wanted = CanonicalPath(path);
+        foreach (var (pool, entry) in ActiveVolumes())
+        {
+            if (entry.Path == path || entry.Path == wanted)
+            {
+                return new VolumeRef(pool, entry.Name, entry.Key);
+            }
+        }
+
+        throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching path '{path}'");
+    }
+
+    /// <summary>Creates a volume from libvirt volume XML (storageVolCreateXML).</summary>
+    public async Task<VolumeRef> CreateVolumeAsync(string poolName, string xml, IProgress<long>? progress = null, CancellationToken ct = default)
+    {
+        LoadedPool pool;
+        IStorageBackend backend;
+        VolumeDefinition prepared;
+        using (var held = await LockAsync(true, ct).ConfigureAwait(false))
+        {
+            pool = RequirePool(poolName);
+            RequireActive(pool);
+            var def = VolumeXml.Parse(xml, pool.Definition.Type);
+            backend = BackendFor(pool.Definition.Type);
+            if (!backend.Capabilities.CanCreateVolume)
+            {
+                throw VirtPoolException.NoSupport("storage pool does not support volume creation");
+            }
+
+            VolumeXml.ValidateNameForCreate(def.Name);
+            if (FindVolume(poolName, def.Name) is not null)
+            {
+                throw new VirtPoolException(VirErrorCode.StorageVolExist, $"'{def.Name}'");
+            }
+
+            prepared = backend.PrepareVolume(new PoolContext(pool.Definition), def);
+        }
+
+        // The data is written without the state lock; the backend creates the volume exclusively
+        // (O_EXCL), so a racing create of the same name fails cleanly instead of sharing a file.
+        var created = await backend.CreateVolumeAsync(new PoolContext(pool.Definition), prepared, progress, ct).ConfigureAwait(false);
+        var refreshed = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), created, ct).ConfigureAwait(false);
+
+        using (var held = await LockAsync(true, ct).ConfigureAwait(false))
+        {
+            var index = _store.ReadVolumeIndex(poolName) ?? new VolumeIndex();
+            index.Volumes.RemoveAll(v => v.Name == refreshed.Name);
+            index.Volumes.Add(ToEntry(refreshed));
+            var s = index.Sizes;
+            var allocation = refreshed.Allocation ?? 0;
+            index.Sizes = s with { Allocation = s.Allocation + allocation, Available = s.Available > allocation ? s.Available - allocation : 0 };
+            _store.WriteVolumeIndex(poolName, index);
+        }
+
+        return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
+    }
+
+    public async Task DeleteVolumeAsync(VolumeRef vol, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(vol.Pool);
+        RequireActive(pool);
+        var entry = FindVolume(vol.Pool, vol.Name)
+                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        var backend = BackendFor(pool.Definition.Type);
+        if (!backend.Capabilities.CanDeleteVolume)
+        {
+            throw VirtPoolException.NoSupport("storage pool does not support vol deletion");
+        }
+
+        var context = new PoolContext(pool.Definition);
+        var def = ToDefinition(entry);
+        ulong allocation = 0;
+        try
+        {
+            allocation = (await backend.RefreshVolumeAsync(context, def, ct).ConfigureAwait(false)).Allocation ?? 0;
+        }
+        catch (VirtPoolException)
+        {
+            // A volume that vanished behind our back can still be deleted from the index.
+        }
+
+        await backend.DeleteVolumeAsync(context, def, ct).ConfigureAwait(false);
+        var index = _store.ReadVolumeIndex(vol.Pool) ?? new VolumeIndex();
+        index.Volumes.RemoveAll(v => v.Name == vol.Name);
+        var s = index.Sizes;
+        index.Sizes = s with { Allocation = s.Allocation > allocation ? s.Allocation - allocation : 0, Available = s.Available + allocation };
+        _store.WriteVolumeIndex(vol.Pool, index);
+    }
+
+    public async Task<VolumeDefinition> GetVolumeAsync(VolumeRef vol, CancellationToken ct = default)
+    {
+        LoadedPool pool;
+        VolumeIndexEntry entry;
+        using (var held = await LockAsync(false, ct).ConfigureAwait(false))
+        {
+            pool = RequirePool(vol.Pool);
+            RequireActive(pool);
+            entry = FindVolume(vol.Pool, vol.Name)
+                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        }
+
+        // libvirt refreshes a volume from storage before reporting its info or XML.
+        var backend = BackendFor(pool.Definition.Type);
+        return await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
+    }
+
+    public async Task<VolumeInfo> GetVolumeInfoAsync(VolumeRef vol, CancellationToken ct = default)
+    {
+        var def = await GetVolumeAsync(vol, ct).ConfigureAwait(false);
+        return new VolumeInfo(def.Type, def.Capacity, def.Allocation ?? 0);
+    }
+
+    public async Task<string> GetVolumeXmlAsync(VolumeRef vol, CancellationToken ct = default)
+    {
+        var def = await GetVolumeAsync(vol, ct).ConfigureAwait(false);
+        var type = (await GetPoolSummaryAsync(vol.Pool, ct).ConfigureAwait(false)).Type;
+        return VolumeXml.Format(type, def);
+    }
+
+    public async Task<string> GetVolumePathAsync(VolumeRef vol, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        var entry = FindVolume(vol.Pool, vol.Name)
+                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        return entry.Path;
+    }
+
+    // ----- start-up reconciliation ---------------------------------------------------------------
+
+    /// <summary>
+    /// What libvirtd does when it starts: drop runtime state from an earlier boot, mark active pools
+    /// whose storage vanished as inactive (checkPool), and start autostart pools after a boot.
+    /// Failures of one pool never stop the others.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ReconcileAsync(CancellationToken ct = default)
+    {
+        if (_reconciled)
+        {
+            return [];
+        }
+
+        _reconciled = true;
+        var problems = new List<string>();
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var newBoot = _store.BeginBootIfNew();
+        foreach (var name in _store.StatusNames().ToList())
+        {
+            var pool = LoadPool(name);
+            if (pool is null || !pool.Active)
+            {
+                continue;
+            }
+
+            var ok = false;
+            if (_backends.TryGet(pool.Definition.Type, out var backend))
+            {
+                try
+                {
+                    ok = await backend.CheckPoolAsync(new PoolContext(pool.Definition), ct).ConfigureAwait(false);
+                }
+                catch (VirtPoolException ex)
+                {
+                    problems.Add($"pool '{name}': {ex.Message}");
+                }
+            }
+
+            if (!ok)
+            {
+                _store.DeleteStatus(name);
+            }
+        }
+
+        if (newBoot)
+        {
+            foreach (var name in _store.ConfigNames())
+            {
+                var pool = LoadPool(name);
+                if (pool is null || pool.Active || !pool.Autostart || !_backends.TryGet(pool.Definition.Type, out var backend))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await StartWithAsync(backend, new PoolContext(pool.Definition), pool.Definition, ct).ConfigureAwait(false);
+                }
+                catch (VirtPoolException ex)
+                {
+                    problems.Add($"Failed to autostart storage pool '{name}': {ex.Message}");
+                }
+            }
+        }
+
+        return problems;
+    }
+
+    // ----- internals -----------------------------------------------------------------------------
+
+    private sealed record LoadedPool(PoolDefinition Definition, PoolDefinition? Config, bool Active, bool Autostart)
+    {
+        public bool Persistent => Config is not null;
+
+        public PoolRef Ref => new(Definition.Name, Definition.Uuid);
+    }
+
+    private async Task<Releaser> LockAsync(bool exclusive, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return new Releaser(_gate, _store.Lock(exclusive));
+        }
+        catch
+        {
+            _gate.Release();
+            throw;
+        }
+    }
+
+    private sealed class Releaser(SemaphoreSlim gate, StateLock fileLock) : IDisposable
+    {
+        public void Dispose()
+        {
+            fileLock.Dispose();
+            gate.Release();
+        }
+    }
+
+    private IEnumerable<string> AllNames() => _store.ConfigNames().Union(_store.StatusNames()).Order(StringComparer.Ordinal);
+
+    private LoadedPool? LoadPool(string name)
+    {
+        if (name.Length == 0 || name.Contains('/', StringComparison.Ordinal) || name is "." or "..")
+        {
+            return null;
+        }
+
+        var configXml = _store.ReadConfig(name);
+        var statusXml = _store.ReadStatus(name);
+        if (configXml is null && statusXml is null)
+        {
+            return null;
+        }
+
+        var config = configXml is null ? null : PoolXml.Parse(configXml);
+        var live = statusXml is null ? null : PoolXml.Parse(statusXml);
+        return new LoadedPool(live ?? config!, config, live is not null, config is not null && _store.IsAutostart(name));
+    }
+
+    private LoadedPool RequirePool(string name)
+        => LoadPool(name) ?? throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching name '{name}'");
+
+    private static void RequireActive(LoadedPool pool)
+    {
+        if (!pool.Active)
+        {
+            throw VirtPoolException.InvalidOperation($"storage pool '{pool.Definition.Name}' is not active");
+        }
+    }
+
+    private PoolSummary Summarize(LoadedPool pool)
+    {
+        var sizes = pool.Active ? _store.ReadVolumeIndex(pool.Definition.Name)?.Sizes ?? default : default;
+        return new PoolSummary(pool.Ref, pool.Definition.Type, pool.Active, pool.Persistent, pool.Autostart, sizes);
+    }
+
+    private static bool Matches(PoolSummary p, PoolListFilter f)
+    {
+        if ((f & (PoolListFilter.Active | PoolListFilter.Inactive)) is var a && a != 0
+            && !((a.HasFlag(PoolListFilter.Active) && p.Active) || (a.HasFlag(PoolListFilter.Inactive) && !p.Active)))
+        {
+            return false;
+        }
+
+        if ((f & (PoolListFilter.Persistent | PoolListFilter.Transient)) is var b && b != 0
+            && !((b.HasFlag(PoolListFilter.Persistent) && p.Persistent) || (b.HasFlag(PoolListFilter.Transient) && !p.Persistent)))
+        {
+            return false;
+        }
+
+        if ((f & (PoolListFilter.Autostart | PoolListFilter.NoAutostart)) is var c && c != 0
+            && !((c.HasFlag(PoolListFilter.Autostart) && p.Autostart) || (c.HasFlag(PoolListFilter.NoAutostart) && !p.Autostart)))
+        {
+            return false;
+        }
+
+        var typeBits = f & ~(PoolListFilter)0x3F;
+        return typeBits == 0 || typeBits.HasFlag(TypeFlag(p.Type));
+    }
+
+    public static PoolListFilter TypeFlag(PoolType type) => type switch
+    {
+        PoolType.Dir => PoolListFilter.Dir,
+        PoolType.Fs => PoolListFilter.Fs,
+        PoolType.Netfs => PoolListFilter.Netfs,
+        PoolType.Logical => PoolListFilter.Logical,
+        PoolType.Disk => PoolListFilter.Disk,
+        PoolType.Iscsi => PoolListFilter.Iscsi,
+        PoolType.Scsi => PoolListFilter.Scsi,
+        PoolType.Mpath => PoolListFilter.Mpath,
+        PoolType.Rbd => PoolListFilter.Rbd,
+        PoolType.Sheepdog => PoolListFilter.Sheepdog,
+        PoolType.Gluster => PoolListFilter.Gluster,
+        PoolType.Zfs => PoolListFilter.Zfs,
+        PoolType.Vstorage => PoolListFilter.Vstorage,
+        PoolType.IscsiDirect => PoolListFilter.IscsiDirect,
+        _ => PoolListFilter.None,
+    };
+
+    private static void CheckDriverKnows(PoolType type)
+    {
+        if (!IsKnownToDriver(type))
+        {
+            throw VirtPoolException.Internal($"missing backend for pool type {(int)type} ({type.ToName()})");
+        }
+    }
+
+    private IStorageBackend BackendFor(PoolType type)
+        => _backends.TryGet(type, out var backend)
+            ? backend
+            : throw VirtPoolException.NoSupport($"VirtPool has no '{type.ToName()}' backend yet");
+
+    /// <summary>virStoragePoolObjIsDuplicate + virStoragePoolObjSourceFindDuplicate.</summary>
+    private void CheckDuplicates(PoolDefinition def, bool allowActiveSame)
+    {
+        var others = new List<PoolDefinition>();
+        foreach (var name in AllNames())
+        {
+            var pool = LoadPool(name);
+            if (pool is null)
+            {
+                continue;
+            }
+
+            if (pool.Definition.Uuid == def.Uuid && pool.Definition.Name != def.Name)
+            {
+                throw VirtPoolException.Failed($"pool '{pool.Definition.Name}' is already defined with uuid {pool.Definition.Uuid:D}");
+            }
+
+            if (pool.Definition.Name == def.Name && pool.Definition.Uuid != def.Uuid)
+            {
+                throw VirtPoolException.Failed($"pool '{def.Name}' already exists with uuid {pool.Definition.Uuid:D}");
+            }
+
+            if (pool.Definition.Name == def.Name && !allowActiveSame && pool.Active)
+            {
+                throw VirtPoolException.InvalidOperation($"pool is already active as '{def.Name}'");
+            }
+
+            others.Add(pool.Definition);
+        }
+
+        PoolSourceDuplicates.Check(def, others);
+    }
+
+    private static async Task BuildWithAsync(IStorageBackend backend, PoolContext context, PoolBuildFlags flags, CancellationToken ct)
+    {
+        if ((flags & (PoolBuildFlags.Overwrite | PoolBuildFlags.NoOverwrite)) == (PoolBuildFlags.Overwrite | PoolBuildFlags.NoOverwrite))
+        {
+            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, "Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive");
+        }
+
+        // libvirt treats a backend without buildPool as already built.
+        if (backend.Capabilities.CanBuild && backend is IPoolBuilder builder)
+        {
+            await builder.BuildPoolAsync(context, flags, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Starts, refreshes and records an active pool; stops it again if the refresh fails.</summary>
+    private async Task StartWithAsync(IStorageBackend backend, PoolContext context, PoolDefinition def, CancellationToken ct)
+    {
+        await backend.StartPoolAsync(context, ct).ConfigureAwait(false);
+        try
+        {
+            _store.WriteStatus(def.Name, PoolXml.Format(def));
+            await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            _store.DeleteStatus(def.Name);
+            await backend.StopPoolAsync(context, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task RefreshWithAsync(IStorageBackend backend, PoolContext context, CancellationToken ct)
+    {
+        var scan = await backend.RefreshPoolAsync(context, ct).ConfigureAwait(false);
+        var index = new VolumeIndex { Sizes = scan.Sizes };
+        foreach (var vol in scan.Volumes)
+        {
+            index.Volumes.Add(ToEntry(vol));
+        }
+
+        index.Volumes.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        _store.WriteVolumeIndex(context.Name, index);
+    }
+
+    private VolumeIndexEntry? FindVolume(string poolName, string volName)
+        => _store.ReadVolumeIndex(poolName)?.Volumes.Find(v => v.Name == volName);
+
+    private IEnumerable<(string Pool, VolumeIndexEntry Entry)> ActiveVolumes()
+    {
+        foreach (var name in _store.StatusNames())
+        {
+            var index = _store.ReadVolumeIndex(name);
+            if (index is null)
+            {
+                continue;
+            }
+
+            foreach (var v in index.Volumes)
+            {
+                yield return (name, v);
+            }
+        }
+    }
+
+    private static string CanonicalPath(string path)
+    {
+        try
+        {
+            var full = Path.GetFullPath(path);
+            var info = new FileInfo(full);
+            return info.LinkTarget is null ? full : info.ResolveLinkTarget(true)?.FullName ?? full;
+        }
+        catch (IOException)
+        {
+            return path;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return path;
+        }
+    }
+
+    private static VolumeIndexEntry ToEntry(VolumeDefinition v)
+        => new(v.Name, v.Key ?? v.Target.Path ?? v.Name, v.Target.Path ?? string.Empty, v.Type, v.Target.Format);
+
+    private static VolumeDefinition ToDefinition(VolumeIndexEntry e)
+        => new() { Name = e.Name, Key = e.Key, Type = e.Type, Target = new VolumeTarget { Path = e.Path, Format = e.Format } };
+}

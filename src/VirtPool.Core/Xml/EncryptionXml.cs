@@ -1,0 +1,214 @@
+using System.Globalization;
+using System.Xml.Linq;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Model;
+
+namespace VirtPool.Core.Xml;
+
+/// <summary>libvirt 9.0's &lt;encryption&gt; of a storage volume (storage_encryption_conf.c).</summary>
+public static class EncryptionXml
+{
+    /// <summary>virStorageEncryptionParseNode: <paramref name="node"/> is the &lt;encryption&gt; element.</summary>
+    public static EncryptionDefinition Parse(XElement node)
+    {
+        var formatName = VolumeXmlNodes.AttributeString(node, "format")
+                         ?? throw VirtPoolException.Xml("unknown volume encryption format");
+        if (!EncryptionNames.TryParse(formatName, out EncryptionFormat format))
+        {
+            throw VirtPoolException.Unsupported($"unknown volume encryption format type {formatName}");
+        }
+
+        var encryption = new EncryptionDefinition { Format = format };
+
+        // virXMLPropEnum(..., VIR_XML_PROP_NONZERO): "default" is as invalid as an unknown name.
+        var engineName = VolumeXmlNodes.Prop(node, "engine");
+        if (engineName is not null)
+        {
+            if (!EncryptionNames.TryParse(engineName, out EncryptionEngine engine) || engine == EncryptionEngine.Default)
+            {
+                throw VirtPoolException.Xml(
+                    $"Invalid value for attribute 'engine' in element '{VolumeXmlNodes.NodeName(node)}': '{engineName}'.");
+            }
+
+            encryption.Engine = engine;
+        }
+
+        var secrets = new List<EncryptionSecret>();
+        foreach (var secretNode in VolumeXmlNodes.Select(node, "secret"))
+        {
+            secrets.Add(ParseSecret(secretNode));
+        }
+
+        encryption.Secrets = secrets;
+
+        if (format == EncryptionFormat.Luks)
+        {
+            var cipherNode = VolumeXmlNodes.Node(node, "cipher");
+            if (cipherNode is not null)
+            {
+                encryption.Cipher = ParseCipher(cipherNode);
+            }
+
+            var ivgenNode = VolumeXmlNodes.Node(node, "ivgen");
+            if (ivgenNode is not null)
+            {
+                if (encryption.Cipher is null)
+                {
+                    throw VirtPoolException.Xml("ivgen element found, but cipher is missing");
+                }
+
+                encryption.Ivgen = new EncryptionIvgen
+                {
+                    Name = VolumeXmlNodes.Prop(ivgenNode, "name") ?? throw VirtPoolException.Xml("missing ivgen info name string"),
+                    Hash = VolumeXmlNodes.Prop(ivgenNode, "hash"),
+                };
+            }
+        }
+
+        return encryption;
+    }
+
+    /// <summary>virStorageEncryptionFormat, at the buffer's current indentation.</summary>
+    public static void Format(XmlBuffer buf, EncryptionDefinition encryption)
+    {
+        var format = encryption.Format.ToName();
+        buf.Open(encryption.Engine == EncryptionEngine.Default
+            ? $"encryption format='{format}'"
+            : $"encryption format='{format}' engine='{encryption.Engine.ToName()}'");
+
+        foreach (var secret in encryption.Secrets)
+        {
+            var line = $"<secret type='{secret.Type.ToName()}'";
+            if (secret.Uuid is { } uuid)
+            {
+                line += $" uuid='{uuid.ToString("D", CultureInfo.InvariantCulture)}'";
+            }
+            else if (secret.Usage is not null)
+            {
+                line += XmlBuffer.Attr("usage", secret.Usage);
+            }
+
+            buf.Line(line + "/>");
+        }
+
+        if (encryption.Format == EncryptionFormat.Luks && encryption.Cipher is { } cipher)
+        {
+            buf.Line($"<cipher{XmlBuffer.Attr("name", cipher.Name)} size='{cipher.Size.ToString(CultureInfo.InvariantCulture)}'"
+                     + XmlBuffer.Attr("mode", cipher.Mode) + XmlBuffer.Attr("hash", cipher.Hash) + "/>");
+            if (encryption.Ivgen is { } ivgen)
+            {
+                buf.Line($"<ivgen{XmlBuffer.Attr("name", ivgen.Name)}{XmlBuffer.Attr("hash", ivgen.Hash)}/>");
+            }
+        }
+
+        buf.Close("encryption");
+    }
+
+    /// <summary>virUUIDParse: 32 hex digits, '-' or ' ' between pairs, surrounding whitespace.</summary>
+    public static bool TryParseUuid(string text, out Guid uuid)
+    {
+        uuid = Guid.Empty;
+        Span<char> hex = stackalloc char[32];
+        var count = 0;
+        var i = 0;
+        while (i < text.Length && IsGlibSpace(text[i]))
+        {
+            i++;
+        }
+
+        while (count < 32)
+        {
+            if (i >= text.Length)
+            {
+                return false;
+            }
+
+            if (text[i] is '-' or ' ')
+            {
+                i++;
+                continue;
+            }
+
+            if (i + 1 >= text.Length || !char.IsAsciiHexDigit(text[i]) || !char.IsAsciiHexDigit(text[i + 1]))
+            {
+                return false;
+            }
+
+            hex[count++] = text[i];
+            hex[count++] = text[i + 1];
+            i += 2;
+        }
+
+        for (; i < text.Length; i++)
+        {
+            if (!IsGlibSpace(text[i]))
+            {
+                return false;
+            }
+        }
+
+        uuid = Guid.ParseExact(hex, "N");
+        return true;
+    }
+
+    private static EncryptionSecret ParseSecret(XElement node)
+    {
+        var typeName = VolumeXmlNodes.AttributeString(node, "type")
+                       ?? throw VirtPoolException.Xml("unknown volume encryption secret type");
+        if (!EncryptionNames.TryParse(typeName, out EncryptionSecretType type))
+        {
+            throw VirtPoolException.Unsupported($"unknown volume encryption secret type {typeName}");
+        }
+
+        // virSecretLookupParseSecret
+        var uuidText = VolumeXmlNodes.Prop(node, "uuid");
+        var usage = VolumeXmlNodes.Prop(node, "usage");
+        if (uuidText is null && usage is null)
+        {
+            throw VirtPoolException.Xml("missing secret uuid or usage attribute");
+        }
+
+        if (uuidText is not null && usage is not null)
+        {
+            throw VirtPoolException.Xml("either secret uuid or usage expected");
+        }
+
+        if (uuidText is not null)
+        {
+            if (!TryParseUuid(uuidText, out var uuid))
+            {
+                throw VirtPoolException.Xml($"invalid secret uuid '{uuidText}'");
+            }
+
+            return new EncryptionSecret { Type = type, Uuid = uuid };
+        }
+
+        return new EncryptionSecret { Type = type, Usage = usage };
+    }
+
+    private static EncryptionCipher ParseCipher(XElement node)
+    {
+        var name = VolumeXmlNodes.Prop(node, "name") ?? throw VirtPoolException.Xml("cipher info missing 'name' attribute");
+
+        // virXMLPropUInt(node, "size", 10, VIR_XML_PROP_REQUIRED, ...)
+        var element = VolumeXmlNodes.NodeName(node);
+        var sizeText = VolumeXmlNodes.Prop(node, "size")
+                       ?? throw VirtPoolException.Xml($"Missing required attribute 'size' in element '{element}'");
+        if (!CNumbers.TryUIntP(sizeText, 10, out var size))
+        {
+            throw VirtPoolException.Xml(
+                $"Invalid value for attribute 'size' in element '{element}': '{sizeText}'. Expected non-negative integer value");
+        }
+
+        return new EncryptionCipher
+        {
+            Name = name,
+            Size = size,
+            Mode = VolumeXmlNodes.Prop(node, "mode"),
+            Hash = VolumeXmlNodes.Prop(node, "hash"),
+        };
+    }
+
+    // g_ascii_isspace: not \v.
+    private static bool IsGlibSpace(char c) => c is ' ' or '\t' or '\n' or '\f' or '\r';
+}
