@@ -273,16 +273,9 @@ public sealed class PoolManager : IDisposable
         catch (VirtPoolException)
         {
             // libvirt stops a pool whose refresh fails, then reports the error.
+            // A transient pool disappears with its status file; a persistent one stays defined.
             await backend.StopPoolAsync(context, ct).ConfigureAwait(false);
-            if (pool.Persistent)
-            {
-                _store.DeleteStatus(name);
-            }
-            else
-            {
-                _store.DeleteStatus(name);
-            }
-
+            _store.DeleteStatus(name);
             throw;
         }
     }
@@ -713,8 +706,10 @@ public sealed class PoolManager : IDisposable
         await backend.StartPoolAsync(context, ct).ConfigureAwait(false);
         try
         {
-            _store.WriteStatus(def.Name, PoolXml.Format(def));
+            // The index first, the status (which makes the pool active) last: a process killed in
+            // between leaves an inactive pool, never an active one without its volumes.
             await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
+            _store.WriteStatus(def.Name, PoolXml.Format(def));
         }
         catch
         {

@@ -87,8 +87,9 @@ public sealed class StateStore
 
     public void DeleteStatus(string name)
     {
-        AtomicFile.Delete(VolumeIndexPath(name));
+        // Status first: once it is gone the pool is inactive, and a leftover index is ignored.
         AtomicFile.Delete(StatusPath(name));
+        AtomicFile.Delete(VolumeIndexPath(name));
     }
 
     public bool IsAutostart(string name) => File.Exists(AutostartPath(name));

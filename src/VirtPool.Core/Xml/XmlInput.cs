@@ -378,6 +378,11 @@ public static partial class XmlInput
             return ("Extra content at the end of the document\n", offset);
         }
 
+        if (match.Success && scan.Open.Count == 0 && xml.IndexOf('<', StringComparison.Ordinal) is var first && (first < 0 || first > offset))
+        {
+            return ("Start tag expected, '<' not found\n", offset);
+        }
+
         if (match.Success)
         {
             var amp = xml.LastIndexOf('&', Math.Min(offset, xml.Length - 1));
@@ -502,11 +507,10 @@ public static partial class XmlInput
         return local.Length == 0 ? qualified : local;
     }
 
-    /// <summary>How libxml2 names a mismatched end tag: without the prefix when it is the open element's.</summary>
+    /// <summary>How libxml2 names a mismatched end tag: its local part when the open element has a prefix.</summary>
     private static string EndTagName(string open, string end)
     {
-        var colon = open.IndexOf(':', StringComparison.Ordinal);
-        return colon > 0 && end.StartsWith(open[..(colon + 1)], StringComparison.Ordinal) ? end[(colon + 1)..] : end;
+        return open.Contains(':', StringComparison.Ordinal) ? TagName(end) : end;
     }
 
     private static string LocalName(string qualified)
@@ -589,7 +593,7 @@ public static partial class XmlInput
 
             if (i >= xml.Length || xml[i] != '=')
             {
-                return ($"Specification mandates value for attribute {attribute}\n", i);
+                return ($"Specification mandates value for attribute {TagName(attribute)}\n", i);
             }
 
             i++;
