@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The libvirtd half of bench/run.sh: the same workloads through python3-libvirt.
 Usage: libvirt_side.py URI create DIR N | refresh DIR REPEAT
 Prints "<mode> <seconds> <count>" like VirtPool.Bench."""

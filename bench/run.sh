@@ -23,7 +23,7 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
 echo "== create $N raw volumes (1 MiB, sparse) =="
 base=$($bench baseline-create "$work/plain" "$N"); vp=$($bench create "$work/vp" "$N")
-lv=$(python3 "$root/bench/libvirt_side.py" "$uri" create "$work/lv" "$N")
+lv=$(/usr/bin/python3 "$root/bench/libvirt_side.py" "$uri" create "$work/lv" "$N")
 b=$(field "$base"); v=$(field "$vp"); l=$(field "$lv")
 printf '%-34s %8.3f s  %8.0f ops/s\n' "plain open+ftruncate+fsync" "$b" "$(ratio "$N" "$b")" \
   "VirtPool (library)" "$v" "$(ratio "$N" "$v")" "libvirtd (python3-libvirt)" "$l" "$(ratio "$N" "$l")"
@@ -39,7 +39,7 @@ for i in range(n):
         f.truncate(65536)
 PY
 hdr=$($bench headers "$work/files" 0 5); vp=$($bench refresh "$work/files" 0 5)
-lv=$(python3 "$root/bench/libvirt_side.py" "$uri" refresh "$work/files" 5)
+lv=$(/usr/bin/python3 "$root/bench/libvirt_side.py" "$uri" refresh "$work/files" 5)
 h=$(field "$hdr"); v=$(field "$vp"); l=$(field "$lv")
 printf '%-34s %8.3f s\n' "read every header (open+pread)" "$h" "VirtPool pool refresh" "$v" "libvirtd pool refresh" "$l"
 echo "VirtPool/headers time ratio: $(ratio "$v" "$h")  (goal <= 1.20)   libvirt/VirtPool: $(ratio "$l" "$v")x"

@@ -9,3 +9,4 @@ kill "$pid" 2>/dev/null || exit 0
 for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -9 "$pid" 2>/dev/null || true
 rm -f "$pidfile"
+# The bind mounts lived in the daemon's own mount namespace and went with it.

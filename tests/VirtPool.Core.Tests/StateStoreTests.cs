@@ -43,11 +43,31 @@ public sealed class StateStoreTests : IDisposable
     public void Volume_index_round_trips_names_with_tabs_newlines_and_backslashes()
     {
         var index = new VolumeIndex { Sizes = new PoolSizes(1, 2, 3) };
-        index.Volumes.Add(new VolumeIndexEntry("a\tb", "/p/a\tb", "/p/a\tb", VolumeType.File, "qcow2"));
-        index.Volumes.Add(new VolumeIndexEntry("c\\n\nd", "k", "/p/c", VolumeType.Dir, null));
+        index.Add(new VolumeIndexEntry("a\tb", "/p/a\tb", "/p/a\tb", VolumeType.File, "qcow2"));
+        index.Add(new VolumeIndexEntry("c\\n\nd", "k", "/p/c", VolumeType.Dir, null));
         var back = VolumeIndex.Parse(index.Serialize());
         Assert.Equal(index.Sizes, back.Sizes);
         Assert.Equal(index.Volumes, back.Volumes);
+    }
+
+    [Fact]
+    public void Appended_records_add_delete_and_account_and_a_torn_last_line_is_ignored()
+    {
+        var store = new StateStore(_dir);
+        store.EnsureCreated();
+        store.WriteVolumeIndex("p", new VolumeIndex { Sizes = new PoolSizes(100, 10, 90) });
+        store.AppendVolumeIndex("p", VolumeIndex.AddRecord(new VolumeIndexEntry("a", "/a", "/a", VolumeType.File, "raw"), 5));
+        store.AppendVolumeIndex("p", VolumeIndex.AddRecord(new VolumeIndexEntry("b", "/b", "/b", VolumeType.File, "raw"), 7));
+        store.AppendVolumeIndex("p", VolumeIndex.DeleteRecord("a", -5));
+        store.AppendVolumeIndex("p", "vol\tc\t/c\t/c\t0"); // a writer killed mid-line
+        var index = store.ReadVolumeIndex("p")!;
+        Assert.Equal(["b"], index.Volumes.Select(v => v.Name));
+        Assert.Equal(new PoolSizes(100, 17, 83), index.Sizes);
+        Assert.Null(index.Find("a"));
+        Assert.Equal("/b", index.Find("b")!.Path);
+        Assert.Equal(index.Find("b"), store.FindVolume("p", "b"));
+        Assert.Null(store.FindVolume("p", "a"));
+        Assert.Null(store.FindVolume("p", "c"));
     }
 
     [Fact]

@@ -287,7 +287,7 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
     /// <summary>One open + fstat + pread: what the volume is, without qemu-img.</summary>
     private static unsafe VolumeDefinition? Probe(string path, string name, byte[] buffer)
     {
-        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | 0x800 /* O_NONBLOCK */, 0);
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
         if (fd < 0)
         {
             // Dangling symlinks and unreadable entries are skipped, as libvirt does.

@@ -275,7 +275,8 @@ public sealed class StorageCommands
     private Task<bool> PoolCapabilitiesAsync()
     {
         var known = Enum.GetValues<PoolType>().Where(PoolManager.IsKnownToDriver).ToList();
-        _out.Print(PoolCapabilitiesXml.Format(known));
+        // virsh prints the document with one more newline of its own.
+        _out.Print(PoolCapabilitiesXml.Format(known) + "\n");
         return Task.FromResult(true);
     }
 

@@ -15,6 +15,8 @@ public static partial class LibC
     public const int O_EXCL = 0x80;
     public const int O_NOCTTY = 0x100;
     public const int O_TRUNC = 0x200;
+    public const int O_APPEND = 0x400;
+    public const int O_NONBLOCK = 0x800;
     public const int O_DIRECTORY = 0x10000;
     public const int O_NOFOLLOW = 0x20000;
     public const int O_CLOEXEC = 0x80000;

@@ -32,7 +32,7 @@ public sealed class PoolManager : IDisposable
     public BackendRegistry Backends => _backends;
 
     /// <summary>Pool types libvirt 9.0 has a storage backend for: these can be defined.</summary>
-    public static bool IsKnownToDriver(PoolType type) => type is not (PoolType.Sheepdog or PoolType.Vstorage);
+    public static bool IsKnownToDriver(PoolType type) => PoolXml.HasBackend(type);
 
     // ----- pools: listing and lookup -------------------------------------------------------------
 
@@ -121,7 +121,7 @@ public sealed class PoolManager : IDisposable
             return new PoolInfo(PoolState.Inactive, 0, 0, 0);
         }
 
-        var sizes = _store.ReadVolumeIndex(name)?.Sizes ?? default;
+        var sizes = _store.ReadPoolSizes(name);
         return new PoolInfo(PoolState.Running, sizes.Capacity, sizes.Allocation, sizes.Available);
     }
 
@@ -135,7 +135,7 @@ public sealed class PoolManager : IDisposable
             return PoolXml.Format(pool.Config!);
         }
 
-        var sizes = pool.Active ? _store.ReadVolumeIndex(name)?.Sizes ?? default : default;
+        var sizes = pool.Active ? _store.ReadPoolSizes(name) : default;
         return PoolXml.Format(pool.Definition, sizes);
     }
 
@@ -152,7 +152,7 @@ public sealed class PoolManager : IDisposable
     {
         var def = PoolXml.Parse(xml);
         using var held = await LockAsync(true, ct).ConfigureAwait(false);
-        CheckDriverKnows(def.Type);
+        PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: true);
         _store.WriteConfig(def.Name, PoolXml.Format(def));
         return new PoolRef(def.Name, def.Uuid);
@@ -163,7 +163,7 @@ public sealed class PoolManager : IDisposable
     {
         var def = PoolXml.Parse(xml);
         using var held = await LockAsync(true, ct).ConfigureAwait(false);
-        CheckDriverKnows(def.Type);
+        PoolXml.ValidateForDefine(def);
         var existing = LoadPool(def.Name);
         if (existing is not null && existing.Active)
         {
@@ -375,13 +375,7 @@ public sealed class PoolManager : IDisposable
 
         using (var held = await LockAsync(true, ct).ConfigureAwait(false))
         {
-            var index = _store.ReadVolumeIndex(poolName) ?? new VolumeIndex();
-            index.Volumes.RemoveAll(v => v.Name == refreshed.Name);
-            index.Volumes.Add(ToEntry(refreshed));
-            var s = index.Sizes;
-            var allocation = refreshed.Allocation ?? 0;
-            index.Sizes = s with { Allocation = s.Allocation + allocation, Available = s.Available > allocation ? s.Available - allocation : 0 };
-            _store.WriteVolumeIndex(poolName, index);
+            _store.AppendVolumeIndex(poolName, VolumeIndex.AddRecord(ToEntry(refreshed), (long)(refreshed.Allocation ?? 0)));
         }
 
         return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
@@ -414,10 +408,17 @@ public sealed class PoolManager : IDisposable
 
         await backend.DeleteVolumeAsync(context, def, ct).ConfigureAwait(false);
         var index = _store.ReadVolumeIndex(vol.Pool) ?? new VolumeIndex();
-        index.Volumes.RemoveAll(v => v.Name == vol.Name);
-        var s = index.Sizes;
-        index.Sizes = s with { Allocation = s.Allocation > allocation ? s.Allocation - allocation : 0, Available = s.Available + allocation };
-        _store.WriteVolumeIndex(vol.Pool, index);
+        if (index.DeadRecords > index.Count + 1024)
+        {
+            // Many deletes made the log long: rewrite it compacted.
+            index.Remove(vol.Name);
+            index.Account(-(long)allocation);
+            _store.WriteVolumeIndex(vol.Pool, index);
+        }
+        else
+        {
+            _store.AppendVolumeIndex(vol.Pool, VolumeIndex.DeleteRecord(vol.Name, -(long)allocation));
+        }
     }
 
     public async Task<VolumeDefinition> GetVolumeAsync(VolumeRef vol, CancellationToken ct = default)
@@ -593,7 +594,7 @@ public sealed class PoolManager : IDisposable
 
     private PoolSummary Summarize(LoadedPool pool)
     {
-        var sizes = pool.Active ? _store.ReadVolumeIndex(pool.Definition.Name)?.Sizes ?? default : default;
+        var sizes = pool.Active ? _store.ReadPoolSizes(pool.Definition.Name) : default;
         return new PoolSummary(pool.Ref, pool.Definition.Type, pool.Active, pool.Persistent, pool.Autostart, sizes);
     }
 
@@ -640,14 +641,6 @@ public sealed class PoolManager : IDisposable
         _ => PoolListFilter.None,
     };
 
-    private static void CheckDriverKnows(PoolType type)
-    {
-        if (!IsKnownToDriver(type))
-        {
-            throw VirtPoolException.Internal($"missing backend for pool type {(int)type} ({type.ToName()})");
-        }
-    }
-
     private IStorageBackend BackendFor(PoolType type)
         => _backends.TryGet(type, out var backend)
             ? backend
@@ -656,15 +649,13 @@ public sealed class PoolManager : IDisposable
     /// <summary>virStoragePoolObjIsDuplicate + virStoragePoolObjSourceFindDuplicate.</summary>
     private void CheckDuplicates(PoolDefinition def, bool allowActiveSame)
     {
-        var others = new List<PoolDefinition>();
-        foreach (var name in AllNames())
-        {
-            var pool = LoadPool(name);
-            if (pool is null)
-            {
-                continue;
-            }
+        var pools = AllNames().Select(LoadPool).OfType<LoadedPool>().ToList();
+        var active = pools.Where(p => p.Active).Select(p => p.Definition.Name).ToHashSet(StringComparer.Ordinal);
 
+        // libvirt checks the source first (skipping the pool of the same name), then uuid and name.
+        PoolSourceDuplicates.Check(def, pools.Select(p => p.Definition), d => active.Contains(d.Name));
+        foreach (var pool in pools)
+        {
             if (pool.Definition.Uuid == def.Uuid && pool.Definition.Name != def.Name)
             {
                 throw VirtPoolException.Failed($"pool '{pool.Definition.Name}' is already defined with uuid {pool.Definition.Uuid:D}");
@@ -679,11 +670,7 @@ public sealed class PoolManager : IDisposable
             {
                 throw VirtPoolException.InvalidOperation($"pool is already active as '{def.Name}'");
             }
-
-            others.Add(pool.Definition);
         }
-
-        PoolSourceDuplicates.Check(def, others);
     }
 
     private static async Task BuildWithAsync(IStorageBackend backend, PoolContext context, PoolBuildFlags flags, CancellationToken ct)
@@ -723,17 +710,16 @@ public sealed class PoolManager : IDisposable
     {
         var scan = await backend.RefreshPoolAsync(context, ct).ConfigureAwait(false);
         var index = new VolumeIndex { Sizes = scan.Sizes };
-        foreach (var vol in scan.Volumes)
+        foreach (var vol in scan.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal))
         {
-            index.Volumes.Add(ToEntry(vol));
+            index.Add(ToEntry(vol));
         }
 
-        index.Volumes.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         _store.WriteVolumeIndex(context.Name, index);
     }
 
     private VolumeIndexEntry? FindVolume(string poolName, string volName)
-        => _store.ReadVolumeIndex(poolName)?.Volumes.Find(v => v.Name == volName);
+        => _store.FindVolume(poolName, volName);
 
     private IEnumerable<(string Pool, VolumeIndexEntry Entry)> ActiveVolumes()
     {

@@ -79,7 +79,7 @@ public static class AtomicFile
         }
     }
 
-    private static unsafe void WriteFully(int fd, ReadOnlySpan<byte> content, string what)
+    internal static unsafe void WriteFully(int fd, ReadOnlySpan<byte> content, string what)
     {
         fixed (byte* p = content)
         {

@@ -1,6 +1,7 @@
 using System.Text;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
+using VirtPool.Core.Model;
 
 namespace VirtPool.Core.State;
 
@@ -112,8 +113,35 @@ public sealed class StateStore
         return text is null ? null : VolumeIndex.Parse(text);
     }
 
+    public VolumeIndexEntry? FindVolume(string pool, string volume)
+    {
+        var text = ReadIfExists(VolumeIndexPath(pool));
+        return text is null ? null : VolumeIndex.FindIn(text, volume);
+    }
+
+    public PoolSizes ReadPoolSizes(string name)
+    {
+        var text = ReadIfExists(VolumeIndexPath(name));
+        return text is null ? default : VolumeIndex.ParseSizes(text);
+    }
+
     /// <summary>The index is a cache of what storage holds: atomic, not fsynced (a refresh rebuilds it).</summary>
     public void WriteVolumeIndex(string name, VolumeIndex index) => AtomicFile.WriteAllText(VolumeIndexPath(name), index.Serialize(), durable: false);
+
+    /// <summary>Appends records made by <see cref="VolumeIndex.AddRecord"/>/<see cref="VolumeIndex.DeleteRecord"/> in one write.</summary>
+    public void AppendVolumeIndex(string name, string records)
+    {
+        var path = VolumeIndexPath(name);
+        var fd = LibC.Check(LibC.Open(path, LibC.O_WRONLY | LibC.O_APPEND | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180), $"cannot open file '{path}'");
+        try
+        {
+            AtomicFile.WriteFully(fd, Encoding.UTF8.GetBytes(records), path);
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
+    }
 
     /// <summary>
     /// Runtime state belongs to one boot, as /run does for libvirt: after a reboot the status files

@@ -10,14 +10,77 @@ public sealed record VolumeIndexEntry(string Name, string Key, string Path, Volu
 /// <summary>
 /// An active pool's remembered sizes and volumes. libvirt only learns about files added behind its
 /// back on pool-refresh; keeping this index gives the embedded CLI the same behaviour without a
-/// daemon, and saves a directory scan per command. A line per volume, tab-separated, escaped.
+/// daemon, and saves a directory scan per command.
+/// <para>
+/// The file is a log of tab-separated, escaped lines: a refresh rewrites it whole (<see cref="Serialize"/>),
+/// a volume create or delete appends one record (<see cref="AddRecord"/>, <see cref="DeleteRecord"/>)
+/// so that a create costs O(1) writes, not a rewrite of every entry. A line without its final newline
+/// (a process killed mid-append) is ignored.
+/// </para>
 /// </summary>
 public sealed class VolumeIndex
 {
+    private readonly Dictionary<string, int> _positions = new(StringComparer.Ordinal);
+    private readonly List<VolumeIndexEntry?> _entries = [];
+
     public PoolSizes Sizes { get; set; }
 
-    public List<VolumeIndexEntry> Volumes { get; } = [];
+    /// <summary>Records in the file beyond the live entries: when large, the next writer compacts.</summary>
+    public int DeadRecords { get; private set; }
 
+    public int Count => _positions.Count;
+
+    public IEnumerable<VolumeIndexEntry> Volumes
+    {
+        get
+        {
+            foreach (var entry in _entries)
+            {
+                if (entry is not null)
+                {
+                    yield return entry;
+                }
+            }
+        }
+    }
+
+    public VolumeIndexEntry? Find(string name) => _positions.TryGetValue(name, out var i) ? _entries[i] : null;
+
+    public void Add(VolumeIndexEntry entry)
+    {
+        if (_positions.TryGetValue(entry.Name, out var i))
+        {
+            _entries[i] = entry;
+            DeadRecords++;
+            return;
+        }
+
+        _positions[entry.Name] = _entries.Count;
+        _entries.Add(entry);
+    }
+
+    public bool Remove(string name)
+    {
+        if (!_positions.Remove(name, out var i))
+        {
+            return false;
+        }
+
+        _entries[i] = null;
+        DeadRecords += 2;
+        return true;
+    }
+
+    /// <summary>Adds <paramref name="delta"/> to the allocation and takes it from what is available.</summary>
+    public void Account(long delta)
+    {
+        var s = Sizes;
+        var allocation = delta >= 0 ? s.Allocation + (ulong)delta : s.Allocation - Math.Min(s.Allocation, (ulong)-delta);
+        var available = delta >= 0 ? s.Available - Math.Min(s.Available, (ulong)delta) : s.Available + (ulong)-delta;
+        Sizes = s with { Allocation = allocation, Available = available };
+    }
+
+    /// <summary>The whole index, compacted.</summary>
     public string Serialize()
     {
         var sb = new StringBuilder();
@@ -25,41 +88,149 @@ public sealed class VolumeIndex
         sb.Append(CultureInfo.InvariantCulture, $"sizes\t{Sizes.Capacity}\t{Sizes.Allocation}\t{Sizes.Available}\n");
         foreach (var v in Volumes)
         {
-            sb.Append("vol\t").Append(Escape(v.Name)).Append('\t').Append(Escape(v.Key)).Append('\t').Append(Escape(v.Path))
-              .Append('\t').Append((int)v.Type).Append('\t').Append(Escape(v.Format ?? string.Empty)).Append('\n');
+            AppendEntry(sb, v);
         }
 
         return sb.ToString();
     }
 
+    /// <summary>The line that records a new (or replaced) volume and the allocation it took.</summary>
+    public static string AddRecord(VolumeIndexEntry entry, long allocationDelta)
+    {
+        var sb = new StringBuilder();
+        AppendEntry(sb, entry);
+        sb.Append(CultureInfo.InvariantCulture, $"account\t{allocationDelta}\n");
+        return sb.ToString();
+    }
+
+    /// <summary>The line that records a deleted volume and the allocation it gave back.</summary>
+    public static string DeleteRecord(string name, long allocationDelta)
+        => string.Create(CultureInfo.InvariantCulture, $"del\t{Escape(name)}\naccount\t{allocationDelta}\n");
+
     public static VolumeIndex Parse(string text)
     {
         var index = new VolumeIndex();
-        foreach (var line in text.Split('\n'))
+        var rest = text.AsSpan();
+        while (true)
         {
-            var f = line.Split('\t');
-            if (f[0] == "sizes" && f.Length == 4)
+            var nl = rest.IndexOf('\n');
+            if (nl < 0)
             {
-                index.Sizes = new PoolSizes(ulong.Parse(f[1], CultureInfo.InvariantCulture), ulong.Parse(f[2], CultureInfo.InvariantCulture), ulong.Parse(f[3], CultureInfo.InvariantCulture));
+                break; // no line, or a torn last line
             }
-            else if (f[0] == "vol" && f.Length == 6)
-            {
-                var format = Unescape(f[5]);
-                index.Volumes.Add(new VolumeIndexEntry(Unescape(f[1]), Unescape(f[2]), Unescape(f[3]), (VolumeType)int.Parse(f[4], CultureInfo.InvariantCulture), format.Length == 0 ? null : format));
-            }
+
+            index.Apply(rest[..nl]);
+            rest = rest[(nl + 1)..];
         }
 
         return index;
     }
 
+    /// <summary>
+    /// One volume by name without building the whole index: the hot path of every volume command
+    /// (a create's duplicate check, a lookup) stays cheap in pools of many thousands of volumes.
+    /// </summary>
+    public static VolumeIndexEntry? FindIn(string text, string name)
+    {
+        var escaped = Escape(name).AsSpan();
+        ReadOnlySpan<char> found = default;
+        var rest = text.AsSpan();
+        while (true)
+        {
+            var nl = rest.IndexOf('\n');
+            if (nl < 0)
+            {
+                break;
+            }
+
+            var line = rest[..nl];
+            rest = rest[(nl + 1)..];
+            if (line.StartsWith("vol\t") && line[4..].StartsWith(escaped) && line.Length > 4 + escaped.Length && line[4 + escaped.Length] == '\t')
+            {
+                found = line;
+            }
+            else if (line.StartsWith("del\t") && line[4..].SequenceEqual(escaped))
+            {
+                found = default;
+            }
+        }
+
+        if (found.IsEmpty)
+        {
+            return null;
+        }
+
+        var one = new VolumeIndex();
+        one.Apply(found);
+        return one.Find(name);
+    }
+
+    /// <summary>Only the sizes (what pool-list and pool-info need), without building the volume entries.</summary>
+    public static PoolSizes ParseSizes(string text)
+    {
+        var index = new VolumeIndex();
+        var rest = text.AsSpan();
+        while (true)
+        {
+            var nl = rest.IndexOf('\n');
+            if (nl < 0)
+            {
+                break;
+            }
+
+            var line = rest[..nl];
+            if (line.StartsWith("sizes\t") || line.StartsWith("account\t"))
+            {
+                index.Apply(line);
+            }
+
+            rest = rest[(nl + 1)..];
+        }
+
+        return index.Sizes;
+    }
+
+    private void Apply(ReadOnlySpan<char> line)
+    {
+        Span<Range> f = stackalloc Range[7];
+        var n = line.Split(f, '\t');
+        var kind = line[f[0]];
+        if (kind.SequenceEqual("vol") && n == 6
+            && int.TryParse(line[f[4]], NumberStyles.None, CultureInfo.InvariantCulture, out var type))
+        {
+            var format = Unescape(line[f[5]]);
+            Add(new VolumeIndexEntry(Unescape(line[f[1]]), Unescape(line[f[2]]), Unescape(line[f[3]]), (VolumeType)type, format.Length == 0 ? null : format));
+        }
+        else if (kind.SequenceEqual("del") && n == 2)
+        {
+            Remove(Unescape(line[f[1]]));
+        }
+        else if (kind.SequenceEqual("account") && n == 2
+                 && long.TryParse(line[f[1]], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var delta))
+        {
+            Account(delta);
+        }
+        else if (kind.SequenceEqual("sizes") && n == 4
+                 && ulong.TryParse(line[f[1]], NumberStyles.None, CultureInfo.InvariantCulture, out var capacity)
+                 && ulong.TryParse(line[f[2]], NumberStyles.None, CultureInfo.InvariantCulture, out var allocation)
+                 && ulong.TryParse(line[f[3]], NumberStyles.None, CultureInfo.InvariantCulture, out var available))
+        {
+            Sizes = new PoolSizes(capacity, allocation, available);
+        }
+    }
+
+    private static void AppendEntry(StringBuilder sb, VolumeIndexEntry v)
+        => sb.Append("vol\t").Append(Escape(v.Name)).Append('\t').Append(Escape(v.Key)).Append('\t').Append(Escape(v.Path))
+             .Append('\t').Append((int)v.Type).Append('\t').Append(Escape(v.Format ?? string.Empty)).Append('\n');
+
     private static string Escape(string s)
         => s.AsSpan().IndexOfAny("\\\t\n") < 0 ? s : s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
-    private static string Unescape(string s)
+    private static string Unescape(ReadOnlySpan<char> s)
     {
-        if (!s.Contains('\\', StringComparison.Ordinal))
+        if (s.IndexOf('\\') < 0)
         {
-            return s;
+            return s.ToString();
         }
 
         var sb = new StringBuilder(s.Length);

@@ -1,0 +1,307 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Xunit.Sdk;
+
+namespace VirtPool.Cli.Tests.Support;
+
+/// <summary>
+/// One differential test: the same virsh command lines run through virsh → libvirtd (the oracle) and
+/// through virtpool (a state folder of its own), compared byte for byte: exit code, stdout, stderr.
+/// <para>
+/// Each side has a root folder, <c>BASE/o</c> for libvirtd and <c>BASE/v</c> for virtpool: the same
+/// length, so table widths do not depend on the side. <c>@ROOT@</c> in arguments and in data files
+/// stands for the side's root; in outputs the side's root is replaced back by <c>@ROOT@</c>.
+/// <c>ROOT/p</c> is a private tmpfs where pool targets go, so pool capacity, allocation and available
+/// come out the same on both sides and are compared as they are; <c>ROOT/x</c> holds the data files.
+/// </para>
+/// <para>
+/// Normalised, and nothing else: the side's root, the values of &lt;atime&gt;, &lt;mtime&gt;, &lt;ctime&gt;,
+/// &lt;btime&gt; (vol-dumpxml), and UUIDs the test did not fix (libvirt generated them): each side's
+/// generated UUIDs are numbered in order of appearance, so they must still appear in the same places.
+/// </para>
+/// </summary>
+public sealed partial class DiffSandbox : IAsyncDisposable
+{
+    public const string RootToken = "@ROOT@";
+
+    private readonly LibvirtOracle _oracle;
+    private readonly Side _o;
+    private readonly Side _v;
+    private readonly HashSet<string> _fixedUuids = new(StringComparer.Ordinal);
+    private readonly List<string> _differences = [];
+    private readonly List<string> _commands = [];
+
+    internal DiffSandbox(LibvirtOracle oracle, string baseDir)
+    {
+        _oracle = oracle;
+        Base = baseDir;
+        _o = new Side(Path.Combine(baseDir, "o"));
+        _v = new Side(Path.Combine(baseDir, "v"));
+    }
+
+    public string Base { get; }
+
+    public string OracleRoot => _o.Root;
+
+    public string CliRoot => _v.Root;
+
+    /// <summary>virtpool's state folder for this test.</summary>
+    public string StateDir => Path.Combine(Base, "state");
+
+    public int StepCount => _commands.Count;
+
+    public IReadOnlyList<string> Differences => _differences;
+
+    internal async Task InitializeAsync()
+    {
+        foreach (var side in new[] { _o, _v })
+        {
+            Directory.CreateDirectory(Path.Combine(side.Root, "p"));
+            Directory.CreateDirectory(Path.Combine(side.Root, "x"));
+            await Mounts.MountTmpfsAsync(Path.Combine(side.Root, "p"), "256m").ConfigureAwait(false);
+        }
+
+        Directory.CreateDirectory(StateDir);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _oracle.RemoveAllPoolsAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
+        {
+            // the next sandbox tries again and fails loudly if it cannot clean
+        }
+
+        await Mounts.UnmountAllUnderAsync(Base).ConfigureAwait(false);
+        if (Mounts.MountPointsUnder(Base).Count == 0)
+        {
+            TestPaths.DeleteTree(Base);
+        }
+    }
+
+    /// <summary>Writes a file under ROOT/x on both sides (<c>@ROOT@</c> expanded); returns its path as an argument.</summary>
+    public string WriteFile(string relativePath, string content)
+    {
+        RegisterFixedUuids(content);
+        foreach (var side in new[] { _o, _v })
+        {
+            var path = Path.Combine(side.Root, "x", relativePath);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, content.Replace(RootToken, side.Root, StringComparison.Ordinal), new UTF8Encoding(false));
+        }
+
+        return $"{RootToken}/x/{relativePath}";
+    }
+
+    /// <summary>Writes raw bytes (no expansion) to ROOT/RELATIVE on both sides.</summary>
+    public string WriteBytes(string relativePath, byte[] content)
+    {
+        foreach (var side in new[] { _o, _v })
+        {
+            var path = Path.Combine(side.Root, relativePath);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllBytes(path, content);
+        }
+
+        return $"{RootToken}/{relativePath}";
+    }
+
+    /// <summary>Copies Data/differential/CASE (e.g. pools/dir-basic.xml) to ROOT/x on both sides.</summary>
+    public string UseCase(string caseFile) =>
+        WriteFile(caseFile, File.ReadAllText(Path.Combine(TestPaths.DifferentialData, caseFile)));
+
+    /// <summary>Creates ROOT/RELATIVE as a folder on both sides.</summary>
+    public void MakeDir(string relativePath, UnixFileMode? mode = null)
+    {
+        foreach (var side in new[] { _o, _v })
+        {
+            var path = Path.Combine(side.Root, relativePath);
+            Directory.CreateDirectory(path);
+            if (mode is { } m)
+            {
+                File.SetUnixFileMode(path, m);
+            }
+        }
+    }
+
+    /// <summary>The UUIDs in these values are the test's own: they are compared, never normalised.</summary>
+    public void RegisterFixedUuids(string text)
+    {
+        foreach (Match m in UuidRegex().Matches(text))
+        {
+            _fixedUuids.Add(m.Value.ToLowerInvariant());
+        }
+
+        // libvirt also takes UUIDs with dashes anywhere, or none: keep their canonical form too.
+        foreach (Match m in UuidElementRegex().Matches(text))
+        {
+            var hex = new string([.. m.Groups[1].Value.Where(char.IsAsciiHexDigit)]).ToLowerInvariant();
+            if (hex.Length == 32)
+            {
+                _fixedUuids.Add($"{hex[..8]}-{hex[8..12]}-{hex[12..16]}-{hex[16..20]}-{hex[20..]}");
+            }
+        }
+    }
+
+    /// <summary>Runs the same command line on both sides and compares what they printed.</summary>
+    public Task<Step> StepAsync(params string[] args) => StepAsync(args, args);
+
+    /// <summary>Runs per-side command lines (e.g. each side's own generated UUID) and compares.</summary>
+    public async Task<Step> StepAsync(string[] oracleArgs, string[] cliArgs)
+    {
+        foreach (var a in oracleArgs)
+        {
+            RegisterFixedUuids(a);
+        }
+
+        var shown = string.Join(' ', oracleArgs.Select(Quote));
+        _commands.Add(shown);
+        var oracle = await _oracle.VirshAsync(Expand(oracleArgs, _o.Root)).ConfigureAwait(false);
+        var cli = await VirtPoolCli.RunAsync(StateDir, Expand(cliArgs, _v.Root)).ConfigureAwait(false);
+        var step = new Step(_commands.Count, shown, oracle, cli, Normalise(oracle, _o), Normalise(cli, _v));
+        if (!step.Same)
+        {
+            _differences.Add(step.Describe());
+        }
+
+        return step;
+    }
+
+    /// <summary>Fails with every step where virtpool differed from virsh (virsh's bytes are expected).</summary>
+    public void AssertNoDifferences()
+    {
+        if (_differences.Count == 0)
+        {
+            return;
+        }
+
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"virtpool differs from virsh+libvirtd 9.0 in {_differences.Count} of {_commands.Count} steps ('-' virsh, '+' virtpool, '$' marks line ends)\n");
+        sb.Append("steps run: ").AppendJoin(" | ", _commands.Select((c, i) => $"#{i + 1} {c}")).Append('\n');
+        foreach (var d in _differences)
+        {
+            sb.Append(d);
+        }
+
+        throw new XunitException(sb.ToString());
+    }
+
+    private static string[] Expand(string[] args, string root) =>
+        [.. args.Select(a => a.Replace(RootToken, root, StringComparison.Ordinal))];
+
+    private static string Quote(string arg) =>
+        arg.Length == 0 || arg.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '\\') ? "'" + arg.Replace("'", "'\\''", StringComparison.Ordinal) + "'" : arg;
+
+    private Output Normalise(RunResult result, Side side) =>
+        new(result.ExitCode, NormaliseText(Bytes.Exact(result.StdoutBytes), side), NormaliseText(Bytes.Exact(result.StderrBytes), side));
+
+    private string NormaliseText(string text, Side side)
+    {
+        text = text.Replace(side.Root, RootToken, StringComparison.Ordinal);
+        text = TimestampRegex().Replace(text, m => $"<{m.Groups[1].Value}>@TIME@</{m.Groups[1].Value}>");
+        return UuidRegex().Replace(text, m =>
+        {
+            var uuid = m.Value.ToLowerInvariant();
+            if (_fixedUuids.Contains(uuid))
+            {
+                return m.Value;
+            }
+
+            if (!side.Generated.TryGetValue(uuid, out var token))
+            {
+                token = $"@UUID{side.Generated.Count + 1}@";
+                side.Generated[uuid] = token;
+            }
+
+            return token;
+        });
+    }
+
+    [GeneratedRegex("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")]
+    private static partial Regex UuidRegex();
+
+    [GeneratedRegex("<uuid>([^<]*)</uuid>")]
+    private static partial Regex UuidElementRegex();
+
+    [GeneratedRegex("<(atime|mtime|ctime|btime)>[^<]*</(?:atime|mtime|ctime|btime)>")]
+    private static partial Regex TimestampRegex();
+
+    private sealed class Side(string root)
+    {
+        public string Root { get; } = root;
+
+        public Dictionary<string, string> Generated { get; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>A run, normalised: exit code and byte-exact (Latin-1 decoded) outputs.</summary>
+    public sealed record Output(int ExitCode, string Stdout, string Stderr);
+
+    /// <summary>One command line run on both sides.</summary>
+    public sealed class Step
+    {
+        internal Step(int number, string command, RunResult oracle, RunResult cli, Output o, Output v)
+        {
+            Number = number;
+            Command = command;
+            Oracle = oracle;
+            Cli = cli;
+            O = o;
+            V = v;
+        }
+
+        public int Number { get; }
+
+        public string Command { get; }
+
+        /// <summary>What virsh printed, raw.</summary>
+        public RunResult Oracle { get; }
+
+        /// <summary>What virtpool printed, raw.</summary>
+        public RunResult Cli { get; }
+
+        public Output O { get; }
+
+        public Output V { get; }
+
+        public bool Same => O == V;
+
+        public bool OracleOk => Oracle.ExitCode == 0;
+
+        /// <summary>Guards the test itself: the oracle must have done what the scenario assumes.</summary>
+        public Step ExpectOracle(int exitCode)
+        {
+            if (Oracle.ExitCode != exitCode)
+            {
+                throw new InvalidOperationException($"test scenario broken: step #{Number} '{Command}' exited {Oracle.ExitCode} on virsh, expected {exitCode}\n{Oracle}");
+            }
+
+            return this;
+        }
+
+        public string Describe()
+        {
+            var sb = new StringBuilder();
+            sb.Append(CultureInfo.InvariantCulture, $"\n#{Number} {Command}\n");
+            if (O.ExitCode != V.ExitCode)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"  exit code: virsh {O.ExitCode}, virtpool {V.ExitCode}\n");
+            }
+
+            if (O.Stdout != V.Stdout)
+            {
+                sb.Append("  stdout:\n").Append(TextDiff.Lines(O.Stdout, V.Stdout));
+            }
+
+            if (O.Stderr != V.Stderr)
+            {
+                sb.Append("  stderr:\n").Append(TextDiff.Lines(O.Stderr, V.Stderr));
+            }
+
+            return sb.ToString();
+        }
+    }
+}
