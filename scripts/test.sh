@@ -9,4 +9,5 @@ dotnet restore VirtPool.slnx -nologo
 dotnet build VirtPool.slnx -c Release --no-restore -nologo
 # The CLI tests run the NativeAOT binary, as users do.
 ./virtpool --version >/dev/null
+export VIRTPOOL_CLI="$root/artifacts/cli/virtpool"
 dotnet test VirtPool.slnx -c Release --no-build -nologo --logger "console;verbosity=normal" "$@"

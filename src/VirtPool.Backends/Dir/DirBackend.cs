@@ -43,8 +43,8 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
     public VolumeDefinition PrepareVolume(PoolContext pool, VolumeDefinition volume)
         => _volumes.Prepare(RequireTarget(pool), volume);
 
-    public Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken)
-        => _volumes.CreateAsync(volume, progress, cancellationToken);
+    public Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
+        => _volumes.CreateAsync(volume, flags, progress, cancellationToken);
 
     public Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
     {

@@ -111,7 +111,7 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
         };
     }
 
-    public async Task<VolumeDefinition> CreateAsync(VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken)
+    public async Task<VolumeDefinition> CreateAsync(VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         var path = volume.Target.Path!;
         var mode = volume.Target.Permissions.Mode ?? DefaultVolumeMode;
@@ -125,10 +125,15 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
 
                 break;
             case "raw":
+                if (flags.HasFlag(VolumeCreateFlags.PreallocMetadata))
+                {
+                    throw new VirtPoolException(VirErrorCode.OperationUnsupported, "metadata preallocation is not supported for raw volumes");
+                }
+
                 CreateRaw(volume, path, mode, progress);
                 break;
             default:
-                await CreateWithQemuImgAsync(volume, path, mode, cancellationToken).ConfigureAwait(false);
+                await CreateWithQemuImgAsync(volume, path, mode, flags.HasFlag(VolumeCreateFlags.PreallocMetadata), cancellationToken).ConfigureAwait(false);
                 break;
         }
 
@@ -208,7 +213,7 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
         LibC.Close(fd);
     }
 
-    private async Task CreateWithQemuImgAsync(VolumeDefinition volume, string path, uint mode, CancellationToken cancellationToken)
+    private async Task CreateWithQemuImgAsync(VolumeDefinition volume, string path, uint mode, bool preallocMetadata, CancellationToken cancellationToken)
     {
         if (!StorageFileFormatNames.TryParse(volume.Target.Format, out var format))
         {
@@ -241,8 +246,8 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
                 volume.Target.ClusterSize,
                 volume.Target.Features.LazyRefcounts,
                 volume.Target.Features.ExtendedL2,
-                PreallocMetadata: false,
-                volume.Target.NoCow);
+                preallocMetadata,
+                volume.Target.NoCow) { Allocation = volume.Allocation };
             await QemuImgCreate.RunAsync(runner, request, cancellationToken).ConfigureAwait(false);
             var perms = volume.Target.Permissions;
             fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);

@@ -287,7 +287,7 @@ public sealed class StorageCommands
         var (pool, _) = await OptPoolAsync().ConfigureAwait(false);
         var file = _cmd.GetStringReq("file")!;
         var xml = ReadXmlFile(file);
-        var vol = await Wrap(() => _mgr.CreateVolumeAsync(pool.Name, xml), VirshMessages.FailedToCreateVolFrom(file)).ConfigureAwait(false);
+        var vol = await Wrap(() => _mgr.CreateVolumeAsync(pool.Name, xml, CreateFlags()), VirshMessages.FailedToCreateVolFrom(file)).ConfigureAwait(false);
         _out.PrintExtra(VirshMessages.VolCreatedFrom(vol.Name, file));
         return true;
     }
@@ -328,7 +328,7 @@ public sealed class StorageCommands
             return true;
         }
 
-        await Wrap(() => _mgr.CreateVolumeAsync(pool.Name, xml), VirshMessages.FailedToCreateVol(name)).ConfigureAwait(false);
+        await Wrap(() => _mgr.CreateVolumeAsync(pool.Name, xml, CreateFlags()), VirshMessages.FailedToCreateVol(name)).ConfigureAwait(false);
         _out.PrintExtra(VirshMessages.VolCreated(name));
         return true;
     }
@@ -592,6 +592,10 @@ public sealed class StorageCommands
             throw new CommandFailedException(VirshMessages.MalformedSize(text), ex);
         }
     }
+
+    private VolumeCreateFlags CreateFlags()
+        => (_cmd.Definition.FindOption("prealloc-metadata") is not null && _cmd.GetBool("prealloc-metadata") ? VolumeCreateFlags.PreallocMetadata : VolumeCreateFlags.None)
+           | (_cmd.Definition.FindOption("validate") is not null && _cmd.GetBool("validate") ? VolumeCreateFlags.Validate : VolumeCreateFlags.None);
 
     private PoolBuildFlags BuildFlags()
     {

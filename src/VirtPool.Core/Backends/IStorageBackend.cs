@@ -36,7 +36,7 @@ public interface IStorageBackend
     VolumeDefinition PrepareVolume(PoolContext pool, VolumeDefinition volume);
 
     /// <summary>Creates the volume described by a prepared definition; removes what it made if it fails.</summary>
-    Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken);
+    Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken);
 
     Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken);
 }
@@ -51,6 +51,16 @@ public interface IPoolBuilder
 public interface IPoolDeleter
 {
     Task DeletePoolAsync(PoolContext pool, CancellationToken cancellationToken);
+}
+
+/// <summary>virStorageVolCreateFlags (libvirt's numbering).</summary>
+[Flags]
+public enum VolumeCreateFlags
+{
+    None = 0,
+    PreallocMetadata = 1,
+    Reflink = 2,
+    Validate = 4,
 }
 
 [Flags]

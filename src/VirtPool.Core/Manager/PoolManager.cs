@@ -343,7 +343,7 @@ public sealed class PoolManager : IDisposable
     }
 
     /// <summary>Creates a volume from libvirt volume XML (storageVolCreateXML).</summary>
-    public async Task<VolumeRef> CreateVolumeAsync(string poolName, string xml, IProgress<long>? progress = null, CancellationToken ct = default)
+    public async Task<VolumeRef> CreateVolumeAsync(string poolName, string xml, VolumeCreateFlags flags = VolumeCreateFlags.None, IProgress<long>? progress = null, CancellationToken ct = default)
     {
         LoadedPool pool;
         IStorageBackend backend;
@@ -370,7 +370,7 @@ public sealed class PoolManager : IDisposable
 
         // The data is written without the state lock; the backend creates the volume exclusively
         // (O_EXCL), so a racing create of the same name fails cleanly instead of sharing a file.
-        var created = await backend.CreateVolumeAsync(new PoolContext(pool.Definition), prepared, progress, ct).ConfigureAwait(false);
+        var created = await backend.CreateVolumeAsync(new PoolContext(pool.Definition), prepared, flags, progress, ct).ConfigureAwait(false);
         var refreshed = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), created, ct).ConfigureAwait(false);
 
         using (var held = await LockAsync(true, ct).ConfigureAwait(false))
