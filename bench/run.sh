@@ -9,8 +9,30 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 N=${N:-1000}
 FILES=${FILES:-10000}
 work=$(mktemp -d /var/tmp/virtpool-bench.XXXXXX)
-cleanup() { "$root/scripts/libvirtd-down.sh" "$work/libvirtd" || true; rm -rf "$work"; }
+mounts=()
+cleanup() {
+  "$root/scripts/libvirtd-down.sh" "$work/libvirtd" || true
+  for m in "${mounts[@]}"; do
+    dev=$(findmnt -n -o SOURCE "$m" 2>/dev/null || true)
+    umount "$m" 2>/dev/null || true
+    [ -n "$dev" ] && losetup -d "$dev" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
 trap cleanup EXIT
+
+# A new ext4 on a loop device for each side of the create benchmark: ext4's inode allocator slows
+# down after many deletions, so sharing one filesystem would favour whoever runs first.
+fresh_fs() {
+  local name=$1
+  truncate -s 4G "$work/$name.img"
+  mkfs.ext4 -q -F "$work/$name.img"
+  mkdir -p "$work/$name"
+  local dev
+  dev=$(losetup -f --show "$work/$name.img")
+  mount "$dev" "$work/$name"
+  mounts+=("$work/$name")
+}
 
 "$root/scripts/install-deps.sh" >/dev/null
 dotnet build "$root/bench/VirtPool.Bench" -c Release -nologo -v quiet >/dev/null
@@ -22,8 +44,9 @@ field() { awk '{print $2}' <<<"$1"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
 echo "== create $N raw volumes (1 MiB, sparse) =="
-base=$($bench baseline-create "$work/plain" "$N"); vp=$($bench create "$work/vp" "$N")
-lv=$(/usr/bin/python3 "$root/bench/libvirt_side.py" "$uri" create "$work/lv" "$N")
+fresh_fs plain; fresh_fs vp; fresh_fs lv
+base=$($bench baseline-create "$work/plain/d" "$N"); vp=$($bench create "$work/vp" "$N")
+lv=$(/usr/bin/python3 "$root/bench/libvirt_side.py" "$uri" create "$work/lv/d" "$N")
 b=$(field "$base"); v=$(field "$vp"); l=$(field "$lv")
 printf '%-34s %8.3f s  %8.0f ops/s\n' "plain open+ftruncate+fsync" "$b" "$(ratio "$N" "$b")" \
   "VirtPool (library)" "$v" "$(ratio "$N" "$v")" "libvirtd (python3-libvirt)" "$l" "$(ratio "$N" "$l")"

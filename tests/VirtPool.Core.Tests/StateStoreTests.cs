@@ -90,7 +90,7 @@ public sealed class StateStoreTests : IDisposable
         var store = new StateStore(_dir);
         using (store.Lock(exclusive: true))
         {
-            // flock locks belong to the open file description: a second open in this process conflicts too.
+            // flock locks belong to the open file description: a second open (as another process makes) conflicts.
             var fd = Interop.LibC.Open(Path.Combine(_dir, "lock"), Interop.LibC.O_RDWR, 0);
             Assert.True(fd >= 0);
             Assert.True(Interop.LibC.Flock(fd, Interop.LibC.LOCK_EX | Interop.LibC.LOCK_NB) < 0);

@@ -36,23 +36,28 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
             throw VirtPoolException.System($"cannot open directory '{directory}'", errno == 0 ? Errno.ENOTDIR : errno);
         }
 
-        var volumes = new List<VolumeDefinition>();
-        var buffer = ArrayPool<byte>.Shared.Rent(ImageProbe.HeaderBytes);
-        try
+        var paths = Directory.GetFileSystemEntries(directory);
+        var found = new VolumeDefinition?[paths.Length];
+
+        // Probing is one open/fstat/pread per file and independent per file: large pools are probed
+        // on every core (the page cache serves the reads), small ones inline.
+        var options = new ParallelOptions
         {
-            foreach (var path in Directory.EnumerateFileSystemEntries(directory))
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                var vol = Probe(path, Path.GetFileName(path), buffer);
-                if (vol is not null)
-                {
-                    volumes.Add(vol);
-                }
-            }
+            CancellationToken = cancellationToken,
+            MaxDegreeOfParallelism = paths.Length >= 512 ? Environment.ProcessorCount : 1,
+        };
+        if (paths.Length > 0)
+        {
+            ProbeAll(paths, found, options);
         }
-        finally
+
+        var volumes = new List<VolumeDefinition>(paths.Length);
+        foreach (var vol in found)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (vol is not null)
+            {
+                volumes.Add(vol);
+            }
         }
 
         if (LibC.StatVfs(directory, out var vfs) < 0)
@@ -64,6 +69,29 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
         var available = vfs.Frsize * vfs.Bavail;
         var allocation = (vfs.Blocks - vfs.Bfree) * vfs.Frsize;
         return new PoolScan(new PoolSizes(capacity, allocation, available), volumes);
+    }
+
+    private static void ProbeAll(string[] paths, VolumeDefinition?[] found, ParallelOptions options)
+    {
+        var chunk = Math.Max(64, (paths.Length / (4 * Environment.ProcessorCount)) + 1);
+        Parallel.ForEach(
+            System.Collections.Concurrent.Partitioner.Create(0, paths.Length, chunk),
+            options,
+            range =>
+            {
+                var buffer = ArrayPool<byte>.Shared.Rent(ImageProbe.HeaderBytes);
+                try
+                {
+                    for (var i = range.Item1; i < range.Item2; i++)
+                    {
+                        found[i] = Probe(paths[i], Path.GetFileName(paths[i]), buffer);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            });
     }
 
     public VolumeDefinition Refresh(VolumeDefinition volume)
@@ -96,12 +124,6 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
         }
 
         var path = Path.Combine(directory, volume.Name);
-        if (FileStat.TryLStat(path, out _, out _))
-        {
-            // Also what "." and ".." meet: they name the pool directory and its parent.
-            throw VirtPoolException.InvalidOperation($"volume target path '{path}' already exists");
-        }
-
         return volume with
         {
             Key = path,
@@ -120,7 +142,10 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
             case "dir":
                 if (LibC.Mkdir(path, mode) < 0)
                 {
-                    throw VirtPoolException.System($"cannot create path '{path}'", LibC.Errno);
+                    var errno = LibC.Errno;
+                    throw errno == Errno.EEXIST
+                        ? VirtPoolException.InvalidOperation($"volume target path '{path}' already exists")
+                        : VirtPoolException.System($"cannot create path '{path}'", errno);
                 }
 
                 break;
@@ -130,14 +155,14 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
                     throw new VirtPoolException(VirErrorCode.OperationUnsupported, "metadata preallocation is not supported for raw volumes");
                 }
 
-                CreateRaw(volume, path, mode, progress);
-                break;
+                // Described from the descriptor it was made with: no second open and header read.
+                return CreateRaw(volume, path, mode, progress);
             default:
                 await CreateWithQemuImgAsync(volume, path, mode, flags.HasFlag(VolumeCreateFlags.PreallocMetadata), cancellationToken).ConfigureAwait(false);
                 break;
         }
 
-        return volume;
+        return Refresh(volume);
     }
 
     public static void Delete(VolumeDefinition volume)
@@ -164,13 +189,9 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
     /// libvirt's createRawFile: O_EXCL create, ftruncate to capacity, fallocate the allocation,
     /// fsync. Any failure removes the half-made file.
     /// </summary>
-    private static void CreateRaw(VolumeDefinition volume, string path, uint mode, IProgress<long>? progress)
+    private static VolumeDefinition CreateRaw(VolumeDefinition volume, string path, uint mode, IProgress<long>? progress)
     {
-        var fd = LibC.Open(path, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_NOCTTY | LibC.O_CLOEXEC, mode);
-        if (fd < 0)
-        {
-            throw VirtPoolException.System($"cannot create path '{path}'", LibC.Errno);
-        }
+        var fd = ReserveExclusive(path, LibC.O_WRONLY | LibC.O_NOCTTY, mode);
 
         try
         {
@@ -187,11 +208,11 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
                 var rc = LibC.FAllocate(fd, 0, 0, allocation);
                 if (rc < 0)
                 {
-                    var errno = LibC.Errno;
+                    var fallocateErrno = LibC.Errno;
                     // Filesystems without fallocate get posix_fallocate's emulation, as libvirt's safezero.
-                    if (errno != Errno.EOPNOTSUPP || LibC.PosixFAllocate(fd, 0, allocation) != 0)
+                    if (fallocateErrno != Errno.EOPNOTSUPP || LibC.PosixFAllocate(fd, 0, allocation) != 0)
                     {
-                        throw VirtPoolException.System($"cannot allocate {allocation} bytes in file '{path}'", errno);
+                        throw VirtPoolException.System($"cannot allocate {allocation} bytes in file '{path}'", fallocateErrno);
                     }
                 }
 
@@ -202,15 +223,23 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
             {
                 throw VirtPoolException.System($"cannot sync file '{path}'", LibC.Errno);
             }
+
+            if (!FileStat.TryFStat(fd, out var st, out var errno))
+            {
+                throw VirtPoolException.System($"cannot stat file '{path}'", errno);
+            }
+
+            return Describe(path, volume.Name, st, VolumeType.File, new ImageInfo { Format = StorageFileFormat.Raw, Capacity = (ulong)st.Size });
         }
         catch
         {
-            LibC.Close(fd);
             LibC.Unlink(path);
             throw;
         }
-
-        LibC.Close(fd);
+        finally
+        {
+            LibC.Close(fd);
+        }
     }
 
     private async Task CreateWithQemuImgAsync(VolumeDefinition volume, string path, uint mode, bool preallocMetadata, CancellationToken cancellationToken)
@@ -221,13 +250,7 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
         }
 
         // Reserve the name exclusively first: qemu-img would silently overwrite an existing file.
-        var fd = LibC.Open(path, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC, mode);
-        if (fd < 0)
-        {
-            throw VirtPoolException.System($"cannot create path '{path}'", LibC.Errno);
-        }
-
-        LibC.Close(fd);
+        LibC.Close(ReserveExclusive(path, LibC.O_WRONLY, mode));
         try
         {
             StorageFileFormat? backingFormat = null;
@@ -250,7 +273,7 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
                 volume.Target.NoCow) { Allocation = volume.Allocation };
             await QemuImgCreate.RunAsync(runner, request, cancellationToken).ConfigureAwait(false);
             var perms = volume.Target.Permissions;
-            fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+            var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
             if (fd >= 0)
             {
                 try
@@ -268,6 +291,24 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
             LibC.Unlink(path);
             throw;
         }
+    }
+
+    /// <summary>
+    /// open(O_CREAT|O_EXCL): the name is ours or the create fails. An existing entry (also "." and
+    /// "..", which name the pool directory and its parent) gets libvirt's message.
+    /// </summary>
+    private static int ReserveExclusive(string path, int flags, uint mode)
+    {
+        var fd = LibC.Open(path, flags | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC, mode);
+        if (fd >= 0)
+        {
+            return fd;
+        }
+
+        var errno = LibC.Errno;
+        throw errno == Errno.EEXIST
+            ? VirtPoolException.InvalidOperation($"volume target path '{path}' already exists")
+            : VirtPoolException.System($"cannot create path '{path}'", errno);
     }
 
     private static void ApplyOwnerAndMode(int fd, Permissions perms, uint mode, string path)

@@ -54,6 +54,11 @@ public sealed class StorageCommands
         {
             console.Error(ex.Message);
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or FormatException)
+        {
+            // A defect or an OS error the code did not map: still a libvirt-style error, never a stack trace.
+            console.Error(VirtPoolException.Compose(VirErrorCode.InternalError, ex.Message));
+        }
 
         return false;
     }

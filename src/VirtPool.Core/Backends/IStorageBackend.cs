@@ -35,7 +35,10 @@ public interface IStorageBackend
     /// </summary>
     VolumeDefinition PrepareVolume(PoolContext pool, VolumeDefinition volume);
 
-    /// <summary>Creates the volume described by a prepared definition; removes what it made if it fails.</summary>
+    /// <summary>
+    /// Creates the volume described by a prepared definition and returns it as storage now has it
+    /// (as <see cref="RefreshVolumeAsync"/> would); removes what it made if it fails.
+    /// </summary>
     Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken);
 
     Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken);

@@ -370,8 +370,7 @@ public sealed class PoolManager : IDisposable
 
         // The data is written without the state lock; the backend creates the volume exclusively
         // (O_EXCL), so a racing create of the same name fails cleanly instead of sharing a file.
-        var created = await backend.CreateVolumeAsync(new PoolContext(pool.Definition), prepared, flags, progress, ct).ConfigureAwait(false);
-        var refreshed = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), created, ct).ConfigureAwait(false);
+        var refreshed = await backend.CreateVolumeAsync(new PoolContext(pool.Definition), prepared, flags, progress, ct).ConfigureAwait(false);
 
         using (var held = await LockAsync(true, ct).ConfigureAwait(false))
         {
@@ -569,15 +568,13 @@ public sealed class PoolManager : IDisposable
             return null;
         }
 
-        var configXml = _store.ReadConfig(name);
-        var statusXml = _store.ReadStatus(name);
-        if (configXml is null && statusXml is null)
+        var config = _store.ReadParsed(_store.ConfigPath(name), PoolXml.Parse);
+        var live = _store.ReadParsed(_store.StatusPath(name), PoolXml.Parse);
+        if (config is null && live is null)
         {
             return null;
         }
 
-        var config = configXml is null ? null : PoolXml.Parse(configXml);
-        var live = statusXml is null ? null : PoolXml.Parse(statusXml);
         return new LoadedPool(live ?? config!, config, live is not null, config is not null && _store.IsAutostart(name));
     }
 

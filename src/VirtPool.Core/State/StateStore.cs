@@ -30,9 +30,17 @@ public sealed class StateStore
 
     public string StatusDir { get; }
 
-    /// <summary>Creates the folders (0700: definitions may name secrets and hosts).</summary>
+    private volatile bool _created;
+    private int _lockFd = -1;
+
+    /// <summary>Creates the folders (0700: definitions may name secrets and hosts), once per instance.</summary>
     public void EnsureCreated()
     {
+        if (_created)
+        {
+            return;
+        }
+
         foreach (var dir in new[] { Root, ConfigDir, AutostartDir, StatusDir })
         {
             if (!Directory.Exists(dir))
@@ -40,23 +48,37 @@ public sealed class StateStore
                 Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             }
         }
+
+        _created = true;
     }
 
     /// <summary>
     /// flock on <c>lock</c>: exclusive for writers, shared for readers, across processes. The lock
     /// dies with the process, so a killed CLI never leaves the folder locked.
     /// </summary>
+    /// <remarks>
+    /// One descriptor per store, kept open: flock belongs to the open file description, so callers in
+    /// one process must serialise among themselves (the pool manager holds a semaphore around it).
+    /// </remarks>
     public StateLock Lock(bool exclusive)
     {
         EnsureCreated();
         var path = Path.Combine(Root, "lock");
-        var fd = LibC.Check(LibC.Open(path, LibC.O_RDWR | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180), $"cannot open lock file '{path}'");
+        if (_lockFd < 0)
+        {
+            var opened = LibC.Check(LibC.Open(path, LibC.O_RDWR | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180), $"cannot open lock file '{path}'");
+            if (Interlocked.CompareExchange(ref _lockFd, opened, -1) != -1)
+            {
+                LibC.Close(opened);
+            }
+        }
+
+        var fd = _lockFd;
         while (LibC.Flock(fd, exclusive ? LibC.LOCK_EX : LibC.LOCK_SH) < 0)
         {
             var errno = LibC.Errno;
             if (errno != Errno.EINTR)
             {
-                LibC.Close(fd);
                 throw VirtPoolException.System($"cannot lock '{path}'", errno);
             }
         }
@@ -115,8 +137,8 @@ public sealed class StateStore
 
     public VolumeIndexEntry? FindVolume(string pool, string volume)
     {
-        var text = ReadIfExists(VolumeIndexPath(pool));
-        return text is null ? null : VolumeIndex.FindIn(text, volume);
+        var bytes = ReadBytesIfExists(VolumeIndexPath(pool), out _);
+        return bytes is null ? null : VolumeIndex.FindIn(bytes, volume);
     }
 
     public PoolSizes ReadPoolSizes(string name)
@@ -189,22 +211,95 @@ public sealed class StateStore
 
     private static string? ReadIfExists(string path)
     {
+        var bytes = ReadBytesIfExists(path, out _);
+        return bytes is null ? null : Encoding.UTF8.GetString(bytes);
+    }
+
+    /// <summary>
+    /// A small state file in one open/fstat/pread/close (FileStream's set-up costs more than the read
+    /// for files of a few hundred bytes, and every command reads several). Null when missing.
+    /// </summary>
+    private static unsafe byte[]? ReadBytesIfExists(string path, out FileStat stat)
+    {
+        stat = default;
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var errno = LibC.Errno;
+            return errno is Errno.ENOENT or Errno.ENOTDIR ? null : throw VirtPoolException.System($"cannot read file '{path}'", errno);
+        }
+
         try
         {
-            return File.ReadAllText(path, Encoding.UTF8);
+            if (!FileStat.TryFStat(fd, out stat, out var errno))
+            {
+                throw VirtPoolException.System($"cannot stat file '{path}'", errno);
+            }
+
+            var buffer = new byte[stat.Size];
+            var total = 0;
+            fixed (byte* p = buffer)
+            {
+                while (total < buffer.Length)
+                {
+                    var n = LibC.PRead(fd, p + total, buffer.Length - total, total);
+                    if (n < 0 && LibC.Errno == Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    if (n < 0)
+                    {
+                        throw VirtPoolException.System($"cannot read file '{path}'", LibC.Errno);
+                    }
+
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    total += (int)n;
+                }
+            }
+
+            return total == buffer.Length ? buffer : buffer[..total];
         }
-        catch (FileNotFoundException)
+        finally
         {
-            return null;
-        }
-        catch (DirectoryNotFoundException)
-        {
-            return null;
+            LibC.Close(fd);
         }
     }
+
+    /// <summary>
+    /// A state file parsed once per version of the file: every write replaces the file (a new inode),
+    /// so (inode, mtime, size) identifies a version. Saves re-parsing pool XML on every call in a
+    /// long-lived process (the daemon, the library); the CLI reads each file once anyway.
+    /// </summary>
+    public T? ReadParsed<T>(string path, Func<string, T> parse)
+        where T : class
+    {
+        var bytes = ReadBytesIfExists(path, out var st);
+        if (bytes is null)
+        {
+            _parsed.TryRemove(path, out _);
+            return null;
+        }
+
+        var version = (st.Inode, st.MTimeSec, st.MTimeNsec, st.Size);
+        if (_parsed.TryGetValue(path, out var cached) && cached.Version == version && cached.Value is T hit)
+        {
+            return hit;
+        }
+
+        var value = parse(Encoding.UTF8.GetString(bytes));
+        _parsed[path] = (version, value);
+        return value;
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ((ulong, long, long, long) Version, object Value)> _parsed = new(StringComparer.Ordinal);
 }
 
-/// <summary>A held flock; disposing releases it.</summary>
+/// <summary>A held flock; disposing releases it (the descriptor stays open for the next lock).</summary>
 public sealed class StateLock(int fd) : IDisposable
 {
     private int _fd = fd;
@@ -214,7 +309,7 @@ public sealed class StateLock(int fd) : IDisposable
         var fd = Interlocked.Exchange(ref _fd, -1);
         if (fd >= 0)
         {
-            LibC.Close(fd);
+            LibC.Flock(fd, LibC.LOCK_UN);
         }
     }
 }

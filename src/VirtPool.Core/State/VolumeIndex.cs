@@ -130,14 +130,14 @@ public sealed class VolumeIndex
     /// One volume by name without building the whole index: the hot path of every volume command
     /// (a create's duplicate check, a lookup) stays cheap in pools of many thousands of volumes.
     /// </summary>
-    public static VolumeIndexEntry? FindIn(string text, string name)
+    public static VolumeIndexEntry? FindIn(ReadOnlySpan<byte> utf8, string name)
     {
-        var escaped = Escape(name).AsSpan();
-        ReadOnlySpan<char> found = default;
-        var rest = text.AsSpan();
+        ReadOnlySpan<byte> escaped = Encoding.UTF8.GetBytes(Escape(name));
+        ReadOnlySpan<byte> found = default;
+        var rest = utf8;
         while (true)
         {
-            var nl = rest.IndexOf('\n');
+            var nl = rest.IndexOf((byte)'\n');
             if (nl < 0)
             {
                 break;
@@ -145,11 +145,11 @@ public sealed class VolumeIndex
 
             var line = rest[..nl];
             rest = rest[(nl + 1)..];
-            if (line.StartsWith("vol\t") && line[4..].StartsWith(escaped) && line.Length > 4 + escaped.Length && line[4 + escaped.Length] == '\t')
+            if (line.StartsWith("vol\t"u8) && line[4..].StartsWith(escaped) && line.Length > 4 + escaped.Length && line[4 + escaped.Length] == (byte)'\t')
             {
                 found = line;
             }
-            else if (line.StartsWith("del\t") && line[4..].SequenceEqual(escaped))
+            else if (line.StartsWith("del\t"u8) && line[4..].SequenceEqual(escaped))
             {
                 found = default;
             }
@@ -161,7 +161,7 @@ public sealed class VolumeIndex
         }
 
         var one = new VolumeIndex();
-        one.Apply(found);
+        one.Apply(Encoding.UTF8.GetString(found));
         return one.Find(name);
     }
 
