@@ -25,7 +25,9 @@ switch (mode)
 {
     case "create":
         {
-            var manager = NewManager(Path.Combine(dir, "state"));
+            // As installed: definitions in a state folder on the pool's filesystem, runtime state in
+            // /run (BENCH_RUNTIME_DIR), as libvirt keeps /etc/libvirt/storage and /run/libvirt/storage.
+            var manager = NewManager(Path.Combine(dir, "state"), Environment.GetEnvironmentVariable("BENCH_RUNTIME_DIR"));
             var target = Path.Combine(dir, "pool");
 
             // Warm-up in a pool of its own, so tiered JIT reaches steady code before timing.
@@ -105,9 +107,9 @@ switch (mode)
 
 return 0;
 
-static PoolManager NewManager(string state)
+static PoolManager NewManager(string state, string? runtime = null)
 {
-    var store = new StateStore(state);
+    var store = new StateStore(state, runtime);
     store.EnsureCreated();
     return new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
 }

@@ -103,9 +103,36 @@ public static class Program
         return Path.Combine(xdg, "virtpool");
     }
 
+    /// <summary>
+    /// VIRTPOOL_RUNTIME_DIR, else /run/virtpool for the default root state folder (as libvirt keeps
+    /// /run/libvirt/storage), else $XDG_RUNTIME_DIR/virtpool for the default user folder, else
+    /// null: the runtime state stays inside an explicitly chosen state folder.
+    /// </summary>
+    public static string? ResolveRuntimeDir(string? stateDirOption)
+    {
+        var env = Environment.GetEnvironmentVariable("VIRTPOOL_RUNTIME_DIR");
+        if (!string.IsNullOrEmpty(env))
+        {
+            return Path.GetFullPath(env);
+        }
+
+        if (!string.IsNullOrEmpty(stateDirOption) || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("VIRTPOOL_STATE_DIR")))
+        {
+            return null;
+        }
+
+        if (LibC.GetEuid() == 0)
+        {
+            return "/run/virtpool";
+        }
+
+        var xdg = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
+        return string.IsNullOrEmpty(xdg) ? null : Path.Combine(xdg, "virtpool");
+    }
+
     private static PoolManager CreateManager(string? stateDirOption)
     {
-        var store = new StateStore(ResolveStateDir(stateDirOption));
+        var store = new StateStore(ResolveStateDir(stateDirOption), ResolveRuntimeDir(stateDirOption));
         return new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
     }
 }

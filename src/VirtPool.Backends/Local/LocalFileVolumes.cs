@@ -18,6 +18,9 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
     /// <summary>libvirt's default volume mode (VIR_STORAGE_DEFAULT_VOL_PERM_MODE).</summary>
     public const uint DefaultVolumeMode = 0x180; // 0600
 
+    /// <summary>The process umask, read once (umask() can only be read by setting it).</summary>
+    private static readonly uint ProcessUmask = ReadUmask();
+
     private static readonly string[] CreatableFormats = ["raw", "qcow2", "qcow", "qed", "vmdk", "vpc", "vdi", "vhdx", "luks"];
 
     public static BackendCapabilities FileCapabilities { get; } = new()
@@ -293,6 +296,13 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
         }
     }
 
+    private static uint ReadUmask()
+    {
+        var old = LibC.Umask(0x12);
+        LibC.Umask(old);
+        return old;
+    }
+
     /// <summary>
     /// open(O_CREAT|O_EXCL): the name is ours or the create fails. An existing entry (also "." and
     /// "..", which name the pool directory and its parent) gets libvirt's message.
@@ -323,8 +333,9 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
             }
         }
 
-        // open() applies the umask; the volume gets exactly the mode its XML asks for.
-        if (LibC.FChmod(fd, mode) < 0)
+        // open() applies the umask; the volume gets exactly the mode its XML asks for (one syscall
+        // saved on the hot create path when the umask took nothing away).
+        if ((mode & ProcessUmask) != 0 && LibC.FChmod(fd, mode) < 0)
         {
             throw VirtPoolException.System($"cannot set mode of '{path}' to {Convert.ToString(mode, 8)}", LibC.Errno);
         }

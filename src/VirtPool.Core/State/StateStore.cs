@@ -14,12 +14,18 @@ namespace VirtPool.Core.State;
 /// </summary>
 public sealed class StateStore
 {
-    public StateStore(string root)
+    /// <param name="root">The state folder: definitions and autostart markers.</param>
+    /// <param name="runtimeDir">
+    /// Where runtime state (status and volume indexes) lives; by default <c>ROOT/status</c>. An
+    /// installed VirtPool puts it on tmpfs (/run/virtpool), as libvirt uses /run/libvirt/storage:
+    /// it is per boot anyway, and its frequent writes then cost no journal commits.
+    /// </param>
+    public StateStore(string root, string? runtimeDir = null)
     {
         Root = Path.GetFullPath(root);
         ConfigDir = Path.Combine(Root, "pools");
         AutostartDir = Path.Combine(Root, "autostart");
-        StatusDir = Path.Combine(Root, "status");
+        StatusDir = runtimeDir is null ? Path.Combine(Root, "status") : Path.GetFullPath(runtimeDir);
     }
 
     public string Root { get; }
