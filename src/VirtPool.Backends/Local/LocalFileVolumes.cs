@@ -299,7 +299,7 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
     private static uint ReadUmask()
     {
         var old = LibC.Umask(0x12);
-        LibC.Umask(old);
+        _ = LibC.Umask(old);
         return old;
     }
 
