@@ -75,11 +75,9 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
         }
 
         var perms = pool.Definition.Target.Permissions;
-        var existed = FileStat.TryStat(path, out var st, out _);
-        if (existed && !st.IsDirectory)
-        {
-            throw VirtPoolException.System($"failed to create directory '{path}'", Errno.EEXIST);
-        }
+        // As libvirt's virDirCreate with ALLOW_EXIST: whatever exists at the path is accepted here;
+        // the start that follows finds out whether it is a usable directory.
+        var existed = FileStat.TryStat(path, out _, out _);
 
         var mode = perms.Mode ?? (existed ? (uint?)null : DefaultPoolMode);
         if (!existed && LibC.Mkdir(path, mode ?? DefaultPoolMode) < 0 && LibC.Errno != Errno.EEXIST)
@@ -101,6 +99,13 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
         if (mode is { } m && LibC.Chmod(path, m) < 0)
         {
             throw VirtPoolException.System($"cannot set mode of '{path}' to {Convert.ToString(m, 8)}", LibC.Errno);
+        }
+
+        // libvirt's fs build goes on to make a filesystem when asked to (over)write: a dir pool has
+        // no device for it, so the directory is made and the request refused.
+        if ((flags & (PoolBuildFlags.Overwrite | PoolBuildFlags.NoOverwrite)) != 0)
+        {
+            throw VirtPoolException.InvalidOperation($"No source device specified when formatting pool '{pool.Name}'");
         }
 
         return Task.CompletedTask;

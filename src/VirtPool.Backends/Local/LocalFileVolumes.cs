@@ -71,7 +71,8 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
         var capacity = vfs.Frsize * vfs.Blocks;
         var available = vfs.Frsize * vfs.Bavail;
         var allocation = (vfs.Blocks - vfs.Bfree) * vfs.Frsize;
-        return new PoolScan(new PoolSizes(capacity, allocation, available), volumes);
+        var perms = new Permissions { Mode = dst.Mode & 0xFFF, Owner = dst.Uid, Group = dst.Gid };
+        return new PoolScan(new PoolSizes(capacity, allocation, available), volumes, perms);
     }
 
     private static void ProbeAll(string[] paths, VolumeDefinition?[] found, ParallelOptions options)

@@ -84,5 +84,8 @@ public sealed record PoolContext(PoolDefinition Definition)
     public string? TargetPath => Definition.Target.Path;
 }
 
-/// <summary>The result of a pool refresh: sizes and the volumes found.</summary>
-public sealed record PoolScan(PoolSizes Sizes, IReadOnlyList<VolumeDefinition> Volumes);
+/// <summary>
+/// The result of a pool refresh: sizes, the volumes found, and for pools with a target directory its
+/// mode and owner as found (libvirt shows those in the live XML, whatever the definition said).
+/// </summary>
+public sealed record PoolScan(PoolSizes Sizes, IReadOnlyList<VolumeDefinition> Volumes, Permissions? TargetPermissions = null);

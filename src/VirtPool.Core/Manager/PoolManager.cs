@@ -126,17 +126,23 @@ public sealed class PoolManager : IDisposable
     }
 
     /// <summary>pool-dumpxml: the live definition of an active pool unless <paramref name="inactive"/>.</summary>
+    /// <summary>
+    /// pool-dumpxml, as libvirt answers it: the live definition with sizes while the pool runs (also
+    /// for --inactive, unless a new definition was saved meanwhile); for a stopped pool, the last
+    /// live definition until it is redefined or started, else the persistent one.
+    /// </summary>
     public async Task<string> GetPoolXmlAsync(string name, bool inactive, CancellationToken ct = default)
     {
         using var held = await LockAsync(false, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
-        if (inactive && pool.Persistent)
+        if (pool.Active)
         {
-            return PoolXml.Format(pool.Config!);
+            return inactive && pool.Persistent && _store.HasNewDefinition(name)
+                ? PoolXml.Format(pool.Config!)
+                : PoolXml.Format(pool.Definition, _store.ReadPoolSizes(name));
         }
 
-        var sizes = pool.Active ? _store.ReadPoolSizes(name) : default;
-        return PoolXml.Format(pool.Definition, sizes);
+        return _store.ReadLastLive(name) ?? PoolXml.Format(pool.Definition);
     }
 
     public async Task<bool> GetAutostartAsync(string name, CancellationToken ct = default)
@@ -154,7 +160,16 @@ public sealed class PoolManager : IDisposable
         using var held = await LockAsync(true, ct).ConfigureAwait(false);
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: true);
+        var existing = LoadPool(def.Name);
         _store.WriteConfig(def.Name, PoolXml.Format(def));
+        if (existing is { Active: true })
+        {
+            _store.MarkNewDefinition(def.Name);
+        }
+        else
+        {
+            _store.WriteLastLive(def.Name, null);
+        }
         return new PoolRef(def.Name, def.Uuid);
     }
 
@@ -164,12 +179,6 @@ public sealed class PoolManager : IDisposable
         var def = PoolXml.Parse(xml);
         using var held = await LockAsync(true, ct).ConfigureAwait(false);
         PoolXml.ValidateForDefine(def);
-        var existing = LoadPool(def.Name);
-        if (existing is not null && existing.Active)
-        {
-            throw VirtPoolException.InvalidOperation($"pool is already active as '{existing.Definition.Name}'");
-        }
-
         CheckDuplicates(def, allowActiveSame: false);
         var backend = _backends.Get(def.Type);
         var context = new PoolContext(def);
@@ -220,7 +229,7 @@ public sealed class PoolManager : IDisposable
         RequireActive(pool);
         var backend = BackendFor(pool.Definition.Type);
         await backend.StopPoolAsync(new PoolContext(pool.Definition), ct).ConfigureAwait(false);
-        _store.DeleteStatus(name);
+        RecordStopped(pool);
     }
 
     public async Task DeletePoolAsync(string name, CancellationToken ct = default)
@@ -257,6 +266,7 @@ public sealed class PoolManager : IDisposable
 
         _store.SetAutostart(name, false);
         _store.DeleteConfig(name);
+        _store.WriteLastLive(name, null);
     }
 
     public async Task RefreshPoolAsync(string name, CancellationToken ct = default)
@@ -268,14 +278,15 @@ public sealed class PoolManager : IDisposable
         var context = new PoolContext(pool.Definition);
         try
         {
-            await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
+            var live = await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
+            _store.WriteStatus(name, PoolXml.Format(live));
         }
         catch (VirtPoolException)
         {
             // libvirt stops a pool whose refresh fails, then reports the error.
             // A transient pool disappears with its status file; a persistent one stays defined.
             await backend.StopPoolAsync(context, ct).ConfigureAwait(false);
-            _store.DeleteStatus(name);
+            RecordStopped(pool);
             throw;
         }
     }
@@ -644,30 +655,12 @@ public sealed class PoolManager : IDisposable
             : throw VirtPoolException.NoSupport($"VirtPool has no '{type.ToName()}' backend yet");
 
     /// <summary>virStoragePoolObjIsDuplicate + virStoragePoolObjSourceFindDuplicate.</summary>
+    /// <summary>virStoragePoolObjListAdd's checks: the source, then uuid and name, then (create) activity.</summary>
     private void CheckDuplicates(PoolDefinition def, bool allowActiveSame)
     {
         var pools = AllNames().Select(LoadPool).OfType<LoadedPool>().ToList();
         var active = pools.Where(p => p.Active).Select(p => p.Definition.Name).ToHashSet(StringComparer.Ordinal);
-
-        // libvirt checks the source first (skipping the pool of the same name), then uuid and name.
-        PoolSourceDuplicates.Check(def, pools.Select(p => p.Definition), d => active.Contains(d.Name));
-        foreach (var pool in pools)
-        {
-            if (pool.Definition.Uuid == def.Uuid && pool.Definition.Name != def.Name)
-            {
-                throw VirtPoolException.Failed($"pool '{pool.Definition.Name}' is already defined with uuid {pool.Definition.Uuid:D}");
-            }
-
-            if (pool.Definition.Name == def.Name && pool.Definition.Uuid != def.Uuid)
-            {
-                throw VirtPoolException.Failed($"pool '{def.Name}' already exists with uuid {pool.Definition.Uuid:D}");
-            }
-
-            if (pool.Definition.Name == def.Name && !allowActiveSame && pool.Active)
-            {
-                throw VirtPoolException.InvalidOperation($"pool is already active as '{def.Name}'");
-            }
-        }
+        PoolSourceDuplicates.Check(def, pools.Select(p => p.Definition), allowActiveSame ? null : d => active.Contains(d.Name));
     }
 
     private static async Task BuildWithAsync(IStorageBackend backend, PoolContext context, PoolBuildFlags flags, CancellationToken ct)
@@ -692,8 +685,9 @@ public sealed class PoolManager : IDisposable
         {
             // The index first, the status (which makes the pool active) last: a process killed in
             // between leaves an inactive pool, never an active one without its volumes.
-            await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
-            _store.WriteStatus(def.Name, PoolXml.Format(def));
+            var live = await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
+            _store.WriteStatus(def.Name, PoolXml.Format(live));
+            _store.WriteLastLive(def.Name, null);
         }
         catch
         {
@@ -703,7 +697,8 @@ public sealed class PoolManager : IDisposable
         }
     }
 
-    private async Task RefreshWithAsync(IStorageBackend backend, PoolContext context, CancellationToken ct)
+    /// <summary>Scans the pool, records its volumes and sizes, and returns the live definition to keep.</summary>
+    private async Task<PoolDefinition> RefreshWithAsync(IStorageBackend backend, PoolContext context, CancellationToken ct)
     {
         var scan = await backend.RefreshPoolAsync(context, ct).ConfigureAwait(false);
         var index = new VolumeIndex { Sizes = scan.Sizes };
@@ -713,6 +708,23 @@ public sealed class PoolManager : IDisposable
         }
 
         _store.WriteVolumeIndex(context.Name, index);
+        var def = context.Definition;
+        return scan.TargetPermissions is { } found
+            ? def with { Target = def.Target with { Permissions = found with { Label = def.Target.Permissions.Label } } }
+            : def;
+    }
+
+    /// <summary>
+    /// A pool stopped: its runtime state goes; a persistent pool keeps showing its last live
+    /// definition and sizes (unless a new definition was saved while it ran), as libvirt's does.
+    /// </summary>
+    private void RecordStopped(LoadedPool pool)
+    {
+        var name = pool.Definition.Name;
+        var keepLast = pool.Persistent && !_store.HasNewDefinition(name);
+        var last = keepLast ? PoolXml.Format(pool.Definition, _store.ReadPoolSizes(name)) : null;
+        _store.DeleteStatus(name);
+        _store.WriteLastLive(name, last);
     }
 
     private VolumeIndexEntry? FindVolume(string poolName, string volName)

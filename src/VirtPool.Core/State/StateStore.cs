@@ -102,6 +102,33 @@ public sealed class StateStore
 
     public string VolumeIndexPath(string name) => Path.Combine(StatusDir, name + ".vols");
 
+    /// <summary>Marks that a new definition was saved while the pool ran (libvirt's newDef).</summary>
+    public string NewDefinitionMarkerPath(string name) => Path.Combine(StatusDir, name + ".newdef");
+
+    /// <summary>
+    /// The live XML (with sizes) a stopped pool last had: libvirt keeps an inactive pool's last
+    /// definition and sizes in memory and prints them until the pool is redefined or started.
+    /// </summary>
+    public string LastLivePath(string name) => Path.Combine(StatusDir, name + ".last");
+
+    public bool HasNewDefinition(string name) => File.Exists(NewDefinitionMarkerPath(name));
+
+    public void MarkNewDefinition(string name) => AtomicFile.WriteAllText(NewDefinitionMarkerPath(name), string.Empty, durable: false);
+
+    public string? ReadLastLive(string name) => ReadIfExists(LastLivePath(name));
+
+    public void WriteLastLive(string name, string? xml)
+    {
+        if (xml is null)
+        {
+            AtomicFile.Delete(LastLivePath(name));
+        }
+        else
+        {
+            AtomicFile.WriteAllText(LastLivePath(name), xml, durable: false);
+        }
+    }
+
     public string AutostartPath(string name) => Path.Combine(AutostartDir, name);
 
     public string? ReadConfig(string name) => ReadIfExists(ConfigPath(name));
@@ -119,6 +146,7 @@ public sealed class StateStore
         // Status first: once it is gone the pool is inactive, and a leftover index is ignored.
         AtomicFile.Delete(StatusPath(name));
         AtomicFile.Delete(VolumeIndexPath(name));
+        AtomicFile.Delete(NewDefinitionMarkerPath(name));
     }
 
     public bool IsAutostart(string name) => File.Exists(AutostartPath(name));
