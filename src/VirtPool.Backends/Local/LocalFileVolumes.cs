@@ -21,7 +21,7 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
     /// <summary>The process umask, read once (umask() can only be read by setting it).</summary>
     private static readonly uint ProcessUmask = ReadUmask();
 
-    private static readonly string[] CreatableFormats = ["raw", "qcow2", "qcow", "qed", "vmdk", "vpc", "vdi", "vhdx", "luks"];
+    private static readonly string[] CreatableFormats = ["raw", "qcow2", "qcow", "qed", "vmdk", "vpc", "vdi", "iso"];
 
     public static BackendCapabilities FileCapabilities { get; } = new()
     {
@@ -102,31 +102,52 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
     {
         var path = volume.Target.Path ?? throw VirtPoolException.Internal($"volume '{volume.Name}' has no path");
         var buffer = ArrayPool<byte>.Shared.Rent(ImageProbe.HeaderBytes);
+        VolumeDefinition found;
         try
         {
-            return Probe(path, volume.Name, buffer)
-                   ?? throw VirtPoolException.System($"cannot stat file '{path}'", Errno.ENOENT);
+            found = Probe(path, volume.Name, buffer)
+                    ?? throw VirtPoolException.System($"cannot stat file '{path}'", Errno.ENOENT);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+
+        // As libvirt's refreshVol: sizes, owner and times come from storage; the format, backing
+        // store and other header details stay as the volume was created or last pool-refreshed. The
+        // header is read for the capacity only when it is still of the format the volume has.
+        var sameFormat = found.Target.Format == volume.Target.Format;
+        var backing = volume.BackingStore;
+        if (backing?.Path is { } backingPath && FileStat.TryStat(backingPath, out var bst, out _))
+        {
+            // libvirt also refreshes the backing file's owner and times (not its header).
+            backing = backing with
+            {
+                Permissions = new Permissions { Mode = bst.Mode & 0xFFF, Owner = bst.Uid, Group = bst.Gid, Label = backing.Permissions.Label },
+                Timestamps = Timestamps(bst),
+            };
+        }
+
+        return volume with
+        {
+            Capacity = sameFormat ? found.Capacity : found.Physical,
+            Allocation = found.Allocation,
+            Physical = found.Physical,
+            Target = volume.Target with
+            {
+                Permissions = found.Target.Permissions with { Label = volume.Target.Permissions.Label },
+                Timestamps = found.Target.Timestamps,
+            },
+            BackingStore = backing,
+        };
     }
 
     /// <summary>Decides path, key, type and format; rejects formats this pool cannot create.</summary>
     public VolumeDefinition Prepare(string directory, VolumeDefinition volume)
     {
-        var format = volume.Target.Format ?? "raw";
-        if (format == "none")
-        {
-            format = "raw";
-        }
-
-        if (format != "dir" && Array.IndexOf(CreatableFormats, format) < 0)
-        {
-            throw VirtPoolException.Unsupported($"unknown storage vol format type {format}");
-        }
-
+        // The XML parser already refused names outside the pool type's format table; everything
+        // but raw and dir goes to qemu-img, which refuses what it cannot make, as with libvirt.
+        var format = volume.Target.Format is null or "none" ? "raw" : volume.Target.Format;
         var path = Path.Combine(directory, volume.Name);
         return volume with
         {
@@ -153,10 +174,15 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
                 }
 
                 break;
-            case "raw":
+            case "raw" when volume.Target.Encryption is null:
                 if (flags.HasFlag(VolumeCreateFlags.PreallocMetadata))
                 {
                     throw new VirtPoolException(VirErrorCode.OperationUnsupported, "metadata preallocation is not supported for raw volumes");
+                }
+
+                if (volume.BackingStore is not null)
+                {
+                    throw VirtPoolException.NoSupport("backing storage not supported for raw volumes");
                 }
 
                 // Described from the descriptor it was made with: no second open and header read.
@@ -206,7 +232,8 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
                 throw VirtPoolException.System($"cannot extend file '{path}'", LibC.Errno);
             }
 
-            var allocation = (long)Math.Min(volume.Allocation ?? volume.Capacity, volume.Capacity);
+            // An allocation above the capacity grows the file, as libvirt's fallocate does.
+            var allocation = (long)(volume.Allocation ?? volume.Capacity);
             if (allocation > 0)
             {
                 var rc = LibC.FAllocate(fd, 0, 0, allocation);
@@ -248,6 +275,12 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
 
     private async Task CreateWithQemuImgAsync(VolumeDefinition volume, string path, uint mode, bool preallocMetadata, CancellationToken cancellationToken)
     {
+        CheckEncryption(volume);
+        if (volume.BackingStore?.Path is { } backing && LibC.Access(backing, 4 /* R_OK */) < 0)
+        {
+            throw VirtPoolException.System($"inaccessible backing store volume {backing}", LibC.Errno);
+        }
+
         if (!StorageFileFormatNames.TryParse(volume.Target.Format, out var format))
         {
             throw VirtPoolException.Unsupported($"unknown storage vol format type {volume.Target.Format}");
@@ -295,6 +328,28 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
             LibC.Unlink(path);
             throw;
         }
+    }
+
+    /// <summary>
+    /// libvirt's checks before an encrypted create. The passphrase comes from the secret store, which
+    /// VirtPool does not have yet: no secret can match, and the create says so as libvirt would.
+    /// </summary>
+    private static void CheckEncryption(VolumeDefinition volume)
+    {
+        if (volume.Target.Encryption is not { } enc)
+        {
+            return;
+        }
+
+        if (enc.Format is EncryptionFormat.Luks or EncryptionFormat.Luks2 && enc.Secrets.Count != 1)
+        {
+            throw VirtPoolException.InvalidArg("A single <secret type='passphrase'...> element is expected in encryption description");
+        }
+
+        var secret = enc.Secrets.Count > 0 ? enc.Secrets[0] : null;
+        throw secret?.Uuid is { } uuid
+            ? new VirtPoolException(VirErrorCode.NoSecret, $"no secret with matching uuid '{uuid:D}'", VirErrorDomain.Secret)
+            : new VirtPoolException(VirErrorCode.NoSecret, $"no secret with matching usage '{secret?.Usage}'", VirErrorDomain.Secret);
     }
 
     private static uint ReadUmask()
@@ -409,6 +464,9 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
         return total;
     }
 
+    private static VolumeTimestamps Timestamps(FileStat st)
+        => new(new TimeSpec(st.ATimeSec, st.ATimeNsec), new TimeSpec(st.MTimeSec, st.MTimeNsec), new TimeSpec(st.CTimeSec, st.CTimeNsec));
+
     private static VolumeDefinition Describe(string path, string name, FileStat st, VolumeType type, ImageInfo info)
     {
         return new VolumeDefinition
@@ -426,10 +484,7 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
                 Compat = info.Compat,
                 ClusterSize = info.ClusterSize,
                 Permissions = new Permissions { Mode = st.Mode & 0xFFF, Owner = st.Uid, Group = st.Gid },
-                Timestamps = new VolumeTimestamps(
-                    new TimeSpec(st.ATimeSec, st.ATimeNsec),
-                    new TimeSpec(st.MTimeSec, st.MTimeNsec),
-                    new TimeSpec(st.CTimeSec, st.CTimeNsec)),
+                Timestamps = Timestamps(st),
                 Features = new VolumeFeatures { LazyRefcounts = info.LazyRefcounts, ExtendedL2 = info.ExtendedL2 },
             },
             BackingStore = info.BackingStore is null

@@ -304,13 +304,10 @@ public sealed class StorageCommands
         var capacityText = _cmd.GetStringReq("capacity")!;
         var capacity = VolSize(capacityText);
 
+        // virsh only reads --allocation when vshCommandOptStringQuiet returns > 0: an empty value is
+        // as if the option were absent.
         ulong? allocation = null;
-        if (!_cmd.TryGetStringQuiet("allocation", out var allocationText))
-        {
-            return false;
-        }
-
-        if (allocationText is not null)
+        if (_cmd.TryGetStringQuiet("allocation", out var allocationText) && allocationText is not null)
         {
             allocation = VolSize(allocationText);
         }
@@ -321,8 +318,12 @@ public sealed class StorageCommands
         string? backingPath = null;
         if (backingVol is not null)
         {
-            var backing = await TryLookupVolumeAsync(pool, backingVol).ConfigureAwait(false)
-                          ?? throw new CommandFailedException($"failed to get vol '{backingVol}'");
+            var (backing, cause) = await TryLookupVolumeAsync(pool, backingVol).ConfigureAwait(false);
+            if (backing is null)
+            {
+                throw new CommandFailedException($"failed to get vol '{backingVol}'", cause);
+            }
+
             backingPath = await _mgr.GetVolumePathAsync(backing).ConfigureAwait(false);
         }
 
@@ -497,7 +498,10 @@ public sealed class StorageCommands
     private async Task<(VolumeRef Vol, string Shown)> OptVolAsync(bool byName = true)
     {
         var text = _cmd.GetStringReq("vol")!;
-        var poolText = _cmd.GetStringReq("pool");
+
+        // vol-name and vol-pool have no --pool: they look up by key and path only.
+        var hasPoolOption = _cmd.Definition.FindOption("pool") is not null;
+        var poolText = hasPoolOption ? _cmd.GetStringReq("pool") : null;
         PoolRef? pool = null;
         if (poolText is not null)
         {
@@ -527,7 +531,7 @@ public sealed class StorageCommands
 
         if (vol is null)
         {
-            throw new CommandFailedException(VirshMessages.FailedToGetVol(text, pool is null && byName ? "pool" : null), last);
+            throw new CommandFailedException(VirshMessages.FailedToGetVol(text, pool is null && hasPoolOption ? "pool" : null), last);
         }
 
         if (pool is not null && vol.Pool != pool.Name)
@@ -538,12 +542,21 @@ public sealed class StorageCommands
         return (vol, text);
     }
 
-    private async Task<VolumeRef?> TryLookupVolumeAsync(PoolRef pool, string text)
+    /// <summary>cmdVolCreateAs's backing lookup: by name in the pool, then key, then path; the last error is kept.</summary>
+    private async Task<(VolumeRef? Vol, VirtPoolException? Cause)> TryLookupVolumeAsync(PoolRef pool, string text)
     {
-        var (vol, _) = await TryAsync(() => _mgr.LookupVolumeByNameAsync(pool.Name, text)).ConfigureAwait(false);
-        vol ??= (await TryAsync(() => _mgr.LookupVolumeByKeyAsync(text)).ConfigureAwait(false)).Value;
-        vol ??= (await TryAsync(() => _mgr.LookupVolumeByPathAsync(text)).ConfigureAwait(false)).Value;
-        return vol;
+        var result = await TryAsync(() => _mgr.LookupVolumeByNameAsync(pool.Name, text)).ConfigureAwait(false);
+        if (result.Value is null)
+        {
+            result = await TryAsync(() => _mgr.LookupVolumeByKeyAsync(text)).ConfigureAwait(false);
+        }
+
+        if (result.Value is null)
+        {
+            result = await TryAsync(() => _mgr.LookupVolumeByPathAsync(text)).ConfigureAwait(false);
+        }
+
+        return result;
     }
 
     private static async Task<(T? Value, VirtPoolException? Error)> TryAsync<T>(Func<Task<T>> call)

@@ -363,7 +363,8 @@ public sealed class PoolManager : IDisposable
         {
             pool = RequirePool(poolName);
             RequireActive(pool);
-            var def = VolumeXml.Parse(xml, pool.Definition.Type);
+            // libvirt parses a new volume with optional capacity (a backing store may supply it).
+            var def = VolumeXml.Parse(xml, pool.Definition.Type, VolumeParseFlags.OptCapacity);
             backend = BackendFor(pool.Definition.Type);
             if (!backend.Capabilities.CanCreateVolume)
             {
@@ -766,8 +767,42 @@ public sealed class PoolManager : IDisposable
     }
 
     private static VolumeIndexEntry ToEntry(VolumeDefinition v)
-        => new(v.Name, v.Key ?? v.Target.Path ?? v.Name, v.Target.Path ?? string.Empty, v.Type, v.Target.Format);
+    {
+        var t = v.Target;
+        var flags = (t.Features.LazyRefcounts ? VolumeEntryFlags.LazyRefcounts : 0)
+                    | (t.Features.ExtendedL2 ? VolumeEntryFlags.ExtendedL2 : 0)
+                    | (t.Features.Present ? VolumeEntryFlags.FeaturesPresent : 0)
+                    | (t.NoCow ? VolumeEntryFlags.NoCow : 0);
+        return new VolumeIndexEntry(v.Name, v.Key ?? t.Path ?? v.Name, t.Path ?? string.Empty, v.Type, t.Format)
+        {
+            BackingPath = v.BackingStore?.Path,
+            BackingFormat = v.BackingStore?.Format,
+            Compat = t.Compat,
+            ClusterSize = t.ClusterSize,
+            Flags = flags,
+        };
+    }
 
-    private static VolumeDefinition ToDefinition(VolumeIndexEntry e)
-        => new() { Name = e.Name, Key = e.Key, Type = e.Type, Target = new VolumeTarget { Path = e.Path, Format = e.Format } };
+    private static VolumeDefinition ToDefinition(VolumeIndexEntry e) => new()
+    {
+        Name = e.Name,
+        Key = e.Key,
+        Type = e.Type,
+        Target = new VolumeTarget
+        {
+            Path = e.Path,
+            Format = e.Format,
+            Compat = e.Compat,
+            ClusterSize = e.ClusterSize,
+            NoCow = e.Flags.HasFlag(VolumeEntryFlags.NoCow),
+            Features = new VolumeFeatures
+            {
+                LazyRefcounts = e.Flags.HasFlag(VolumeEntryFlags.LazyRefcounts),
+                ExtendedL2 = e.Flags.HasFlag(VolumeEntryFlags.ExtendedL2),
+                Present = e.Flags.HasFlag(VolumeEntryFlags.FeaturesPresent),
+            },
+        },
+        BackingStore = e.BackingPath is null ? null : new VolumeBackingStore { Path = e.BackingPath, Format = e.BackingFormat },
+    };
+
 }

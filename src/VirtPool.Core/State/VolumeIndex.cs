@@ -4,8 +4,33 @@ using VirtPool.Core.Model;
 
 namespace VirtPool.Core.State;
 
-/// <summary>One volume as an active pool remembers it between refreshes (libvirt keeps this in memory).</summary>
-public sealed record VolumeIndexEntry(string Name, string Key, string Path, VolumeType Type, string? Format);
+/// <summary>
+/// One volume as an active pool remembers it between refreshes (libvirt keeps this in memory): its
+/// identity and the parts of its definition that a volume refresh does not re-probe (format, backing
+/// store, compat, cluster size, features). Sizes, owner and timestamps are read from storage each time.
+/// </summary>
+public sealed record VolumeIndexEntry(string Name, string Key, string Path, VolumeType Type, string? Format)
+{
+    public string? BackingPath { get; init; }
+
+    public string? BackingFormat { get; init; }
+
+    public string? Compat { get; init; }
+
+    public ulong? ClusterSize { get; init; }
+
+    public VolumeEntryFlags Flags { get; init; }
+}
+
+[Flags]
+public enum VolumeEntryFlags
+{
+    None = 0,
+    LazyRefcounts = 1,
+    ExtendedL2 = 2,
+    FeaturesPresent = 4,
+    NoCow = 8,
+}
 
 /// <summary>
 /// An active pool's remembered sizes and volumes. libvirt only learns about files added behind its
@@ -192,14 +217,22 @@ public sealed class VolumeIndex
 
     private void Apply(ReadOnlySpan<char> line)
     {
-        Span<Range> f = stackalloc Range[7];
+        Span<Range> f = stackalloc Range[12];
         var n = line.Split(f, '\t');
         var kind = line[f[0]];
-        if (kind.SequenceEqual("vol") && n == 6
-            && int.TryParse(line[f[4]], NumberStyles.None, CultureInfo.InvariantCulture, out var type))
+        if (kind.SequenceEqual("vol") && n == 11
+            && int.TryParse(line[f[4]], NumberStyles.None, CultureInfo.InvariantCulture, out var type)
+            && int.TryParse(line[f[10]], NumberStyles.None, CultureInfo.InvariantCulture, out var flags))
         {
-            var format = Unescape(line[f[5]]);
-            Add(new VolumeIndexEntry(Unescape(line[f[1]]), Unescape(line[f[2]]), Unescape(line[f[3]]), (VolumeType)type, format.Length == 0 ? null : format));
+            var clusterSize = line[f[9]];
+            Add(new VolumeIndexEntry(Unescape(line[f[1]]), Unescape(line[f[2]]), Unescape(line[f[3]]), (VolumeType)type, Optional(line[f[5]]))
+            {
+                BackingPath = Optional(line[f[6]]),
+                BackingFormat = Optional(line[f[7]]),
+                Compat = Optional(line[f[8]]),
+                ClusterSize = ulong.TryParse(clusterSize, NumberStyles.None, CultureInfo.InvariantCulture, out var cs) ? cs : null,
+                Flags = (VolumeEntryFlags)flags,
+            });
         }
         else if (kind.SequenceEqual("del") && n == 2)
         {
@@ -221,7 +254,12 @@ public sealed class VolumeIndex
 
     private static void AppendEntry(StringBuilder sb, VolumeIndexEntry v)
         => sb.Append("vol\t").Append(Escape(v.Name)).Append('\t').Append(Escape(v.Key)).Append('\t').Append(Escape(v.Path))
-             .Append('\t').Append((int)v.Type).Append('\t').Append(Escape(v.Format ?? string.Empty)).Append('\n');
+             .Append('\t').Append((int)v.Type).Append('\t').Append(Escape(v.Format ?? string.Empty))
+             .Append('\t').Append(Escape(v.BackingPath ?? string.Empty)).Append('\t').Append(Escape(v.BackingFormat ?? string.Empty))
+             .Append('\t').Append(Escape(v.Compat ?? string.Empty)).Append('\t').Append(v.ClusterSize?.ToString(CultureInfo.InvariantCulture) ?? string.Empty)
+             .Append('\t').Append((int)v.Flags).Append('\n');
+
+    private static string? Optional(ReadOnlySpan<char> field) => field.IsEmpty ? null : Unescape(field);
 
     private static string Escape(string s)
         => s.AsSpan().IndexOfAny("\\\t\n") < 0 ? s : s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
