@@ -35,6 +35,7 @@ public static class Errno
     public const int EINVAL = 22;
     public const int EFBIG = 27;
     public const int ENOSPC = 28;
+    public const int ENAMETOOLONG = 36;
     public const int ENOSYS = 38;
     public const int ENOTEMPTY = 39;
     public const int EOPNOTSUPP = 95;

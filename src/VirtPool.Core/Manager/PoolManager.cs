@@ -575,7 +575,8 @@ public sealed class PoolManager : IDisposable
 
     private LoadedPool? LoadPool(string name)
     {
-        if (name.Length == 0 || name.Contains('/', StringComparison.Ordinal) || name is "." or "..")
+        // "." and ".." are valid pool names (their files are "..xml" and "...xml"); '/' never is.
+        if (name.Length == 0 || name.Contains('/', StringComparison.Ordinal))
         {
             return null;
         }

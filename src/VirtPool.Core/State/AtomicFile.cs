@@ -20,9 +20,17 @@ public static class AtomicFile
     /// </summary>
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, uint mode = 0x180, bool durable = true)
     {
+        // PATH.new, as libvirt's virFileRewrite: writers hold the state lock, so one temporary name per
+        // file is enough, a leftover from a killed writer is simply overwritten, and listings (which
+        // match *.xml) never see it.
         var dir = Path.GetDirectoryName(path) ?? ".";
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.tmp{Environment.ProcessId}.{Random.Shared.Next():x}");
-        var fd = LibC.Check(LibC.Open(tmp, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC, mode), $"cannot create file '{tmp}'");
+        var tmp = path + ".new";
+        var fd = LibC.Open(tmp, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_TRUNC | LibC.O_CLOEXEC, mode);
+        if (fd < 0)
+        {
+            throw VirtPoolException.System($"Failed to create file '{tmp}'", LibC.Errno);
+        }
+
         try
         {
             WriteFully(fd, content, tmp);
@@ -43,7 +51,7 @@ public static class AtomicFile
         {
             var errno = LibC.Errno;
             LibC.Unlink(tmp);
-            throw VirtPoolException.System($"cannot rename file '{tmp}' as '{path}'", errno);
+            throw VirtPoolException.System($"Failed to rename file '{tmp}' as '{path}'", errno);
         }
 
         if (durable)

@@ -129,7 +129,8 @@ public sealed class StateStore
         }
     }
 
-    public string AutostartPath(string name) => Path.Combine(AutostartDir, name);
+    /// <summary>Like libvirt's autostart/NAME.xml link; the suffix also keeps "." and ".." names safe.</summary>
+    public string AutostartPath(string name) => Path.Combine(AutostartDir, name + ".xml");
 
     public string? ReadConfig(string name) => ReadIfExists(ConfigPath(name));
 
@@ -232,11 +233,9 @@ public sealed class StateStore
         var names = new List<string>();
         foreach (var file in Directory.EnumerateFiles(dir, "*" + suffix))
         {
-            var name = Path.GetFileName(file);
-            if (!name.StartsWith('.'))
-            {
-                names.Add(name[..^suffix.Length]);
-            }
+            // Pool names may start with a dot (libvirt allows ".hidden" and even ".."); temporary
+            // files end in ".new" and never match.
+            names.Add(Path.GetFileName(file)[..^suffix.Length]);
         }
 
         names.Sort(StringComparer.Ordinal);
@@ -260,7 +259,8 @@ public sealed class StateStore
         if (fd < 0)
         {
             var errno = LibC.Errno;
-            return errno is Errno.ENOENT or Errno.ENOTDIR ? null : throw VirtPoolException.System($"cannot read file '{path}'", errno);
+            // A name too long for the filesystem cannot have been stored either.
+            return errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG ? null : throw VirtPoolException.System($"cannot read file '{path}'", errno);
         }
 
         try
