@@ -10,4 +10,4 @@ dotnet build VirtPool.slnx -c Release --no-restore -nologo
 # The CLI tests run the NativeAOT binary, as users do.
 ./virtpool --version >/dev/null
 export VIRTPOOL_CLI="$root/artifacts/cli/virtpool"
-dotnet test VirtPool.slnx -c Release --no-build -nologo --logger "console;verbosity=normal" "$@"
+dotnet test VirtPool.slnx -c Release --no-build -nologo --logger "console;verbosity=minimal" "$@"
