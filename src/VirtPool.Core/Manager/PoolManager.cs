@@ -161,6 +161,12 @@ public sealed class PoolManager : IDisposable
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: true);
         var existing = LoadPool(def.Name);
+        if (existing is not { Persistent: true })
+        {
+            // A new persistent pool starts without autostart, even if a killed undefine left a mark.
+            _store.SetAutostart(def.Name, false);
+        }
+
         _store.WriteConfig(def.Name, PoolXml.Format(def));
         if (existing is { Active: true })
         {
@@ -264,8 +270,10 @@ public sealed class PoolManager : IDisposable
             throw VirtPoolException.InvalidOperation($"storage pool '{name}' is not persistent");
         }
 
-        _store.SetAutostart(name, false);
+        // The config file is the commit point (libvirt's order too): a process killed after it leaves
+        // at most a stray autostart mark, which is ignored without a config and replaced on redefine.
         _store.DeleteConfig(name);
+        _store.SetAutostart(name, false);
         _store.WriteLastLive(name, null);
     }
 

@@ -9,14 +9,17 @@ namespace VirtPool.Cli.Tests.Support;
 /// One differential test: the same virsh command lines run through virsh → libvirtd (the oracle) and
 /// through virtpool (a state folder of its own), compared byte for byte: exit code, stdout, stderr.
 /// <para>
-/// Each side has a root folder, <c>BASE/o</c> for libvirtd and <c>BASE/v</c> for virtpool: the same
-/// length, so table widths do not depend on the side. <c>@ROOT@</c> in arguments and in data files
-/// stands for the side's root; in outputs the side's root is replaced back by <c>@ROOT@</c>.
-/// <c>ROOT/p</c> is a private tmpfs where pool targets go, so pool capacity, allocation and available
-/// come out the same on both sides and are compared as they are; <c>ROOT/x</c> holds the data files.
+/// Each side has a root folder on its own tmpfs, <c>FIXTURE/o/tNNNN</c> for libvirtd and
+/// <c>FIXTURE/v/tNNNN</c> for virtpool: the same length, so table widths do not depend on the side.
+/// <c>@ROOT@</c> in arguments and in data files stands for the side's root; in outputs the side's root
+/// is replaced back by <c>@ROOT@</c>. Pool targets go to <c>ROOT/p</c>, data files to <c>ROOT/x</c>
+/// (written identically on both sides): both tmpfs start empty, so pool capacity, allocation and
+/// available come out the same on both sides and are compared as they are.
 /// </para>
 /// <para>
-/// Normalised, and nothing else: the side's root, the values of &lt;atime&gt;, &lt;mtime&gt;, &lt;ctime&gt;,
+/// Normalised, and nothing else: the side's root; where each keeps its pool configuration (libvirtd's
+/// /etc/libvirt/storage, its autostart folder and /run/libvirt/storage are virtpool's STATE/pools,
+/// STATE/autostart and STATE/status), as they show in error messages; the values of &lt;atime&gt;, &lt;mtime&gt;, &lt;ctime&gt;,
 /// &lt;btime&gt; (vol-dumpxml), and UUIDs the test did not fix (libvirt generated them): each side's
 /// generated UUIDs are numbered in order of appearance, so they must still appear in the same places.
 /// </para>
@@ -32,34 +35,36 @@ public sealed partial class DiffSandbox : IAsyncDisposable
     private readonly List<string> _differences = [];
     private readonly List<string> _commands = [];
 
-    internal DiffSandbox(LibvirtOracle oracle, string baseDir)
+    internal DiffSandbox(LibvirtOracle oracle, string oracleRoot, string cliRoot, string stateDir)
     {
-        _oracle = oracle;
-        Base = baseDir;
-        _o = new Side(Path.Combine(baseDir, "o"));
-        _v = new Side(Path.Combine(baseDir, "v"));
-    }
+        if (oracleRoot.Length != cliRoot.Length)
+        {
+            throw new ArgumentException("both side roots must have the same length");
+        }
 
-    public string Base { get; }
+        _oracle = oracle;
+        StateDir = stateDir;
+        _o = new Side(oracleRoot, [("/etc/libvirt/storage/autostart", "@AUTOSTART@"), ("/etc/libvirt/storage", "@CONFIG@"), ("/run/libvirt/storage", "@STATUS@")]);
+        _v = new Side(cliRoot, [(stateDir + "/autostart", "@AUTOSTART@"), (stateDir + "/pools", "@CONFIG@"), (stateDir + "/status", "@STATUS@")]);
+    }
 
     public string OracleRoot => _o.Root;
 
     public string CliRoot => _v.Root;
 
-    /// <summary>virtpool's state folder for this test.</summary>
-    public string StateDir => Path.Combine(Base, "state");
+    /// <summary>virtpool's state folder for this test (not on the side file systems).</summary>
+    public string StateDir { get; }
 
     public int StepCount => _commands.Count;
 
     public IReadOnlyList<string> Differences => _differences;
 
-    internal async Task InitializeAsync()
+    internal void Initialize()
     {
         foreach (var side in new[] { _o, _v })
         {
             Directory.CreateDirectory(Path.Combine(side.Root, "p"));
             Directory.CreateDirectory(Path.Combine(side.Root, "x"));
-            await Mounts.MountTmpfsAsync(Path.Combine(side.Root, "p"), "256m").ConfigureAwait(false);
         }
 
         Directory.CreateDirectory(StateDir);
@@ -76,11 +81,9 @@ public sealed partial class DiffSandbox : IAsyncDisposable
             // the next sandbox tries again and fails loudly if it cannot clean
         }
 
-        await Mounts.UnmountAllUnderAsync(Base).ConfigureAwait(false);
-        if (Mounts.MountPointsUnder(Base).Count == 0)
-        {
-            TestPaths.DeleteTree(Base);
-        }
+        TestPaths.DeleteTree(_o.Root);
+        TestPaths.DeleteTree(_v.Root);
+        TestPaths.DeleteTree(StateDir);
     }
 
     /// <summary>Writes a file under ROOT/x on both sides (<c>@ROOT@</c> expanded); returns its path as an argument.</summary>
@@ -153,9 +156,14 @@ public sealed partial class DiffSandbox : IAsyncDisposable
     /// <summary>Runs per-side command lines (e.g. each side's own generated UUID) and compares.</summary>
     public async Task<Step> StepAsync(string[] oracleArgs, string[] cliArgs)
     {
-        foreach (var a in oracleArgs)
+        // UUIDs typed in a command line the test wrote are the test's own; per-side command lines carry
+        // each side's generated UUIDs, which stay normalised.
+        if (oracleArgs.SequenceEqual(cliArgs))
         {
-            RegisterFixedUuids(a);
+            foreach (var a in oracleArgs)
+            {
+                RegisterFixedUuids(a);
+            }
         }
 
         var shown = string.Join(' ', oracleArgs.Select(Quote));
@@ -202,6 +210,11 @@ public sealed partial class DiffSandbox : IAsyncDisposable
     private string NormaliseText(string text, Side side)
     {
         text = text.Replace(side.Root, RootToken, StringComparison.Ordinal);
+        foreach (var (from, to) in side.ConfigFolders)
+        {
+            text = text.Replace(from, to, StringComparison.Ordinal);
+        }
+
         text = TimestampRegex().Replace(text, m => $"<{m.Groups[1].Value}>@TIME@</{m.Groups[1].Value}>");
         return UuidRegex().Replace(text, m =>
         {
@@ -230,9 +243,12 @@ public sealed partial class DiffSandbox : IAsyncDisposable
     [GeneratedRegex("<(atime|mtime|ctime|btime)>[^<]*</(?:atime|mtime|ctime|btime)>")]
     private static partial Regex TimestampRegex();
 
-    private sealed class Side(string root)
+    private sealed class Side(string root, (string From, string To)[] configFolders)
     {
         public string Root { get; } = root;
+
+        /// <summary>Where the side keeps definitions, autostart marks and live state, most specific first.</summary>
+        public (string From, string To)[] ConfigFolders { get; } = configFolders;
 
         public Dictionary<string, string> Generated { get; } = new(StringComparer.Ordinal);
     }

@@ -10,13 +10,14 @@ public sealed class LibvirtCollection : ICollectionFixture<LibvirtOracle>
 }
 
 /// <summary>
-/// A private libvirtd 9.0, the oracle of the differential tests, started with scripts/libvirtd-up.sh.
+/// A private libvirtd 9.0, the oracle of the differential tests, started with scripts/libvirtd-up.sh
+/// (which gives it its own mount namespace and configuration folders, so it never shares pools with
+/// another libvirtd) and stopped with scripts/libvirtd-down.sh.
 /// <para>
-/// The daemon runs in its own mount namespace where <c>/run/libvirt</c> is a fresh tmpfs and
-/// <c>/etc/libvirt/storage</c> a folder of ours: its pools never mix with another libvirtd's (a second
-/// libvirtd on the same host cannot even start otherwise: the drivers' pid files in /run/libvirt are
-/// locked), and nothing it defines outlives the fixture. The fixture's folder is a shared mount, so the
-/// tmpfs each test mounts below it is seen by the daemon too.
+/// Before the daemon starts, the fixture mounts two tmpfs, ROOT/o for the oracle's side and ROOT/v for
+/// virtpool's: the daemon's namespace is a copy taken at that moment, so both see the same two file
+/// systems. Pool capacity, allocation and available of a tmpfs depend only on what the test put there,
+/// so they are compared exactly instead of being blurred.
 /// </para>
 /// <para>If the daemon cannot start the fixture throws: the differential tests never skip.</para>
 /// </summary>
@@ -34,6 +35,12 @@ public sealed partial class LibvirtOracle : IAsyncLifetime
     public IReadOnlyCollection<string> TrackedPools => _trackedPools;
 
     private string DaemonDir => Path.Combine(Root, "daemon");
+
+    /// <summary>The tmpfs holding every oracle-side sandbox.</summary>
+    internal string OracleSideFs => Path.Combine(Root, "o");
+
+    /// <summary>The tmpfs holding every virtpool-side sandbox.</summary>
+    internal string CliSideFs => Path.Combine(Root, "v");
 
     public async Task InitializeAsync()
     {
@@ -71,9 +78,11 @@ public sealed partial class LibvirtOracle : IAsyncLifetime
     public async Task<DiffSandbox> NewSandboxAsync()
     {
         await RemoveAllPoolsAsync().ConfigureAwait(false);
+        await EnsureSideFileSystemsEmptyAsync().ConfigureAwait(false);
         var number = Interlocked.Increment(ref _sandboxes);
-        var sandbox = new DiffSandbox(this, Path.Combine(Root, $"t{number:D4}"));
-        await sandbox.InitializeAsync().ConfigureAwait(false);
+        var name = $"t{number:D4}";
+        var sandbox = new DiffSandbox(this, Path.Combine(OracleSideFs, name), Path.Combine(CliSideFs, name), Path.Combine(Root, "state", name));
+        sandbox.Initialize();
         return sandbox;
     }
 
@@ -112,7 +121,8 @@ public sealed partial class LibvirtOracle : IAsyncLifetime
             throw new InvalidOperationException($"virsh pool-list failed on the oracle: {list.Stderr}");
         }
 
-        return [.. list.Stdout.Split('\n').Where(l => l.Length > 0)];
+        // virsh prints each name as "%-20s": the padding is not part of the name
+        return [.. list.Stdout.Split('\n').Select(l => l.TrimEnd(' ')).Where(l => l.Length > 0)];
     }
 
     private async Task RemovePoolAsync(string name)
@@ -133,26 +143,19 @@ public sealed partial class LibvirtOracle : IAsyncLifetime
 
     private async Task StartDaemonAsync()
     {
-        var etcStorage = Path.Combine(Root, "etc-storage");
-        Directory.CreateDirectory(DaemonDir);
-        Directory.CreateDirectory(etcStorage);
-        await Mounts.RunOrThrowAsync("mount", "--bind", Root, Root).ConfigureAwait(false);
-        await Mounts.RunOrThrowAsync("mount", "--make-shared", Root).ConfigureAwait(false);
+        foreach (var fs in new[] { OracleSideFs, CliSideFs })
+        {
+            Directory.CreateDirectory(fs);
+            await Mounts.MountTmpfsAsync(fs, "512m").ConfigureAwait(false);
+        }
 
-        const string Inner = "set -e; mkdir -p /run/libvirt /etc/libvirt/storage; "
-                             + "mount -t tmpfs -o mode=0755 vporacle /run/libvirt; "
-                             + "mount --bind \"$1\" /etc/libvirt/storage; "
-                             + "exec \"$2\" \"$3\"";
         var script = TestPaths.Script("libvirtd-up.sh");
-        var up = await ChildProcess.RunAsync(
-            "unshare",
-            ["--mount", "--propagation", "slave", "--", "bash", "-c", Inner, "libvirtd-up", etcStorage, script, DaemonDir],
-            timeout: TimeSpan.FromSeconds(120)).ConfigureAwait(false);
+        var up = await ChildProcess.RunAsync("bash", [script, DaemonDir], timeout: TimeSpan.FromSeconds(120)).ConfigureAwait(false);
         var uri = up.Stdout.Split('\n').LastOrDefault(l => l.StartsWith("qemu+unix://", StringComparison.Ordinal));
         if (up.ExitCode != 0 || uri is null)
         {
             throw new InvalidOperationException(
-                $"the oracle libvirtd did not start ({script} {DaemonDir} in a private mount namespace, exit {up.ExitCode}).\n"
+                $"the oracle libvirtd did not start ({script} {DaemonDir} exited {up.ExitCode}).\n"
                 + $"stdout: {up.Stdout}\nstderr: {up.Stderr}\nlog tail:\n{LogTail()}\n"
                 + "The differential tests need root and libvirt 9.0 (scripts/install-deps.sh); they never skip.");
         }
@@ -164,23 +167,53 @@ public sealed partial class LibvirtOracle : IAsyncLifetime
             throw new InvalidOperationException($"the oracle libvirtd does not answer at {Uri}: {caps.Stderr}\n{LogTail()}");
         }
 
-        if ((await PoolNamesAsync().ConfigureAwait(false)).Count > 0)
+        var pools = await PoolNamesAsync().ConfigureAwait(false);
+        if (pools.Count > 0)
         {
-            throw new InvalidOperationException("the oracle libvirtd started with pools although its configuration folder is new");
+            throw new InvalidOperationException($"the oracle libvirtd started with pools ({string.Join(", ", pools)}): it is not private");
+        }
+    }
+
+    /// <summary>
+    /// Both side file systems must be empty when a sandbox starts, or their figures would differ: the
+    /// previous sandbox's folders are removed, and a file still held open shows here.
+    /// </summary>
+    private async Task EnsureSideFileSystemsEmptyAsync()
+    {
+        foreach (var fs in new[] { OracleSideFs, CliSideFs })
+        {
+            foreach (var entry in Directory.EnumerateFileSystemEntries(fs))
+            {
+                if (Directory.Exists(entry) && !File.GetAttributes(entry).HasFlag(FileAttributes.ReparsePoint))
+                {
+                    TestPaths.DeleteTree(entry);
+                }
+                else
+                {
+                    File.Delete(entry);
+                }
+            }
+
+            var used = await Mounts.UsedBytesAsync(fs).ConfigureAwait(false);
+            if (used != 0)
+            {
+                throw new InvalidOperationException($"the side file system {fs} still uses {used} bytes after cleanup (a file held open?)");
+            }
         }
     }
 
     private async Task StopDaemonAsync()
     {
-        if (Directory.Exists(DaemonDir))
+        try
         {
-            try
+            if (Directory.Exists(DaemonDir))
             {
                 await ChildProcess.RunAsync("bash", [TestPaths.Script("libvirtd-down.sh"), DaemonDir], timeout: TimeSpan.FromSeconds(30)).ConfigureAwait(false);
             }
-            catch (TimeoutException)
-            {
-            }
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+        {
+            // still unmount and remove what can be
         }
 
         await Mounts.UnmountAllUnderAsync(Root).ConfigureAwait(false);

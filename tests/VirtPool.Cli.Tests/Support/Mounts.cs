@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace VirtPool.Cli.Tests.Support;
@@ -17,6 +18,19 @@ public static class Mounts
     /// <summary>A private tmpfs: its statvfs figures depend only on what the test writes into it.</summary>
     public static Task MountTmpfsAsync(string path, string size) =>
         RunOrThrowAsync("mount", "-t", "tmpfs", "-o", $"size={size},mode=0755", "vptest", path);
+
+    /// <summary>What statvfs reports as used: (f_blocks - f_bfree) × f_frsize, as libvirt computes a dir pool's allocation.</summary>
+    public static async Task<long> UsedBytesAsync(string path)
+    {
+        var result = await ChildProcess.RunAsync("stat", ["-f", "-c", "%b %f %S", path]).ConfigureAwait(false);
+        var parts = result.Stdout.Trim().Split(' ');
+        if (result.ExitCode != 0 || parts.Length != 3)
+        {
+            throw new InvalidOperationException($"stat -f {path} failed: {result.Stderr}");
+        }
+
+        return (long.Parse(parts[0], CultureInfo.InvariantCulture) - long.Parse(parts[1], CultureInfo.InvariantCulture)) * long.Parse(parts[2], CultureInfo.InvariantCulture);
+    }
 
     /// <summary>Every mount point at or below <paramref name="root"/>, deepest first.</summary>
     public static IReadOnlyList<string> MountPointsUnder(string root)
