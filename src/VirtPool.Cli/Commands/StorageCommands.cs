@@ -7,8 +7,6 @@ using VirtPool.Core.Interop;
 using VirtPool.Core.Manager;
 using VirtPool.Core.Model;
 using VirtPool.Core.Xml;
-using OutPoolState = VirtPool.Cli.Output.PoolState;
-using OutVolumeType = VirtPool.Cli.Output.VolumeType;
 
 namespace VirtPool.Cli.Commands;
 
@@ -179,7 +177,7 @@ public sealed class StorageCommands
         var summary = await _mgr.GetPoolSummaryAsync(pool.Name).ConfigureAwait(false);
         var info = await _mgr.GetPoolInfoAsync(pool.Name).ConfigureAwait(false);
         _out.Print(VirshViews.PoolInfo(
-            new Output.PoolInfo(pool.Name, pool.Uuid.ToString("D"), (OutPoolState)info.State, summary.Persistent, summary.Autostart, info.Capacity, info.Allocation, info.Available),
+            new Output.PoolInfo(pool.Name, pool.Uuid.ToString("D"), info.State, summary.Persistent, summary.Autostart, info.Capacity, info.Allocation, info.Available),
             _cmd.GetBool("bytes")));
         return true;
     }
@@ -246,7 +244,7 @@ public sealed class StorageCommands
         var pools = await _mgr.ListPoolsAsync(filter).ConfigureAwait(false);
         var entries = pools.Select(p => new PoolListEntry(
             p.Pool.Name,
-            p.Active ? OutPoolState.Running : OutPoolState.Inactive,
+            p.Active ? PoolState.Running : PoolState.Inactive,
             p.Autostart,
             p.Persistent,
             p.Sizes.Capacity,
@@ -363,7 +361,7 @@ public sealed class StorageCommands
         var def = await _mgr.GetVolumeAsync(vol).ConfigureAwait(false);
         var physical = _cmd.GetBool("physical");
         var allocation = physical ? def.Physical : def.Allocation ?? 0;
-        _out.Print(VirshViews.VolumeInfo(new Output.VolumeInfo(vol.Name, (OutVolumeType)def.Type, def.Capacity, allocation), _cmd.GetBool("bytes"), physical));
+        _out.Print(VirshViews.VolumeInfo(new Output.VolumeInfo(vol.Name, def.Type, def.Capacity, allocation), _cmd.GetBool("bytes"), physical));
         return true;
     }
 
@@ -386,18 +384,18 @@ public sealed class StorageCommands
         {
             if (!details)
             {
-                entries.Add(new VolumeListEntry(v.Name, await PathOrNullAsync(v).ConfigureAwait(false), OutVolumeType.File, 0, 0));
+                entries.Add(new VolumeListEntry(v.Name, await PathOrNullAsync(v).ConfigureAwait(false), VolumeType.File, 0, 0));
                 continue;
             }
 
             try
             {
                 var def = await _mgr.GetVolumeAsync(v).ConfigureAwait(false);
-                entries.Add(new VolumeListEntry(v.Name, def.Target.Path, (OutVolumeType)def.Type, def.Capacity, def.Allocation ?? 0));
+                entries.Add(new VolumeListEntry(v.Name, def.Target.Path, def.Type, def.Capacity, def.Allocation ?? 0));
             }
             catch (VirtPoolException)
             {
-                entries.Add(new VolumeListEntry(v.Name, await PathOrNullAsync(v).ConfigureAwait(false), OutVolumeType.File, 0, 0) { InfoUnavailable = true });
+                entries.Add(new VolumeListEntry(v.Name, await PathOrNullAsync(v).ConfigureAwait(false), VolumeType.File, 0, 0) { InfoUnavailable = true });
             }
         }
 

@@ -1,25 +1,7 @@
+using VirtPool.Core.Manager;
+using VirtPool.Core.Model;
+
 namespace VirtPool.Cli.Output;
-
-/// <summary>virStoragePoolState; <see cref="VirshViews.PoolStateName"/> gives virsh's words.</summary>
-public enum PoolState
-{
-    Inactive = 0,
-    Building = 1,
-    Running = 2,
-    Degraded = 3,
-    Inaccessible = 4,
-}
-
-/// <summary>virStorageVolType; <see cref="VirshViews.VolumeTypeName"/> gives virsh's words.</summary>
-public enum VolumeType
-{
-    File = 0,
-    Block = 1,
-    Dir = 2,
-    Network = 3,
-    NetDir = 4,
-    Ploop = 5,
-}
 
 /// <summary>One pool as <c>pool-list</c> shows it.</summary>
 /// <param name="Name">The pool's name.</param>

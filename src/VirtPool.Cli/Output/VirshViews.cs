@@ -1,3 +1,5 @@
+using VirtPool.Core.Manager;
+using VirtPool.Core.Model;
 using System.Text;
 
 namespace VirtPool.Cli.Output;

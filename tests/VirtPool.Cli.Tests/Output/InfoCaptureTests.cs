@@ -1,3 +1,5 @@
+using PoolState = VirtPool.Core.Manager.PoolState;
+using VirtPool.Core.Model;
 // Expected texts were captured from virsh 9.0 (libvirt 9.0.0) against a running libvirtd, together with
 // the data virsh itself reported for the same objects (pool-info --bytes, vol-info --bytes, vol-path).
 // Each expected text ends with the blank line virsh prints after every command; the views return the
