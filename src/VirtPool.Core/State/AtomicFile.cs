@@ -66,7 +66,8 @@ public static class AtomicFile
         if (LibC.Unlink(path) < 0)
         {
             var errno = LibC.Errno;
-            if (errno == Errno.ENOENT)
+            // Missing, or a name too long to have been stored: nothing to remove.
+            if (errno is Errno.ENOENT or Errno.ENAMETOOLONG)
             {
                 return;
             }
