@@ -31,9 +31,6 @@ public sealed record BackendCapabilities
     public bool CanCloneVolume { get; init; }
 
     public bool Snapshots { get; init; }
-
-    /// <summary>True when the pool's storage must exist before start (dir: the target directory).</summary>
-    public bool NeedsBuildBeforeStart { get; init; }
 }
 
 /// <summary>The backends this process knows, by pool type.</summary>
@@ -52,10 +49,4 @@ public sealed class BackendRegistry
     public IReadOnlyCollection<PoolType> Types => _backends.Keys;
 
     public bool TryGet(PoolType type, out IStorageBackend backend) => _backends.TryGetValue(type, out backend!);
-
-    /// <summary>libvirt's message when a type has no driver: "missing backend for pool type N (name)".</summary>
-    public IStorageBackend Get(PoolType type)
-        => _backends.TryGetValue(type, out var backend)
-            ? backend
-            : throw Errors.VirtPoolException.Internal($"missing backend for pool type {(int)type} ({type.ToName()})");
 }

@@ -186,7 +186,7 @@ public sealed class PoolManager : IDisposable
         using var held = await LockAsync(true, ct).ConfigureAwait(false);
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: false);
-        var backend = _backends.Get(def.Type);
+        var backend = BackendFor(def.Type);
         var context = new PoolContext(def);
         if (doBuild)
         {
