@@ -26,7 +26,6 @@ CONF
 cat > "$dir/start-in-namespace.sh" <<NS
 #!/bin/sh
 set -e
-mount --make-rprivate /
 mount --bind "$dir/run" /run/libvirt 2>/dev/null || { mkdir -p /run/libvirt; mount --bind "$dir/run" /run/libvirt; }
 mkdir -p /etc/libvirt/storage /etc/libvirt/secrets /var/lib/libvirt
 mount --bind "$dir/etc-storage" /etc/libvirt/storage
@@ -37,7 +36,9 @@ NS
 chmod +x "$dir/start-in-namespace.sh"
 for attempt in 1 2 3; do
   rm -f "$dir/libvirt-sock" "$dir/libvirtd.pid"
-  unshare --mount "$dir/start-in-namespace.sh"
+  # slave propagation: mounts made on the host later (test and bench filesystems) reach the daemon;
+  # the daemon's own bind mounts stay inside its namespace.
+  unshare --mount --propagation slave "$dir/start-in-namespace.sh"
   for _ in $(seq 1 100); do
     if [ -S "$dir/libvirt-sock" ] && virsh -c "$uri" pool-capabilities >/dev/null 2>&1; then
       echo "$uri"
