@@ -71,6 +71,29 @@ public sealed class StateStoreTests : IDisposable
     }
 
     [Fact]
+    public void A_reader_sees_appends_and_rewrites_made_by_another_store()
+    {
+        var reader = new StateStore(_dir);
+        var writer = new StateStore(_dir);
+        writer.EnsureCreated();
+        writer.WriteVolumeIndex("p", new VolumeIndex { Sizes = new PoolSizes(100, 0, 100) });
+        Assert.Null(reader.FindVolume("p", "a"));
+
+        writer.AppendVolumeIndex("p", VolumeIndex.AddRecord(new VolumeIndexEntry("a", "/a", "/a", VolumeType.File, "raw"), 10));
+        Assert.Equal("/a", reader.FindVolume("p", "a")?.Path);
+        Assert.Equal(new PoolSizes(100, 10, 90), reader.ReadPoolSizes("p"));
+
+        // A rewrite of the same length: only the generation in the header tells the versions apart.
+        var replaced = new VolumeIndex { Sizes = new PoolSizes(100, 0, 100) };
+        replaced.Add(new VolumeIndexEntry("b", "/b", "/b", VolumeType.File, "raw"));
+        writer.WriteVolumeIndex("p", replaced);
+        writer.AppendVolumeIndex("p", VolumeIndex.DeleteRecord("x", 0));
+        Assert.Null(reader.FindVolume("p", "a"));
+        Assert.Equal("/b", reader.FindVolume("p", "b")?.Path);
+        Assert.Equal(["b"], reader.ReadVolumeIndex("p")!.Volumes.Select(v => v.Name));
+    }
+
+    [Fact]
     public void A_new_boot_drops_runtime_state_once()
     {
         var store = new StateStore(_dir);

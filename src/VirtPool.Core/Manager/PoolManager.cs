@@ -430,6 +430,7 @@ public sealed class PoolManager : IDisposable
         if (index.DeadRecords > index.Count + 1024)
         {
             // Many deletes made the log long: rewrite it compacted.
+            index = _store.ReadVolumeIndexForUpdate(vol.Pool)!;
             index.Remove(vol.Name);
             index.Account(-(long)allocation);
             _store.WriteVolumeIndex(vol.Pool, index);

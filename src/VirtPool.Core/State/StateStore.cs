@@ -164,26 +164,118 @@ public sealed class StateStore
         }
     }
 
-    public VolumeIndex? ReadVolumeIndex(string name)
+    /// <summary>The pool's volume index, shared with later reads in this process: do not modify it.</summary>
+    public VolumeIndex? ReadVolumeIndex(string name) => LoadIndex(name);
+
+    /// <summary>A private copy of the index, to change and write back.</summary>
+    public VolumeIndex? ReadVolumeIndexForUpdate(string name)
     {
         var text = ReadIfExists(VolumeIndexPath(name));
         return text is null ? null : VolumeIndex.Parse(text);
     }
 
-    public VolumeIndexEntry? FindVolume(string pool, string volume)
+    public VolumeIndexEntry? FindVolume(string pool, string volume) => LoadIndex(pool)?.Find(volume);
+
+    public PoolSizes ReadPoolSizes(string name) => LoadIndex(name)?.Sizes ?? default;
+
+    /// <summary>
+    /// The index as of now, parsing only what was appended since this process last read it: the file
+    /// is replaced (a new inode) when rewritten and only grows in between, so a volume command costs
+    /// O(new records), not O(volumes in the pool).
+    /// </summary>
+    private unsafe VolumeIndex? LoadIndex(string name)
     {
-        var bytes = ReadBytesIfExists(VolumeIndexPath(pool), out _);
-        return bytes is null ? null : VolumeIndex.FindIn(bytes, volume);
+        var path = VolumeIndexPath(name);
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var errno = LibC.Errno;
+            _indexes.TryRemove(path, out _);
+            return errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG ? null : throw VirtPoolException.System($"cannot read file '{path}'", errno);
+        }
+
+        try
+        {
+            if (!FileStat.TryFStat(fd, out var st, out var errno))
+            {
+                throw VirtPoolException.System($"cannot stat file '{path}'", errno);
+            }
+
+            var generation = ReadGeneration(fd);
+            if (!_indexes.TryGetValue(path, out var cached) || cached.Inode != st.Inode || cached.Parsed > st.Size
+                || !cached.Generation.AsSpan().SequenceEqual(generation))
+            {
+                cached = new CachedIndex(st.Inode, generation, new VolumeIndex());
+                _indexes[path] = cached;
+            }
+
+            var length = checked((int)(st.Size - cached.Parsed));
+            if (length == 0)
+            {
+                return cached.Index;
+            }
+
+            var buffer = new byte[length];
+            var total = 0;
+            fixed (byte* p = buffer)
+            {
+                while (total < length)
+                {
+                    var n = LibC.PRead(fd, p + total, length - total, cached.Parsed + total);
+                    if (n < 0 && LibC.Errno == Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    if (n <= 0)
+                    {
+                        break;
+                    }
+
+                    total += (int)n;
+                }
+            }
+
+            cached.Parsed += cached.Index.ApplyLines(buffer.AsSpan(0, total));
+            return cached.Index;
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
     }
 
-    public PoolSizes ReadPoolSizes(string name)
+    private static unsafe byte[] ReadGeneration(int fd)
     {
-        var text = ReadIfExists(VolumeIndexPath(name));
-        return text is null ? default : VolumeIndex.ParseSizes(text);
+        var header = new byte[VolumeIndex.GenerationBytes];
+        nint n;
+        fixed (byte* p = header)
+        {
+            n = LibC.PRead(fd, p, header.Length, 0);
+        }
+
+        return n > 0 ? header[..(int)n] : [];
     }
+
+    private sealed class CachedIndex(ulong inode, byte[] generation, VolumeIndex index)
+    {
+        public ulong Inode { get; } = inode;
+
+        public byte[] Generation { get; } = generation;
+
+        public VolumeIndex Index { get; } = index;
+
+        public long Parsed { get; set; }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CachedIndex> _indexes = new(StringComparer.Ordinal);
 
     /// <summary>The index is a cache of what storage holds: atomic, not fsynced (a refresh rebuilds it).</summary>
-    public void WriteVolumeIndex(string name, VolumeIndex index) => AtomicFile.WriteAllText(VolumeIndexPath(name), index.Serialize(), durable: false);
+    public void WriteVolumeIndex(string name, VolumeIndex index)
+    {
+        _indexes.TryRemove(VolumeIndexPath(name), out _);
+        AtomicFile.WriteAllText(VolumeIndexPath(name), index.Serialize(), durable: false);
+    }
 
     /// <summary>Appends records made by <see cref="VolumeIndex.AddRecord"/>/<see cref="VolumeIndex.DeleteRecord"/> in one write.</summary>
     public void AppendVolumeIndex(string name, string records)

@@ -109,7 +109,9 @@ public sealed class VolumeIndex
     public string Serialize()
     {
         var sb = new StringBuilder();
-        sb.Append("# virtpool volume index v1\n");
+        // A fresh generation on every rewrite: a reader that cached an earlier file (whose inode
+        // number may be reused) sees the header change and parses again.
+        sb.Append("# virtpool volume index v1 ").Append(Guid.NewGuid().ToString("N")).Append('\n');
         sb.Append(CultureInfo.InvariantCulture, $"sizes\t{Sizes.Capacity}\t{Sizes.Allocation}\t{Sizes.Available}\n");
         foreach (var v in Volumes)
         {
@@ -132,6 +134,29 @@ public sealed class VolumeIndex
     public static string DeleteRecord(string name, long allocationDelta)
         => string.Create(CultureInfo.InvariantCulture, $"del\t{Escape(name)}\naccount\t{allocationDelta}\n");
 
+    /// <summary>Applies the complete lines of <paramref name="utf8"/>; returns the bytes consumed (a torn last line is left).</summary>
+    public int ApplyLines(ReadOnlySpan<byte> utf8)
+    {
+        var end = utf8.LastIndexOf((byte)'\n') + 1;
+        if (end == 0)
+        {
+            return 0;
+        }
+
+        var rest = Encoding.UTF8.GetString(utf8[..end]).AsSpan();
+        while (rest.Length > 0)
+        {
+            var nl = rest.IndexOf('\n');
+            Apply(rest[..nl]);
+            rest = rest[(nl + 1)..];
+        }
+
+        return end;
+    }
+
+    /// <summary>Bytes of the header line that identify one version of the file.</summary>
+    public const int GenerationBytes = 60;
+
     public static VolumeIndex Parse(string text)
     {
         var index = new VolumeIndex();
@@ -149,70 +174,6 @@ public sealed class VolumeIndex
         }
 
         return index;
-    }
-
-    /// <summary>
-    /// One volume by name without building the whole index: the hot path of every volume command
-    /// (a create's duplicate check, a lookup) stays cheap in pools of many thousands of volumes.
-    /// </summary>
-    public static VolumeIndexEntry? FindIn(ReadOnlySpan<byte> utf8, string name)
-    {
-        ReadOnlySpan<byte> escaped = Encoding.UTF8.GetBytes(Escape(name));
-        ReadOnlySpan<byte> found = default;
-        var rest = utf8;
-        while (true)
-        {
-            var nl = rest.IndexOf((byte)'\n');
-            if (nl < 0)
-            {
-                break;
-            }
-
-            var line = rest[..nl];
-            rest = rest[(nl + 1)..];
-            if (line.StartsWith("vol\t"u8) && line[4..].StartsWith(escaped) && line.Length > 4 + escaped.Length && line[4 + escaped.Length] == (byte)'\t')
-            {
-                found = line;
-            }
-            else if (line.StartsWith("del\t"u8) && line[4..].SequenceEqual(escaped))
-            {
-                found = default;
-            }
-        }
-
-        if (found.IsEmpty)
-        {
-            return null;
-        }
-
-        var one = new VolumeIndex();
-        one.Apply(Encoding.UTF8.GetString(found));
-        return one.Find(name);
-    }
-
-    /// <summary>Only the sizes (what pool-list and pool-info need), without building the volume entries.</summary>
-    public static PoolSizes ParseSizes(string text)
-    {
-        var index = new VolumeIndex();
-        var rest = text.AsSpan();
-        while (true)
-        {
-            var nl = rest.IndexOf('\n');
-            if (nl < 0)
-            {
-                break;
-            }
-
-            var line = rest[..nl];
-            if (line.StartsWith("sizes\t") || line.StartsWith("account\t"))
-            {
-                index.Apply(line);
-            }
-
-            rest = rest[(nl + 1)..];
-        }
-
-        return index.Sizes;
     }
 
     private void Apply(ReadOnlySpan<char> line)
