@@ -90,34 +90,9 @@ public static partial class ImageProbe
     }
 
     /// <summary>Reads from offset 0 until the buffer is full or the file ends, like libvirt's saferead loop.</summary>
-    private static unsafe int ReadAt(int fd, byte[] buffer, string path)
+    private static int ReadAt(int fd, byte[] buffer, string path)
     {
-        var total = 0;
-        fixed (byte* p = buffer)
-        {
-            while (total < buffer.Length)
-            {
-                var n = LibC.PRead(fd, p + total, buffer.Length - total, total);
-                if (n < 0)
-                {
-                    var errno = LibC.Errno;
-                    if (errno == Errno.EINTR)
-                    {
-                        continue;
-                    }
-
-                    throw VirtPoolException.System($"cannot read header '{path}'", errno);
-                }
-
-                if (n == 0)
-                {
-                    break;
-                }
-
-                total += (int)n;
-            }
-        }
-
-        return total;
+        var n = LibC.PReadFully(fd, buffer, 0);
+        return n >= 0 ? n : throw VirtPoolException.System($"cannot read header '{path}'", -n);
     }
 }

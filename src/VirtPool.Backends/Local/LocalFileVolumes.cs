@@ -398,7 +398,7 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
     }
 
     /// <summary>One open + fstat + pread: what the volume is, without qemu-img.</summary>
-    private static unsafe VolumeDefinition? Probe(string path, string name, byte[] buffer)
+    private static VolumeDefinition? Probe(string path, string name, byte[] buffer)
     {
         var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
         if (fd < 0)
@@ -438,31 +438,8 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
         }
     }
 
-    /// <summary>pread until the header buffer is full or the file ends (pread may return short).</summary>
-    private static unsafe int ReadHeader(int fd, byte[] buffer)
-    {
-        var total = 0;
-        fixed (byte* p = buffer)
-        {
-            while (total < ImageProbe.HeaderBytes)
-            {
-                var n = LibC.PRead(fd, p + total, ImageProbe.HeaderBytes - total, total);
-                if (n < 0 && LibC.Errno == Errno.EINTR)
-                {
-                    continue;
-                }
-
-                if (n <= 0)
-                {
-                    break;
-                }
-
-                total += (int)n;
-            }
-        }
-
-        return total;
-    }
+    /// <summary>The header, as much of it as the file has; a read error counts as an empty header (raw).</summary>
+    private static int ReadHeader(int fd, byte[] buffer) => Math.Max(0, LibC.PReadFully(fd, buffer.AsSpan(0, ImageProbe.HeaderBytes), 0));
 
     private static VolumeTimestamps Timestamps(FileStat st)
         => new(new TimeSpec(st.ATimeSec, st.ATimeNsec), new TimeSpec(st.MTimeSec, st.MTimeNsec), new TimeSpec(st.CTimeSec, st.CTimeNsec));

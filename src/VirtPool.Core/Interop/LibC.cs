@@ -113,6 +113,41 @@ public static partial class LibC
         private unsafe fixed int _spare[6];
     }
 
+    /// <summary>
+    /// pread until <paramref name="buffer"/> is full or the file ends (pread may return short, and
+    /// EINTR is retried); returns the bytes read, or -errno on failure.
+    /// </summary>
+    public static unsafe int PReadFully(int fd, Span<byte> buffer, long offset)
+    {
+        var total = 0;
+        fixed (byte* p = buffer)
+        {
+            while (total < buffer.Length)
+            {
+                var n = PRead(fd, p + total, buffer.Length - total, offset + total);
+                if (n < 0)
+                {
+                    var errno = Errno;
+                    if (errno == Interop.Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    return -errno;
+                }
+
+                if (n == 0)
+                {
+                    break;
+                }
+
+                total += (int)n;
+            }
+        }
+
+        return total;
+    }
+
     /// <summary>Last errno of a call made with SetLastError.</summary>
     public static int Errno => Marshal.GetLastPInvokeError();
 

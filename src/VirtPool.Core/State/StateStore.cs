@@ -183,7 +183,7 @@ public sealed class StateStore
     /// is replaced (a new inode) when rewritten and only grows in between, so a volume command costs
     /// O(new records), not O(volumes in the pool).
     /// </summary>
-    private unsafe VolumeIndex? LoadIndex(string name)
+    private VolumeIndex? LoadIndex(string name)
     {
         var path = VolumeIndexPath(name);
         var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
@@ -216,24 +216,10 @@ public sealed class StateStore
             }
 
             var buffer = new byte[length];
-            var total = 0;
-            fixed (byte* p = buffer)
+            var total = LibC.PReadFully(fd, buffer, cached.Parsed);
+            if (total < 0)
             {
-                while (total < length)
-                {
-                    var n = LibC.PRead(fd, p + total, length - total, cached.Parsed + total);
-                    if (n < 0 && LibC.Errno == Errno.EINTR)
-                    {
-                        continue;
-                    }
-
-                    if (n <= 0)
-                    {
-                        break;
-                    }
-
-                    total += (int)n;
-                }
+                throw VirtPoolException.System($"cannot read file '{path}'", -total);
             }
 
             cached.Parsed += cached.Index.ApplyLines(buffer.AsSpan(0, total));
@@ -245,16 +231,11 @@ public sealed class StateStore
         }
     }
 
-    private static unsafe byte[] ReadGeneration(int fd)
+    private static byte[] ReadGeneration(int fd)
     {
         var header = new byte[VolumeIndex.GenerationBytes];
-        nint n;
-        fixed (byte* p = header)
-        {
-            n = LibC.PRead(fd, p, header.Length, 0);
-        }
-
-        return n > 0 ? header[..(int)n] : [];
+        var n = LibC.PReadFully(fd, header, 0);
+        return n > 0 ? header[..n] : [];
     }
 
     private sealed class CachedIndex(ulong inode, byte[] generation, VolumeIndex index)
@@ -344,7 +325,7 @@ public sealed class StateStore
     /// A small state file in one open/fstat/pread/close (FileStream's set-up costs more than the read
     /// for files of a few hundred bytes, and every command reads several). Null when missing.
     /// </summary>
-    private static unsafe byte[]? ReadBytesIfExists(string path, out FileStat stat)
+    private static byte[]? ReadBytesIfExists(string path, out FileStat stat)
     {
         stat = default;
         var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
@@ -363,29 +344,10 @@ public sealed class StateStore
             }
 
             var buffer = new byte[stat.Size];
-            var total = 0;
-            fixed (byte* p = buffer)
+            var total = LibC.PReadFully(fd, buffer, 0);
+            if (total < 0)
             {
-                while (total < buffer.Length)
-                {
-                    var n = LibC.PRead(fd, p + total, buffer.Length - total, total);
-                    if (n < 0 && LibC.Errno == Errno.EINTR)
-                    {
-                        continue;
-                    }
-
-                    if (n < 0)
-                    {
-                        throw VirtPoolException.System($"cannot read file '{path}'", LibC.Errno);
-                    }
-
-                    if (n == 0)
-                    {
-                        break;
-                    }
-
-                    total += (int)n;
-                }
+                throw VirtPoolException.System($"cannot read file '{path}'", -total);
             }
 
             return total == buffer.Length ? buffer : buffer[..total];
