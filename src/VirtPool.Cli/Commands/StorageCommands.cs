@@ -61,7 +61,28 @@ public sealed class StorageCommands
         return false;
     }
 
-    private Task<bool> DispatchAsync() => _cmd.Name switch
+    /// <summary>
+    /// Options virsh has that VirtPool does not implement yet (RNG schema validation, XPath filtering
+    /// of dumps) are refused plainly rather than silently ignored.
+    /// </summary>
+    private void RefuseUnimplementedOptions()
+    {
+        foreach (var option in new[] { "validate", "xpath", "wrap" })
+        {
+            if (_cmd.Definition.FindOption(option) is not null && _cmd.Has(option))
+            {
+                throw VirtPoolException.NoSupport($"virtpool does not implement --{option} yet");
+            }
+        }
+    }
+
+    private Task<bool> DispatchAsync()
+    {
+        RefuseUnimplementedOptions();
+        return Dispatch();
+    }
+
+    private Task<bool> Dispatch() => _cmd.Name switch
     {
         "pool-define" => PoolDefineAsync(),
         "pool-define-as" => PoolDefineAsAsync(),
@@ -610,8 +631,7 @@ public sealed class StorageCommands
     }
 
     private VolumeCreateFlags CreateFlags()
-        => (_cmd.Definition.FindOption("prealloc-metadata") is not null && _cmd.GetBool("prealloc-metadata") ? VolumeCreateFlags.PreallocMetadata : VolumeCreateFlags.None)
-           | (_cmd.Definition.FindOption("validate") is not null && _cmd.GetBool("validate") ? VolumeCreateFlags.Validate : VolumeCreateFlags.None);
+        => _cmd.Definition.FindOption("prealloc-metadata") is not null && _cmd.GetBool("prealloc-metadata") ? VolumeCreateFlags.PreallocMetadata : VolumeCreateFlags.None;
 
     private PoolBuildFlags BuildFlags()
     {
