@@ -274,7 +274,7 @@ public static class QemuImgCreate
     }
 
     /// <summary>virFindFileInPath: a name with a slash is taken as is if executable; otherwise the first executable match in PATH, made absolute.</summary>
-    internal static string? FindInPath(string name)
+    public static string? FindInPath(string name)
     {
         if (name.Contains('/', StringComparison.Ordinal))
         {

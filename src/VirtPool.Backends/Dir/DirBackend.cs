@@ -12,7 +12,7 @@ namespace VirtPool.Backends.Dir;
 /// nothing to mount, so start only checks it exists; volumes are files probed natively.
 /// fs and netfs pools will reuse <see cref="LocalFileVolumes"/> after mounting their target.
 /// </summary>
-public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBuilder, IPoolDeleter
+public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBuilder, IPoolDeleter, IVolumeResizer
 {
     /// <summary>libvirt's VIR_STORAGE_DEFAULT_POOL_PERM_MODE.</summary>
     public const uint DefaultPoolMode = 0x1C9; // 0711
@@ -45,6 +45,9 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
 
     public Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
         => _volumes.CreateAsync(volume, flags, progress, cancellationToken);
+
+    public Task ResizeVolumeAsync(PoolContext pool, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken)
+        => _volumes.ResizeAsync(volume, capacity, allocate, cancellationToken);
 
     public Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
     {

@@ -104,6 +104,7 @@ public sealed class StorageCommands
         "vol-create" => VolCreateAsync(),
         "vol-create-as" => VolCreateAsAsync(),
         "vol-delete" => VolDeleteAsync(),
+        "vol-resize" => VolResizeAsync(),
         "vol-info" => VolInfoAsync(),
         "vol-list" => VolListAsync(),
         "vol-dumpxml" => VolDumpXmlAsync(),
@@ -373,6 +374,49 @@ public sealed class StorageCommands
             return true;
         }, VirshMessages.FailedToDeleteVol(shown)).ConfigureAwait(false);
         _out.PrintExtra(VirshMessages.VolDeleted(shown));
+        return true;
+    }
+
+    /// <summary>cmdVolResize: "-SIZE" means a shrinking delta (only with --shrink).</summary>
+    private async Task<bool> VolResizeAsync()
+    {
+        var flags = VolumeResizeFlags.None;
+        if (_cmd.GetBool("allocate"))
+        {
+            flags |= VolumeResizeFlags.Allocate;
+        }
+
+        if (_cmd.GetBool("shrink"))
+        {
+            flags |= VolumeResizeFlags.Shrink;
+        }
+
+        var delta = _cmd.GetBool("delta");
+        var (vol, _) = await OptVolAsync().ConfigureAwait(false);
+        var capacityText = _cmd.GetStringReq("capacity")!.TrimStart(' ', '\t', '\n', '\r', '\v', '\f');
+        if (capacityText.StartsWith('-'))
+        {
+            if (!flags.HasFlag(VolumeResizeFlags.Shrink))
+            {
+                throw new CommandFailedException(VirshMessages.NegativeSizeRequiresShrink);
+            }
+
+            capacityText = capacityText[1..];
+            delta = true;
+        }
+
+        if (delta)
+        {
+            flags |= VolumeResizeFlags.Delta;
+        }
+
+        var capacity = VolSize(capacityText);
+        await Wrap(async () =>
+        {
+            await _mgr.ResizeVolumeAsync(vol, capacity, flags).ConfigureAwait(false);
+            return true;
+        }, VirshMessages.FailedToResizeVol(vol.Name, capacityText, delta)).ConfigureAwait(false);
+        _out.PrintExtra(VirshMessages.VolResized(vol.Name, capacityText, delta));
         return true;
     }
 

@@ -56,6 +56,24 @@ public interface IPoolDeleter
     Task DeletePoolAsync(PoolContext pool, CancellationToken cancellationToken);
 }
 
+/// <summary>Optional: changes a volume's capacity (libvirt's resizeVol).</summary>
+public interface IVolumeResizer
+{
+    /// <param name="capacity">The new capacity in bytes, already validated by the manager.</param>
+    /// <param name="allocate">Allocate the new space rather than leaving it sparse.</param>
+    Task ResizeVolumeAsync(PoolContext pool, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken);
+}
+
+/// <summary>virStorageVolResizeFlags (libvirt's numbering).</summary>
+[Flags]
+public enum VolumeResizeFlags
+{
+    None = 0,
+    Allocate = 1,
+    Delta = 2,
+    Shrink = 4,
+}
+
 /// <summary>virStorageVolCreateFlags (libvirt's numbering).</summary>
 [Flags]
 public enum VolumeCreateFlags

@@ -400,6 +400,68 @@ public sealed class PoolManager : IDisposable
         return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
     }
 
+    /// <summary>
+    /// storageVolResize: a delta or absolute capacity, never below the allocation, smaller only with
+    /// <see cref="VolumeResizeFlags.Shrink"/>, allocated space only if the pool has it; the data is
+    /// changed without the state lock.
+    /// </summary>
+    public async Task ResizeVolumeAsync(VolumeRef vol, ulong capacity, VolumeResizeFlags flags, CancellationToken ct = default)
+    {
+        LoadedPool pool;
+        IStorageBackend backend;
+        VolumeDefinition current;
+        ulong target;
+        long delta;
+        using (var held = await LockAsync(true, ct).ConfigureAwait(false))
+        {
+            pool = RequirePool(vol.Pool);
+            RequireActive(pool);
+            var entry = FindVolume(vol.Pool, vol.Name)
+                        ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+            backend = BackendFor(pool.Definition.Type);
+            current = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
+            var allocation = current.Allocation ?? 0;
+            if (flags.HasFlag(VolumeResizeFlags.Delta))
+            {
+                target = flags.HasFlag(VolumeResizeFlags.Shrink)
+                    ? current.Capacity - Math.Min(capacity, current.Capacity)
+                    : current.Capacity + capacity;
+            }
+            else
+            {
+                target = capacity;
+            }
+
+            if (target < allocation)
+            {
+                throw VirtPoolException.InvalidArg("can't shrink capacity below existing allocation");
+            }
+
+            if (target < current.Capacity && !flags.HasFlag(VolumeResizeFlags.Shrink))
+            {
+                throw VirtPoolException.InvalidArg("Can't shrink capacity below current capacity unless shrink flag explicitly specified");
+            }
+
+            delta = flags.HasFlag(VolumeResizeFlags.Allocate) ? (long)(target - allocation) : 0;
+            if (delta > 0 && (ulong)delta > _store.ReadPoolSizes(vol.Pool).Available)
+            {
+                throw VirtPoolException.Failed("Not enough space left in storage pool");
+            }
+
+            if (!backend.Capabilities.CanResizeVolume || backend is not IVolumeResizer)
+            {
+                throw VirtPoolException.NoSupport("storage pool does not support changing of volume capacity");
+            }
+        }
+
+        await ((IVolumeResizer)backend).ResizeVolumeAsync(new PoolContext(pool.Definition), current, target, flags.HasFlag(VolumeResizeFlags.Allocate), ct).ConfigureAwait(false);
+        if (delta != 0)
+        {
+            using var held = await LockAsync(true, ct).ConfigureAwait(false);
+            _store.AppendVolumeIndex(vol.Pool, VolumeIndex.AccountRecord(delta));
+        }
+    }
+
     public async Task DeleteVolumeAsync(VolumeRef vol, CancellationToken ct = default)
     {
         using var held = await LockAsync(true, ct).ConfigureAwait(false);

@@ -130,6 +130,10 @@ public sealed class VolumeIndex
         return sb.ToString();
     }
 
+    /// <summary>The line that records allocation taken (positive) or given back in place.</summary>
+    public static string AccountRecord(long allocationDelta)
+        => string.Create(CultureInfo.InvariantCulture, $"account\t{allocationDelta}\n");
+
     /// <summary>The line that records a deleted volume and the allocation it gave back.</summary>
     public static string DeleteRecord(string name, long allocationDelta)
         => string.Create(CultureInfo.InvariantCulture, $"del\t{Escape(name)}\naccount\t{allocationDelta}\n");

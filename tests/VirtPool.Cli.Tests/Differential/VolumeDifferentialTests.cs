@@ -307,6 +307,52 @@ public sealed class VolumeDifferentialTests(LibvirtOracle oracle)
         s.AssertNoDifferences();
     }
 
+    [Fact]
+    public async Task Resize_grow_shrink_delta_allocate_and_refusals()
+    {
+        await using var s = await NewPoolAsync();
+        await s.StepAsync("vol-create-as", Pool, "r.raw", "1M", "--allocation", "0");
+        await s.StepAsync("vol-create-as", Pool, "full.raw", "1M");
+        await s.StepAsync("vol-create-as", Pool, "q.qcow2", "8M", "--format", "qcow2");
+        await s.StepAsync("vol-create-as", Pool, "d.vmdk", "8M", "--format", "vmdk");
+
+        await s.StepAsync("vol-resize", "r.raw", "2M", "--pool", Pool);
+        await s.StepAsync("vol-resize", "r.raw", "+512K", "--pool", Pool);
+        await s.StepAsync("vol-resize", "r.raw", "512K", "--pool", Pool, "--delta");
+        await s.StepAsync("vol-resize", "r.raw", "1M", "--pool", Pool);
+        await s.StepAsync("vol-resize", "r.raw", "1M", "--pool", Pool, "--shrink");
+        await s.StepAsync("vol-resize", "r.raw", "-256K", "--pool", Pool);
+        await s.StepAsync("vol-resize", "r.raw", "-256K", "--pool", Pool, "--shrink");
+        await s.StepAsync("vol-resize", "r.raw", "4M", "--pool", Pool, "--allocate");
+        await s.StepAsync("vol-resize", "r.raw", "10X", "--pool", Pool);
+        await s.StepAsync("vol-resize", "full.raw", "512K", "--pool", Pool, "--shrink");
+        await s.StepAsync("vol-resize", "full.raw", "1G", "--pool", Pool, "--allocate");
+        await s.StepAsync("vol-resize", "q.qcow2", "16M", "--pool", Pool);
+        await s.StepAsync("vol-resize", "q.qcow2", "4M", "--pool", Pool, "--shrink");
+        await s.StepAsync("vol-resize", "q.qcow2", "32M", "--pool", Pool, "--allocate");
+        await s.StepAsync("vol-resize", "nosuch", "1M", "--pool", Pool);
+        foreach (var name in new[] { "r.raw", "full.raw", "q.qcow2" })
+        {
+            await s.StepAsync("vol-info", "--bytes", name, "--pool", Pool);
+        }
+
+        await s.StepAsync("vol-list", Pool, "--details");
+        await s.StepAsync("pool-info", "--bytes", Pool);
+        s.AssertNoDifferences();
+    }
+
+    [Fact]
+    public async Task Resize_of_a_format_qemu_img_cannot_resize_is_refused()
+    {
+        await using var s = await NewPoolAsync();
+        await s.StepAsync("vol-create-as", Pool, "d.vmdk", "8M", "--format", "vmdk");
+        var resize = await VirtPoolCli.RunAsync(s.StateDir, "vol-resize", "d.vmdk", "16M", "--pool", Pool);
+        Assert.Equal(1, resize.ExitCode);
+        Assert.StartsWith("error: Failed to change size of volume 'd.vmdk' to 16M\nerror: internal error: Child process (", resize.Stderr, StringComparison.Ordinal);
+        Assert.Contains("does not support resize", resize.Stderr, StringComparison.Ordinal);
+        s.AssertNoDifferences();
+    }
+
     private async Task<DiffSandbox> NewPoolAsync()
     {
         var s = await oracle.NewSandboxAsync();
