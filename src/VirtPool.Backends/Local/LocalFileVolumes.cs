@@ -21,12 +21,8 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
     /// <summary>The process umask, read once (umask() can only be read by setting it).</summary>
     private static readonly uint ProcessUmask = ReadUmask();
 
-    private static readonly string[] CreatableFormats = ["raw", "qcow2", "qcow", "qed", "vmdk", "vpc", "vdi", "iso"];
-
     public static BackendCapabilities FileCapabilities { get; } = new()
     {
-        VolumeFormats = CreatableFormats,
-        DefaultVolumeFormat = "raw",
         CanCreateVolume = true,
         CanDeleteVolume = true,
         CanResizeVolume = true,
@@ -242,11 +238,6 @@ public sealed class LocalFileVolumes(IProcessRunner runner)
 
         try
         {
-            if (!FileStat.TryFStat(fd, out var st, out var errno))
-            {
-                throw VirtPoolException.System($"Unable to stat '{path}'", errno);
-            }
-
             // As libvirt's virStorageFileResize: --allocate fills the whole new capacity, holes too.
             if (allocate && (long)capacity > 0)
             {

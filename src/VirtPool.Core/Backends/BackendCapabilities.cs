@@ -3,17 +3,12 @@ using VirtPool.Core.Model;
 namespace VirtPool.Core.Backends;
 
 /// <summary>
-/// What a backend can do, declared as data so the manager (and later `pool-capabilities`, the RPC
-/// daemon and the docs) can answer without calling it.
+/// What a backend can do, declared as data so the manager (and later the RPC daemon and the docs)
+/// can answer without calling it. Volume format tables are the pool type's (PoolTypeInfo), not the
+/// backend's. Later operations (clone, wipe, upload) add their flag when they arrive.
 /// </summary>
 public sealed record BackendCapabilities
 {
-    /// <summary>Volume formats this pool type creates; empty when volumes have no format (logical).</summary>
-    public IReadOnlyList<string> VolumeFormats { get; init; } = [];
-
-    /// <summary>The format a volume gets when the XML names none.</summary>
-    public string? DefaultVolumeFormat { get; init; }
-
     public bool CanBuild { get; init; }
 
     public bool CanDeletePool { get; init; }
@@ -24,13 +19,6 @@ public sealed record BackendCapabilities
 
     public bool CanResizeVolume { get; init; }
 
-    public bool CanUploadDownload { get; init; }
-
-    public bool CanWipe { get; init; }
-
-    public bool CanCloneVolume { get; init; }
-
-    public bool Snapshots { get; init; }
 }
 
 /// <summary>The backends this process knows, by pool type.</summary>

@@ -504,6 +504,22 @@ public sealed class PoolManager : IDisposable
     }
 
     public async Task<VolumeDefinition> GetVolumeAsync(VolumeRef vol, CancellationToken ct = default)
+        => (await LoadVolumeAsync(vol, ct).ConfigureAwait(false)).Volume;
+
+    public async Task<VolumeInfo> GetVolumeInfoAsync(VolumeRef vol, CancellationToken ct = default)
+    {
+        var def = await GetVolumeAsync(vol, ct).ConfigureAwait(false);
+        return new VolumeInfo(def.Type, def.Capacity, def.Allocation ?? 0);
+    }
+
+    public async Task<string> GetVolumeXmlAsync(VolumeRef vol, CancellationToken ct = default)
+    {
+        var (type, def) = await LoadVolumeAsync(vol, ct).ConfigureAwait(false);
+        return VolumeXml.Format(type, def);
+    }
+
+    /// <summary>The volume as storage has it now: libvirt refreshes a volume before reporting its info or XML.</summary>
+    private async Task<(PoolType PoolType, VolumeDefinition Volume)> LoadVolumeAsync(VolumeRef vol, CancellationToken ct)
     {
         LoadedPool pool;
         VolumeIndexEntry entry;
@@ -515,22 +531,9 @@ public sealed class PoolManager : IDisposable
                     ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
         }
 
-        // libvirt refreshes a volume from storage before reporting its info or XML.
         var backend = BackendFor(pool.Definition.Type);
-        return await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
-    }
-
-    public async Task<VolumeInfo> GetVolumeInfoAsync(VolumeRef vol, CancellationToken ct = default)
-    {
-        var def = await GetVolumeAsync(vol, ct).ConfigureAwait(false);
-        return new VolumeInfo(def.Type, def.Capacity, def.Allocation ?? 0);
-    }
-
-    public async Task<string> GetVolumeXmlAsync(VolumeRef vol, CancellationToken ct = default)
-    {
-        var def = await GetVolumeAsync(vol, ct).ConfigureAwait(false);
-        var type = (await GetPoolSummaryAsync(vol.Pool, ct).ConfigureAwait(false)).Type;
-        return VolumeXml.Format(type, def);
+        var def = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
+        return (pool.Definition.Type, def);
     }
 
     public async Task<string> GetVolumePathAsync(VolumeRef vol, CancellationToken ct = default)
