@@ -58,11 +58,24 @@ public static class Program
         }
 
         using var manager = CreateManager(options.StateDir);
+
+        // Ctrl-C cancels the running operation, which removes what it made half-way; a second Ctrl-C
+        // while it unwinds is left to the default handler.
+        using var interrupted = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (!interrupted.IsCancellationRequested)
+            {
+                e.Cancel = true;
+                interrupted.Cancel();
+            }
+        };
+
         var ok = true;
         foreach (var command in invocation.Commands)
         {
             var started = Stopwatch.GetTimestamp();
-            ok = await StorageCommands.RunAsync(command, manager, console).ConfigureAwait(false);
+            ok = await StorageCommands.RunAsync(command, manager, console, interrupted.Token).ConfigureAwait(false);
             console.EndCommand(options.Timing ? Stopwatch.GetElapsedTime(started).TotalMilliseconds : null);
             if (!ok)
             {

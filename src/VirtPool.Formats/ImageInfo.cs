@@ -73,4 +73,10 @@ public sealed record ImageInfo
     /// properties hold what was parsed before that point.
     /// </summary>
     public bool ProbeFailed { get; init; }
+
+    /// <summary>
+    /// Not libvirt: the format qemu would detect where libvirt 9.0 has none and reports raw. "vhdx" when the
+    /// header starts with qemu's VHDX file signature "vhdxfile"; null otherwise. No other field depends on it.
+    /// </summary>
+    public string? DetectedQemuFormat { get; init; }
 }

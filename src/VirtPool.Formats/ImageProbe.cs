@@ -49,6 +49,9 @@ public static partial class ImageProbe
 
     private static ReadOnlySpan<byte> VmdkParentPrefix => "parentFileNameHint=\""u8;
 
+    /// <summary>qemu's VHDX file identifier signature (not a libvirt format).</summary>
+    private static ReadOnlySpan<byte> VhdxSignature => "vhdxfile"u8;
+
     private enum Endian
     {
         Little,
@@ -103,6 +106,7 @@ public static partial class ImageProbe
             Version = version,
             EncryptionFormat = encryptionFormat,
             PayloadSectors = payloadSectors,
+            DetectedQemuFormat = buf.StartsWith(VhdxSignature) ? "vhdx" : null,
         };
 
         if (type is null)
@@ -516,6 +520,8 @@ public static partial class ImageProbe
 
         public bool ProbeFailed { get; set; }
 
+        public string? DetectedQemuFormat { get; init; }
+
         public ImageInfo Build(ulong fileSize)
         {
             // storageBackendProbeTarget: the header's capacity when non-zero, else the file size; then
@@ -545,6 +551,7 @@ public static partial class ImageProbe
                 EncryptionFormat = EncryptionFormat,
                 HeaderVersion = Version,
                 ProbeFailed = ProbeFailed,
+                DetectedQemuFormat = DetectedQemuFormat,
             };
         }
     }

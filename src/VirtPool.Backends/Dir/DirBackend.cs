@@ -12,7 +12,7 @@ namespace VirtPool.Backends.Dir;
 /// nothing to mount, so start only checks it exists; volumes are files probed natively.
 /// fs and netfs pools will reuse <see cref="LocalFileVolumes"/> after mounting their target.
 /// </summary>
-public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBuilder, IPoolDeleter, IVolumeResizer
+public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBuilder, IPoolDeleter, IVolumeResizer, IVolumeCloner, IVolumeWiper, IVolumeTransfer
 {
     /// <summary>libvirt's VIR_STORAGE_DEFAULT_POOL_PERM_MODE.</summary>
     public const uint DefaultPoolMode = 0x1C9; // 0711
@@ -48,6 +48,21 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
 
     public Task ResizeVolumeAsync(PoolContext pool, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken)
         => _volumes.ResizeAsync(volume, capacity, allocate, cancellationToken);
+
+    public Task<VolumeDefinition> CreateVolumeFromAsync(PoolContext pool, VolumeDefinition volume, VolumeDefinition source, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
+        => _volumes.CreateFromAsync(volume, source, flags, progress, cancellationToken);
+
+    public Task WipeVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
+        => LocalFileVolumes.WipeAsync(volume, algorithm, progress, cancellationToken);
+
+    public Task<long> UploadAsync(PoolContext pool, VolumeDefinition volume, VolumeDataEndpoint source, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
+        => LocalFileVolumes.UploadAsync(volume, source, offset, length, sparse, progress, cancellationToken);
+
+    public Task<long> DownloadAsync(PoolContext pool, VolumeDefinition volume, VolumeDataEndpoint target, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
+        => LocalFileVolumes.DownloadAsync(volume, target, offset, length, sparse, progress, cancellationToken);
+
+    public Task<byte[]> Sha256Async(PoolContext pool, VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken)
+        => LocalFileVolumes.Sha256Async(volume, progress, cancellationToken);
 
     public Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
     {

@@ -14,26 +14,28 @@ namespace VirtPool.Cli.Commands;
 /// virsh's pool-* and vol-* commands (virsh-pool.c, virsh-volume.c) on the pool manager: the same
 /// lookups (by UUID then name; volumes by name, key, then path), the same messages, the same output.
 /// </summary>
-public sealed class StorageCommands
+public sealed partial class StorageCommands
 {
     private readonly ParsedCommand _cmd;
     private readonly PoolManager _mgr;
     private readonly VirshConsole _out;
+    private readonly CancellationToken _ct;
 
-    private StorageCommands(ParsedCommand cmd, PoolManager mgr, VirshConsole console)
+    private StorageCommands(ParsedCommand cmd, PoolManager mgr, VirshConsole console, CancellationToken ct)
     {
         _cmd = cmd;
         _mgr = mgr;
         _out = console;
+        _ct = ct;
     }
 
     /// <summary>Runs one command; prints its errors as virsh does (the command's own, then the cause).</summary>
-    public static async Task<bool> RunAsync(ParsedCommand cmd, PoolManager mgr, VirshConsole console)
+    public static async Task<bool> RunAsync(ParsedCommand cmd, PoolManager mgr, VirshConsole console, CancellationToken ct = default)
     {
-        var commands = new StorageCommands(cmd, mgr, console);
+        var commands = new StorageCommands(cmd, mgr, console, ct);
         try
         {
-            await mgr.ReconcileAsync().ConfigureAwait(false);
+            await mgr.ReconcileAsync(ct).ConfigureAwait(false);
             return await commands.DispatchAsync().ConfigureAwait(false);
         }
         catch (CommandFailedException failure)
@@ -47,6 +49,11 @@ public sealed class StorageCommands
         catch (VirtPoolException ex)
         {
             console.Error(ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl-C: the operation undid what it made; say so as libvirt words an abort.
+            console.Error(VirtPoolException.Compose(VirErrorCode.OperationAborted, "cancelled by the user"));
         }
         catch (VirshOptionException ex)
         {
@@ -112,6 +119,13 @@ public sealed class StorageCommands
         "vol-name" => VolNameAsync(),
         "vol-key" => VolKeyAsync(),
         "vol-pool" => VolPoolAsync(),
+        "vol-clone" => VolCloneAsync(),
+        "vol-create-from" => VolCreateFromAsync(),
+        "vol-wipe" => VolWipeAsync(),
+        "vol-upload" => VolUploadAsync(),
+        "vol-download" => VolDownloadAsync(),
+        "vol-checksum" => VolChecksumAsync(),
+        "vol-label" => VolLabelAsync(),
         "help" => HelpAsync(),
         _ => throw VirtPoolException.NoSupport($"virtpool does not implement '{_cmd.Name}' yet"),
     };
@@ -362,15 +376,10 @@ public sealed class StorageCommands
     private async Task<bool> VolDeleteAsync()
     {
         var (vol, shown) = await OptVolAsync().ConfigureAwait(false);
-        if (_cmd.GetBool("delete-snapshots"))
-        {
-            // libvirt's dir backend refuses the flag the same way.
-            throw new CommandFailedException(VirshMessages.FailedToDeleteVol(shown), VirtPoolException.Verbatim(VirErrorCode.InvalidArg, "unsupported flags (0x2) in function virStorageBackendVolDeleteLocal"));
-        }
-
+        var flags = _cmd.GetBool("delete-snapshots") ? VolumeDeleteFlags.WithSnapshots : VolumeDeleteFlags.None;
         await Wrap(async () =>
         {
-            await _mgr.DeleteVolumeAsync(vol).ConfigureAwait(false);
+            await _mgr.DeleteVolumeAsync(vol, flags).ConfigureAwait(false);
             return true;
         }, VirshMessages.FailedToDeleteVol(shown)).ConfigureAwait(false);
         _out.PrintExtra(VirshMessages.VolDeleted(shown));
@@ -426,7 +435,13 @@ public sealed class StorageCommands
         var def = await _mgr.GetVolumeAsync(vol).ConfigureAwait(false);
         var physical = _cmd.GetBool("physical");
         var allocation = physical ? def.Physical : def.Allocation ?? 0;
-        _out.Print(VirshViews.VolumeInfo(new Output.VolumeInfo(vol.Name, def.Type, def.Capacity, allocation), _cmd.GetBool("bytes"), physical));
+        string? labels = null;
+        if (_cmd.GetBool("details"))
+        {
+            labels = LabelText(await _mgr.GetVolumeLabelsAsync(vol).ConfigureAwait(false));
+        }
+
+        _out.Print(VirshViews.VolumeInfo(new Output.VolumeInfo(vol.Name, def.Type, def.Capacity, allocation) { Labels = labels }, _cmd.GetBool("bytes"), physical));
         return true;
     }
 
@@ -444,6 +459,7 @@ public sealed class StorageCommands
         }
 
         var details = _cmd.GetBool("details");
+        var labels = details ? await _mgr.GetPoolLabelsAsync(pool.Name).ConfigureAwait(false) : null;
         var entries = new List<VolumeListEntry>(vols.Count);
         foreach (var v in vols)
         {
@@ -456,7 +472,10 @@ public sealed class StorageCommands
             try
             {
                 var def = await _mgr.GetVolumeAsync(v).ConfigureAwait(false);
-                entries.Add(new VolumeListEntry(v.Name, def.Target.Path, def.Type, def.Capacity, def.Allocation ?? 0));
+                entries.Add(new VolumeListEntry(v.Name, def.Target.Path, def.Type, def.Capacity, def.Allocation ?? 0)
+                {
+                    Labels = labels!.TryGetValue(v.Name, out var l) ? LabelText(l) : null,
+                });
             }
             catch (VirtPoolException)
             {
@@ -558,13 +577,13 @@ public sealed class StorageCommands
     }
 
     /// <summary>virshCommandOptVolBy: in --pool by name, else by key, else by path.</summary>
-    private async Task<(VolumeRef Vol, string Shown)> OptVolAsync(bool byName = true)
+    private async Task<(VolumeRef Vol, string Shown)> OptVolAsync(bool byName = true, string poolOption = "pool")
     {
         var text = _cmd.GetStringReq("vol")!;
 
         // vol-name and vol-pool have no --pool: they look up by key and path only.
-        var hasPoolOption = _cmd.Definition.FindOption("pool") is not null;
-        var poolText = hasPoolOption ? _cmd.GetStringReq("pool") : null;
+        var hasPoolOption = _cmd.Definition.FindOption(poolOption) is not null;
+        var poolText = hasPoolOption ? _cmd.GetStringReq(poolOption) : null;
         PoolRef? pool = null;
         if (poolText is not null)
         {
@@ -594,7 +613,7 @@ public sealed class StorageCommands
 
         if (vol is null)
         {
-            throw new CommandFailedException(VirshMessages.FailedToGetVol(text, pool is null && hasPoolOption ? "pool" : null), last);
+            throw new CommandFailedException(VirshMessages.FailedToGetVol(text, pool is null && hasPoolOption ? poolOption : null), last);
         }
 
         if (pool is not null && vol.Pool != pool.Name)

@@ -51,6 +51,9 @@ public sealed record VolumeListEntry(string Name, string? Path, VolumeType Type,
 {
     /// <summary>virStorageVolGetInfo failed: type and sizes show as "unknown".</summary>
     public bool InfoUnavailable { get; init; }
+
+    /// <summary>VirtPool's labels as "k=v,k2=v2"; a Labels column appears only when some volume has labels.</summary>
+    public string? Labels { get; init; }
 }
 
 /// <summary>What <c>vol-info</c> shows.</summary>
@@ -58,4 +61,8 @@ public sealed record VolumeListEntry(string Name, string? Path, VolumeType Type,
 /// <param name="Type">Its type.</param>
 /// <param name="Capacity">Bytes.</param>
 /// <param name="Allocation">Bytes: the allocation, or with <c>--physical</c> the physical size.</param>
-public sealed record VolumeInfo(string Name, VolumeType Type, ulong Capacity, ulong Allocation);
+public sealed record VolumeInfo(string Name, VolumeType Type, ulong Capacity, ulong Allocation)
+{
+    /// <summary>With <c>--details</c>: VirtPool's labels as "k=v,k2=v2" (shown even when empty).</summary>
+    public string? Labels { get; init; }
+}

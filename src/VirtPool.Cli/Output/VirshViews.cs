@@ -113,24 +113,33 @@ public static class VirshViews
     public static string VolumeList(IEnumerable<VolumeListEntry> volumes, bool details, VirshStyle style)
     {
         var sorted = SortByName(volumes, v => v.Name);
-        var table = details
-            ? new VirshTable("Name", "Path", "Type", "Capacity", "Allocation")
-            : new VirshTable("Name", "Path");
+
+        // The Labels column is VirtPool's; without labels the table is virsh's, byte for byte.
+        var labels = details && sorted.Any(v => !string.IsNullOrEmpty(v.Labels));
+        var table = (details, labels) switch
+        {
+            (true, true) => new VirshTable("Name", "Path", "Type", "Capacity", "Allocation", "Labels"),
+            (true, false) => new VirshTable("Name", "Path", "Type", "Capacity", "Allocation"),
+            _ => new VirshTable("Name", "Path"),
+        };
         foreach (var volume in sorted)
         {
             var path = volume.Path ?? "unknown";
+            string[] row;
             if (!details)
             {
-                table.AddRow(volume.Name, path);
+                row = [volume.Name, path];
             }
             else if (volume.InfoUnavailable)
             {
-                table.AddRow(volume.Name, path, "unknown", "unknown", "unknown");
+                row = [volume.Name, path, "unknown", "unknown", "unknown"];
             }
             else
             {
-                table.AddRow(volume.Name, path, VolumeTypeName(volume.Type), VirshSize.Pretty(volume.Capacity), VirshSize.Pretty(volume.Allocation));
+                row = [volume.Name, path, VolumeTypeName(volume.Type), VirshSize.Pretty(volume.Capacity), VirshSize.Pretty(volume.Allocation)];
             }
+
+            table.AddRow(labels ? [.. row, volume.Labels ?? string.Empty] : row);
         }
 
         return table.Render(!style.Quiet, style.Utf8Locale);
@@ -165,6 +174,11 @@ public static class VirshViews
         Line(text, "Type:", VolumeTypeName(info.Type));
         Line(text, "Capacity:", Size(info.Capacity, bytes, " bytes"));
         Line(text, physical ? "Physical:" : "Allocation:", Size(info.Allocation, bytes, " bytes"));
+        if (info.Labels is not null)
+        {
+            Line(text, "Labels:", info.Labels);
+        }
+
         return text.ToString();
     }
 

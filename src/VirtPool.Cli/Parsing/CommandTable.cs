@@ -12,6 +12,7 @@ public static class CommandTable
     public const string PoolGroup = "pool";
     public const string VolumeGroup = "volume";
     public const string SecretGroup = "secret";
+    public const string ExtensionGroup = "virtpool";
     public const string VirshGroup = "virsh";
 
     private const string PoolNameOrUuid = "pool name or uuid";
@@ -39,6 +40,7 @@ public static class CommandTable
         ("Storage Pool", PoolGroup),
         ("Storage Volume", VolumeGroup),
         ("Secret", SecretGroup),
+        ("VirtPool extensions", ExtensionGroup),
         ("Virsh itself", VirshGroup),
     ];
 
@@ -115,6 +117,9 @@ public static class CommandTable
 
     private static CommandDefinition Secret(string name, string help, string description, params OptionDefinition[] options)
         => new(name, SecretGroup, help, description, options);
+
+    private static CommandDefinition Extension(string name, string help, string description, params OptionDefinition[] options)
+        => new(name, ExtensionGroup, help, description, options);
 
     private static CommandDefinition[] Build() =>
     [
@@ -225,7 +230,8 @@ public static class CommandTable
             Data("vol", VolNameKeyOrPath),
             Str("pool", PoolNameOrUuid),
             Bool("bytes", "sizes are represented in bytes rather than pretty units"),
-            Bool("physical", "return the physical size of the volume in allocation field")),
+            Bool("physical", "return the physical size of the volume in allocation field"),
+            Bool("details", "also show the volume's labels (VirtPool)")),
         Vol("vol-key", "returns the volume key for a given volume name or path", "",
             Data("vol", "volume name or path"),
             Str("pool", PoolNameOrUuid)),
@@ -283,6 +289,14 @@ public static class CommandTable
             Str("base64", "base64-encoded secret value")),
         Secret("secret-undefine", "undefine a secret", "Undefine a secret.",
             Data("secret", SecretUuidHelp)),
+
+        Extension("vol-checksum", "checksum of a volume's contents", "Prints the SHA-256 of the volume's bytes as sha256sum does, reading no holes.",
+            Data("vol", VolNameKeyOrPath),
+            Str("pool", PoolNameOrUuid)),
+        Extension("vol-label", "show or change a volume's labels", "Sets KEY=VALUE labels and removes KEY- labels, then prints the volume's labels.",
+            Data("vol", VolNameKeyOrPath),
+            NamedStr("pool", PoolNameOrUuid),
+            new OptionDefinition("labels", OptionKind.Argv, "KEY=VALUE to set, KEY- to remove")),
 
         new CommandDefinition("help", VirshGroup, "print help",
             "Prints global help, command specific help, or help for a\n    group of related commands",

@@ -5,7 +5,7 @@ namespace VirtPool.Core.Backends;
 /// <summary>
 /// What a backend can do, declared as data so the manager (and later the RPC daemon and the docs)
 /// can answer without calling it. Volume format tables are the pool type's (PoolTypeInfo), not the
-/// backend's. Later operations (clone, wipe, upload) add their flag when they arrive.
+/// backend's.
 /// </summary>
 public sealed record BackendCapabilities
 {
@@ -18,6 +18,22 @@ public sealed record BackendCapabilities
     public bool CanDeleteVolume { get; init; } = true;
 
     public bool CanResizeVolume { get; init; }
+
+    /// <summary>vol-clone / vol-create-from (<see cref="IVolumeCloner"/>).</summary>
+    public bool CanCreateVolumeFrom { get; init; }
+
+    /// <summary>vol-clone --reflink: the storage can share extents instead of copying.</summary>
+    public bool CanReflink { get; init; }
+
+    /// <summary>vol-wipe (<see cref="IVolumeWiper"/>).</summary>
+    public bool CanWipeVolume { get; init; }
+
+    public bool CanUploadVolume { get; init; }
+
+    public bool CanDownloadVolume { get; init; }
+
+    /// <summary>vol-delete --delete-snapshots: the volume's snapshots go with it.</summary>
+    public bool CanDeleteWithSnapshots { get; init; }
 
 }
 

@@ -64,6 +64,71 @@ public interface IVolumeResizer
     Task ResizeVolumeAsync(PoolContext pool, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Optional: libvirt's buildVolFrom (vol-clone, vol-create-from). The new volume is prepared (path,
+/// key, format) and its capacity and allocation already settled by the manager; the backend makes it
+/// from the source's data and removes what it made if it fails or is cancelled.
+/// </summary>
+public interface IVolumeCloner
+{
+    Task<VolumeDefinition> CreateVolumeFromAsync(PoolContext pool, VolumeDefinition volume, VolumeDefinition source, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken);
+}
+
+/// <summary>Optional: libvirt's wipeVol, every algorithm.</summary>
+public interface IVolumeWiper
+{
+    Task WipeVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Optional: libvirt's uploadVol/downloadVol, plus a streamed checksum. Offsets and lengths are
+/// bytes; a length of 0 means "to the end" (of the source for uploads, of the volume for downloads).
+/// </summary>
+public interface IVolumeTransfer
+{
+    /// <returns>The bytes written (holes included).</returns>
+    Task<long> UploadAsync(PoolContext pool, VolumeDefinition volume, VolumeDataEndpoint source, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken);
+
+    /// <returns>The bytes read (holes included).</returns>
+    Task<long> DownloadAsync(PoolContext pool, VolumeDefinition volume, VolumeDataEndpoint target, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken);
+
+    /// <summary>SHA-256 of the volume's bytes as a guest sees them (raw contents, whatever the format).</summary>
+    Task<byte[]> Sha256Async(PoolContext pool, VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken);
+}
+
+/// <summary>Where volume data comes from or goes to.</summary>
+public abstract record VolumeDataEndpoint;
+
+/// <summary>A local file or block device (the embedded CLI's vol-upload/vol-download): copied with copy_file_range, holes kept.</summary>
+public sealed record LocalFileEndpoint(Microsoft.Win32.SafeHandles.SafeFileHandle Handle) : VolumeDataEndpoint;
+
+/// <summary>A byte stream (a pipe, a socket, an RPC stream).</summary>
+public sealed record StreamEndpoint(Stream Stream) : VolumeDataEndpoint;
+
+/// <summary>virStorageVolWipeAlgorithm (libvirt's numbering).</summary>
+public enum VolumeWipeAlgorithm
+{
+    Zero = 0,
+    Nnsa = 1,
+    Dod = 2,
+    Bsi = 3,
+    Gutmann = 4,
+    Schneier = 5,
+    Pfitzner7 = 6,
+    Pfitzner33 = 7,
+    Random = 8,
+    Trim = 9,
+}
+
+/// <summary>virStorageVolDeleteFlags (libvirt's numbering).</summary>
+[Flags]
+public enum VolumeDeleteFlags
+{
+    None = 0,
+    ZeroedOut = 1,
+    WithSnapshots = 2,
+}
+
 /// <summary>virStorageVolResizeFlags (libvirt's numbering).</summary>
 [Flags]
 public enum VolumeResizeFlags

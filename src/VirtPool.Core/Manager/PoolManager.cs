@@ -12,15 +12,17 @@ namespace VirtPool.Core.Manager;
 /// Each public call is one transaction under the state lock (an in-process semaphore plus a flock
 /// shared with other processes). Volume data I/O runs outside the lock.
 /// </summary>
-public sealed class PoolManager : IDisposable
+public sealed partial class PoolManager : IDisposable
 {
     private readonly StateStore _store;
     private readonly BackendRegistry _backends;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly VolumeJobs _jobs;
     private bool _reconciled;
 
     public PoolManager(StateStore store, BackendRegistry backends)
     {
+        _jobs = new VolumeJobs(Path.Combine(store.StatusDir, "jobs"));
         _store = store;
         _backends = backends;
     }
@@ -233,6 +235,7 @@ public sealed class PoolManager : IDisposable
         using var held = await LockAsync(true, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
         RequireActive(pool);
+        RequireNoJobs(name);
         var backend = BackendFor(pool.Definition.Type);
         await backend.StopPoolAsync(new PoolContext(pool.Definition), ct).ConfigureAwait(false);
         RecordStopped(pool);
@@ -275,6 +278,7 @@ public sealed class PoolManager : IDisposable
         _store.DeleteConfig(name);
         _store.SetAutostart(name, false);
         _store.WriteLastLive(name, null);
+        VolumeLabels.DeletePool(_store, name);
     }
 
     public async Task RefreshPoolAsync(string name, CancellationToken ct = default)
@@ -367,6 +371,7 @@ public sealed class PoolManager : IDisposable
         LoadedPool pool;
         IStorageBackend backend;
         VolumeDefinition prepared;
+        VolumeJob job;
         using (var held = await LockAsync(true, ct).ConfigureAwait(false))
         {
             pool = RequirePool(poolName);
@@ -380,24 +385,23 @@ public sealed class PoolManager : IDisposable
             }
 
             VolumeXml.ValidateNameForCreate(def.Name);
-            if (FindVolume(poolName, def.Name) is not null)
+            if (FindVolume(poolName, def.Name) is not null || _jobs.StateOf(poolName, def.Name).Building)
             {
                 throw new VirtPoolException(VirErrorCode.StorageVolExist, $"'{def.Name}'");
             }
 
             prepared = backend.PrepareVolume(new PoolContext(pool.Definition), def);
+            job = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building);
         }
 
         // The data is written without the state lock; the backend creates the volume exclusively
         // (O_EXCL), so a racing create of the same name fails cleanly instead of sharing a file.
-        var refreshed = await backend.CreateVolumeAsync(new PoolContext(pool.Definition), prepared, flags, progress, ct).ConfigureAwait(false);
-
-        using (var held = await LockAsync(true, ct).ConfigureAwait(false))
+        using (job)
         {
-            _store.AppendVolumeIndex(poolName, VolumeIndex.AddRecord(ToEntry(refreshed), (long)(refreshed.Allocation ?? 0)));
+            var refreshed = await backend.CreateVolumeAsync(new PoolContext(pool.Definition), prepared, flags, progress, ct).ConfigureAwait(false);
+            await AddToIndexAsync(poolName, refreshed).ConfigureAwait(false);
+            return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
         }
-
-        return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
     }
 
     /// <summary>
@@ -418,6 +422,7 @@ public sealed class PoolManager : IDisposable
             RequireActive(pool);
             var entry = FindVolume(vol.Pool, vol.Name)
                         ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+            RequireIdle(vol, allowReaders: false);
             backend = BackendFor(pool.Definition.Type);
             current = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
             var allocation = current.Allocation ?? 0;
@@ -462,17 +467,25 @@ public sealed class PoolManager : IDisposable
         }
     }
 
-    public async Task DeleteVolumeAsync(VolumeRef vol, CancellationToken ct = default)
+    /// <summary>storageVolDelete: refused while a job uses the volume; its labels go with it.</summary>
+    public async Task DeleteVolumeAsync(VolumeRef vol, VolumeDeleteFlags flags = VolumeDeleteFlags.None, CancellationToken ct = default)
     {
         using var held = await LockAsync(true, ct).ConfigureAwait(false);
         var pool = RequirePool(vol.Pool);
         RequireActive(pool);
         var entry = FindVolume(vol.Pool, vol.Name)
                     ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        RequireIdle(vol, allowReaders: false);
         var backend = BackendFor(pool.Definition.Type);
         if (!backend.Capabilities.CanDeleteVolume)
         {
             throw VirtPoolException.NoSupport("storage pool does not support vol deletion");
+        }
+
+        var unsupported = flags & ~(backend.Capabilities.CanDeleteWithSnapshots ? VolumeDeleteFlags.WithSnapshots : VolumeDeleteFlags.None);
+        if (unsupported != VolumeDeleteFlags.None)
+        {
+            throw VirtPoolException.InvalidArg($"unsupported flags (0x{(int)unsupported:x}) in function storageVolDelete");
         }
 
         var context = new PoolContext(pool.Definition);
@@ -501,6 +514,8 @@ public sealed class PoolManager : IDisposable
         {
             _store.AppendVolumeIndex(vol.Pool, VolumeIndex.DeleteRecord(vol.Name, -(long)allocation));
         }
+
+        VolumeLabels.WriteVolume(_store, vol.Pool, vol.Name, new Dictionary<string, string>());
     }
 
     public async Task<VolumeDefinition> GetVolumeAsync(VolumeRef vol, CancellationToken ct = default)
@@ -778,7 +793,11 @@ public sealed class PoolManager : IDisposable
     {
         var scan = await backend.RefreshPoolAsync(context, ct).ConfigureAwait(false);
         var index = new VolumeIndex { Sizes = scan.Sizes };
-        foreach (var vol in scan.Volumes.OrderBy(v => v.Name, StringComparer.Ordinal))
+
+        // Volumes half-made by a running clone or create join the index when their job ends, not now
+        // (libvirt refuses the whole refresh while jobs run; leaving them out is enough).
+        var building = _jobs.BuildingIn(context.Name);
+        foreach (var vol in scan.Volumes.Where(v => !building.Contains(v.Name)).OrderBy(v => v.Name, StringComparer.Ordinal))
         {
             index.Add(ToEntry(vol));
         }

@@ -1,0 +1,286 @@
+using VirtPool.Core.Backends;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Model;
+using VirtPool.Core.State;
+using VirtPool.Core.Xml;
+
+namespace VirtPool.Core.Manager;
+
+/// <summary>
+/// The long volume operations (clone, wipe, upload, download, checksum) and labels. Each checks
+/// and registers its job under the state lock, then does its I/O without it (libvirt drops the
+/// pool lock the same way, counting asyncjobs, building and in_use), then records the result.
+/// </summary>
+public sealed partial class PoolManager
+{
+    /// <summary>storageVolCreateXMLFrom (vol-clone, vol-create-from).</summary>
+    public async Task<VolumeRef> CreateVolumeFromAsync(string poolName, string xml, VolumeRef source, VolumeCreateFlags flags = VolumeCreateFlags.None, IProgress<long>? progress = null, CancellationToken ct = default)
+    {
+        LoadedPool pool;
+        LoadedPool sourcePool;
+        IStorageBackend backend;
+        VolumeDefinition prepared;
+        VolumeDefinition original;
+        VolumeJob building;
+        VolumeJob reading;
+        using (var held = await LockAsync(true, ct).ConfigureAwait(false))
+        {
+            pool = RequirePool(poolName);
+            sourcePool = source.Pool == poolName
+                ? pool
+                : LoadPool(source.Pool) ?? throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching name '{source.Pool}'");
+            RequireActive(pool);
+            RequireActive(sourcePool);
+            backend = BackendFor(pool.Definition.Type);
+            var sourceEntry = FindVolume(source.Pool, source.Name)
+                              ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{source.Name}'");
+            var def = VolumeXml.Parse(xml, pool.Definition.Type, VolumeParseFlags.NoCapacity);
+            if (FindVolume(poolName, def.Name) is not null || _jobs.StateOf(poolName, def.Name).Building)
+            {
+                throw VirtPoolException.Internal($"storage volume name '{def.Name}' already in use.");
+            }
+
+            if (_jobs.StateOf(source.Pool, source.Name).Building)
+            {
+                throw VirtPoolException.InvalidOperation($"volume '{source.Name}' is still being allocated.");
+            }
+
+            var sourceBackend = BackendFor(sourcePool.Definition.Type);
+            original = await sourceBackend.RefreshVolumeAsync(new PoolContext(sourcePool.Definition), ToDefinition(sourceEntry), ct).ConfigureAwait(false);
+
+            // libvirt: never smaller than the original; no allocation given means fully allocated.
+            var capacity = Math.Max(def.Capacity, original.Capacity);
+            def = def with { Capacity = capacity, Allocation = def.Allocation ?? capacity, Key = null };
+            if (!backend.Capabilities.CanCreateVolumeFrom || backend is not IVolumeCloner)
+            {
+                throw VirtPoolException.NoSupport("storage pool does not support volume creation from an existing volume");
+            }
+
+            VolumeXml.ValidateNameForCreate(def.Name);
+            prepared = backend.PrepareVolume(new PoolContext(pool.Definition), def);
+            building = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building);
+            reading = _jobs.Begin(source.Pool, source.Name, VolumeJobKind.InUse);
+        }
+
+        using (building)
+        using (reading)
+        {
+            var made = await ((IVolumeCloner)backend).CreateVolumeFromAsync(new PoolContext(pool.Definition), prepared, original, flags, progress, ct).ConfigureAwait(false);
+            await AddToIndexAsync(poolName, made).ConfigureAwait(false);
+            return new VolumeRef(poolName, made.Name, made.Key ?? string.Empty);
+        }
+    }
+
+    /// <summary>storageVolWipePattern: every algorithm; the volume is re-read afterwards.</summary>
+    public async Task WipeVolumeAsync(VolumeRef vol, VolumeWipeAlgorithm algorithm, IProgress<long>? progress = null, CancellationToken ct = default)
+    {
+        if (algorithm is < VolumeWipeAlgorithm.Zero or > VolumeWipeAlgorithm.Trim)
+        {
+            throw VirtPoolException.InvalidArg($"wiping algorithm {(int)algorithm} not supported");
+        }
+
+        var (context, backend, current, job) = await BeginVolumeJobAsync(vol, allowReaders: false, ct).ConfigureAwait(false);
+        using (job)
+        {
+            if (!backend.Capabilities.CanWipeVolume || backend is not IVolumeWiper wiper)
+            {
+                throw VirtPoolException.NoSupport("storage pool doesn't support volume wiping");
+            }
+
+            await wiper.WipeVolumeAsync(context, current, algorithm, progress, ct).ConfigureAwait(false);
+            await ReindexAsync(context, backend, current).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// storageVolUpload, reading a local file or stream. Unlike libvirt, an upload that would run past
+    /// the volume's capacity is refused before a byte is written: growing a raw file behind the
+    /// manager's back silently changes the volume's size.
+    /// </summary>
+    public async Task<long> UploadVolumeAsync(VolumeRef vol, VolumeDataEndpoint source, ulong offset, ulong length, bool sparse, IProgress<long>? progress = null, CancellationToken ct = default)
+    {
+        var (context, backend, current, job) = await BeginVolumeJobAsync(vol, allowReaders: false, ct).ConfigureAwait(false);
+        using (job)
+        {
+            if (!backend.Capabilities.CanUploadVolume || backend is not IVolumeTransfer transfer)
+            {
+                throw VirtPoolException.NoSupport("storage pool doesn't support volume upload");
+            }
+
+            if (offset > current.Capacity || (length > 0 && length > current.Capacity - offset))
+            {
+                throw VirtPoolException.InvalidArg($"cannot upload {length} bytes at offset {offset} into volume '{vol.Name}' of capacity {current.Capacity}");
+            }
+
+            var written = await transfer.UploadAsync(context, current, source, offset, length == 0 ? current.Capacity - offset : length, sparse, progress, ct).ConfigureAwait(false);
+
+            job.Dispose();
+            await RefreshAfterUploadAsync(vol.Pool).ConfigureAwait(false);
+            return written;
+        }
+    }
+
+    /// <summary>storageVolDownload to a local file or stream; a length of 0 reads to the end of the volume.</summary>
+    public async Task<long> DownloadVolumeAsync(VolumeRef vol, VolumeDataEndpoint target, ulong offset, ulong length, bool sparse, IProgress<long>? progress = null, CancellationToken ct = default)
+    {
+        var (context, backend, current, job) = await BeginVolumeJobAsync(vol, allowReaders: true, ct).ConfigureAwait(false);
+        using (job)
+        {
+            if (!backend.Capabilities.CanDownloadVolume || backend is not IVolumeTransfer transfer)
+            {
+                throw VirtPoolException.NoSupport("storage pool doesn't support volume download");
+            }
+
+            return await transfer.DownloadAsync(context, current, target, offset, length, sparse, progress, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>SHA-256 of the volume's bytes, streamed; holes cost no reads.</summary>
+    public async Task<byte[]> ChecksumVolumeAsync(VolumeRef vol, IProgress<long>? progress = null, CancellationToken ct = default)
+    {
+        var (context, backend, current, job) = await BeginVolumeJobAsync(vol, allowReaders: true, ct).ConfigureAwait(false);
+        using (job)
+        {
+            if (!backend.Capabilities.CanDownloadVolume || backend is not IVolumeTransfer transfer)
+            {
+                throw VirtPoolException.NoSupport("storage pool doesn't support volume download");
+            }
+
+            return await transfer.Sha256Async(context, current, progress, ct).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<IReadOnlyDictionary<string, string>> GetVolumeLabelsAsync(VolumeRef vol, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        return VolumeLabels.ReadVolume(_store, vol.Pool, vol.Name);
+    }
+
+    /// <summary>All labels of a pool's volumes (vol-list --details reads them once).</summary>
+    public async Task<IReadOnlyDictionary<string, SortedDictionary<string, string>>> GetPoolLabelsAsync(string pool, CancellationToken ct = default)
+    {
+        using var held = await LockAsync(false, ct).ConfigureAwait(false);
+        return VolumeLabels.Read(_store, pool);
+    }
+
+    /// <summary>Sets and removes labels of an existing volume; returns the labels it has afterwards.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> UpdateVolumeLabelsAsync(VolumeRef vol, IReadOnlyDictionary<string, string> set, IReadOnlyCollection<string> remove, CancellationToken ct = default)
+    {
+        foreach (var (key, value) in set)
+        {
+            if (!VolumeLabels.IsValidKey(key))
+            {
+                throw VirtPoolException.InvalidArg($"invalid label key '{key}': 1-{VolumeLabels.MaxKeyLength} letters, digits, '.', '_', '-' or '/', starting with a letter or digit");
+            }
+
+            if (value.Length > VolumeLabels.MaxValueLength || value.Any(char.IsControl))
+            {
+                throw VirtPoolException.InvalidArg($"invalid value for label '{key}': at most {VolumeLabels.MaxValueLength} characters, no control characters");
+            }
+        }
+
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(vol.Pool);
+        RequireActive(pool);
+        _ = FindVolume(vol.Pool, vol.Name) ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        var labels = new SortedDictionary<string, string>(VolumeLabels.ReadVolume(_store, vol.Pool, vol.Name).ToDictionary(), StringComparer.Ordinal);
+        foreach (var key in remove)
+        {
+            labels.Remove(key);
+        }
+
+        foreach (var (key, value) in set)
+        {
+            labels[key] = value;
+        }
+
+        VolumeLabels.WriteVolume(_store, vol.Pool, vol.Name, labels);
+        return labels;
+    }
+
+    // ----- job plumbing --------------------------------------------------------------------------
+
+    /// <summary>
+    /// Under the state lock: the pool is active, the volume exists and no conflicting job runs; then
+    /// registers an in-use job and returns the volume as storage has it now.
+    /// </summary>
+    private async Task<(PoolContext Context, IStorageBackend Backend, VolumeDefinition Volume, VolumeJob Job)> BeginVolumeJobAsync(VolumeRef vol, bool allowReaders, CancellationToken ct)
+    {
+        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        var pool = RequirePool(vol.Pool);
+        RequireActive(pool);
+        var entry = FindVolume(vol.Pool, vol.Name)
+                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        RequireIdle(vol, allowReaders);
+        var backend = BackendFor(pool.Definition.Type);
+        var context = new PoolContext(pool.Definition);
+        var current = await backend.RefreshVolumeAsync(context, ToDefinition(entry), ct).ConfigureAwait(false);
+        return (context, backend, current, _jobs.Begin(vol.Pool, vol.Name, VolumeJobKind.InUse));
+    }
+
+    /// <summary>libvirt's in_use / building refusals.</summary>
+    private void RequireIdle(VolumeRef vol, bool allowReaders)
+    {
+        var state = _jobs.StateOf(vol.Pool, vol.Name);
+        if (state.InUse > 0 && !allowReaders)
+        {
+            throw VirtPoolException.InvalidOperation($"volume '{vol.Name}' is still in use.");
+        }
+
+        if (state.Building)
+        {
+            throw VirtPoolException.InvalidOperation($"volume '{vol.Name}' is still being allocated.");
+        }
+    }
+
+    /// <summary>libvirt refuses to stop a pool while its asyncjobs count is non-zero.</summary>
+    private void RequireNoJobs(string pool)
+    {
+        if (_jobs.CountForPool(pool) > 0)
+        {
+            throw VirtPoolException.InvalidOperation($"pool '{pool}' has asynchronous jobs running.");
+        }
+    }
+
+    /// <summary>Records a volume made by a job; never cancelled, so a made volume is never left out of the index.</summary>
+    private async Task AddToIndexAsync(string poolName, VolumeDefinition made)
+    {
+        using var held = await LockAsync(true, CancellationToken.None).ConfigureAwait(false);
+        _store.AppendVolumeIndex(poolName, VolumeIndex.AddRecord(ToEntry(made), (long)(made.Allocation ?? 0)));
+    }
+
+    /// <summary>After a job changed a volume's data, its allocation change is the pool's.</summary>
+    private async Task ReindexAsync(PoolContext context, IStorageBackend backend, VolumeDefinition before)
+    {
+        var after = await backend.RefreshVolumeAsync(context, before, CancellationToken.None).ConfigureAwait(false);
+        var delta = (long)(after.Allocation ?? 0) - (long)(before.Allocation ?? 0);
+        using var held = await LockAsync(true, CancellationToken.None).ConfigureAwait(false);
+        if (delta != 0 && FindVolume(context.Name, before.Name) is not null)
+        {
+            _store.AppendVolumeIndex(context.Name, VolumeIndex.AccountRecord(delta));
+        }
+    }
+
+    /// <summary>
+    /// libvirt refreshes the whole pool when an upload stream closes (so an image uploaded into a raw
+    /// volume shows its format); a failure there is only logged by libvirt, and ignored here.
+    /// </summary>
+    private async Task RefreshAfterUploadAsync(string poolName)
+    {
+        using var held = await LockAsync(true, CancellationToken.None).ConfigureAwait(false);
+        var pool = LoadPool(poolName);
+        if (pool is null || !pool.Active)
+        {
+            return;
+        }
+
+        try
+        {
+            var live = await RefreshWithAsync(BackendFor(pool.Definition.Type), new PoolContext(pool.Definition), CancellationToken.None).ConfigureAwait(false);
+            _store.WriteStatus(poolName, PoolXml.Format(live));
+        }
+        catch (VirtPoolException)
+        {
+        }
+    }
+}
