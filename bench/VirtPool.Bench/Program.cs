@@ -12,7 +12,8 @@ using VirtPool.Formats;
 // The same work is done by bench/libvirt_side.py through libvirtd, and by plain loops as baselines.
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: VirtPool.Bench create|baseline-create|refresh|headers DIR [N] [REPEAT]");
+    Console.Error.WriteLine("usage: VirtPool.Bench create|baseline-create|refresh|headers|qcow2-create DIR [N] [REPEAT]");
+    Console.Error.WriteLine("       VirtPool.Bench clone|cp-clone|wipe|upload|cp-upload|download|cp-download DIR MIB");
     return 2;
 }
 
@@ -100,6 +101,79 @@ switch (mode)
             break;
         }
 
+    case "qcow2-create":
+        {
+            var manager = NewManager(Path.Combine(dir, "state"), Environment.GetEnvironmentVariable("BENCH_RUNTIME_DIR"));
+            await StartPoolAsync(manager, "warm", Path.Combine(dir, "warm"));
+            for (var i = 0; i < 200; i++)
+            {
+                await manager.CreateVolumeAsync("warm", Qcow2Xml($"w{i}"));
+            }
+
+            await StartPoolAsync(manager, "bench", Path.Combine(dir, "pool"));
+            var sw = Stopwatch.StartNew();
+            for (var i = 0; i < n; i++)
+            {
+                await manager.CreateVolumeAsync("bench", Qcow2Xml($"v{i}.qcow2"));
+            }
+
+            Report(mode, sw.Elapsed.TotalSeconds, n);
+            break;
+        }
+
+    case "clone" or "cp-clone" or "wipe" or "upload" or "cp-upload" or "download" or "cp-download":
+        {
+            // n is the size in MiB. Every mode starts from the same state: a pool with one volume (or a
+            // local file) of n MiB of random data, written and synced before the clock starts.
+            var bytes = (long)n << 20;
+            var manager = NewManager(Path.Combine(dir, "state"));
+            var pool = Path.Combine(dir, "pool");
+            await StartPoolAsync(manager, "data", pool);
+            var local = Path.Combine(dir, "local.bin");
+            var source = await manager.CreateVolumeAsync("data", $"<volume><name>src.raw</name><capacity>{bytes}</capacity></volume>");
+            WriteRandom(mode is "upload" or "cp-upload" ? local : Path.Combine(pool, "src.raw"), bytes);
+
+            await manager.RefreshPoolAsync("data");
+            Sync();
+            var sw = Stopwatch.StartNew();
+            switch (mode)
+            {
+                case "clone":
+                    await manager.CreateVolumeFromAsync("data", "<volume><name>copy.raw</name><capacity>0</capacity></volume>", source);
+                    break;
+                case "cp-clone":
+                    await Run("cp", Path.Combine(pool, "src.raw"), Path.Combine(pool, "copy.raw"));
+                    await Run("sync", Path.Combine(pool, "copy.raw"));
+                    break;
+                case "wipe":
+                    await manager.WipeVolumeAsync(source, VolumeWipeAlgorithm.Zero);
+                    break;
+                case "upload":
+                    using (var handle = File.OpenHandle(local))
+                    {
+                        await manager.UploadVolumeAsync(source, new LocalFileEndpoint(handle), 0, (ulong)bytes, sparse: false);
+                    }
+
+                    break;
+                case "cp-upload":
+                    await Run("cp", local, Path.Combine(pool, "src.raw"));
+                    break;
+                case "download":
+                    using (var handle = File.OpenHandle(local, FileMode.Create, FileAccess.Write))
+                    {
+                        await manager.DownloadVolumeAsync(source, new LocalFileEndpoint(handle), 0, 0, sparse: false);
+                    }
+
+                    break;
+                case "cp-download":
+                    await Run("cp", Path.Combine(pool, "src.raw"), local);
+                    break;
+            }
+
+            Report(mode, sw.Elapsed.TotalSeconds, n);
+            break;
+        }
+
     default:
         Console.Error.WriteLine($"unknown mode {mode}");
         return 2;
@@ -112,6 +186,41 @@ static PoolManager NewManager(string state, string? runtime = null)
     var store = new StateStore(state, runtime);
     store.EnsureCreated();
     return new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
+}
+
+static async Task StartPoolAsync(PoolManager manager, string name, string target)
+{
+    await manager.DefinePoolAsync($"<pool type='dir'><name>{name}</name><target><path>{target}</path></target></pool>");
+    await manager.BuildPoolAsync(name, PoolBuildFlags.None);
+    await manager.StartPoolAsync(name, PoolBuildFlags.None, false);
+}
+
+// libvirt's default for vol-create-as --format qcow2: 1 GiB virtual, compat 0.10 (written natively here).
+static string Qcow2Xml(string name)
+    => $"<volume><name>{name}</name><capacity>1073741824</capacity><target><format type='qcow2'/></target></volume>";
+
+static void WriteRandom(string path, long bytes)
+{
+    var chunk = new byte[8 << 20];
+    new Random(1).NextBytes(chunk);
+    using var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write);
+    for (long done = 0; done < bytes; done += chunk.Length)
+    {
+        file.Write(chunk, 0, (int)Math.Min(chunk.Length, bytes - done));
+    }
+
+    file.Flush(flushToDisk: true);
+}
+
+static void Sync() => Run("sync").GetAwaiter().GetResult();
+
+static async Task Run(params string[] argv)
+{
+    var result = await ProcessRunner.Instance.RunAsync(argv);
+    if (!result.Succeeded)
+    {
+        throw new InvalidOperationException($"{string.Join(' ', argv)}: {result.StandardError}");
+    }
 }
 
 static void Report(string mode, double seconds, int count)

@@ -163,6 +163,22 @@ public sealed class VolumeDataTests : IDisposable
     }
 
     [Fact]
+    public async Task Delete_with_snapshots_is_taken_for_qcow2_and_refused_for_raw_as_libvirt_does()
+    {
+        using var mgr = await StartedPoolAsync();
+        var raw = await mgr.CreateVolumeAsync("p", RawXml("r.raw", "4096"));
+        var qcow2 = await mgr.CreateVolumeAsync("p", "<volume><name>q.qcow2</name><capacity>1048576</capacity><target><format type='qcow2'/></target></volume>");
+        var snap = await ProcessRunner.Instance.RunAsync(["qemu-img", "snapshot", "-c", "s1", Path.Combine(Target, "q.qcow2")]);
+        Assert.True(snap.Succeeded, snap.StandardError);
+
+        var ex = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.DeleteVolumeAsync(raw, VolumeDeleteFlags.WithSnapshots));
+        Assert.Equal("unsupported flags (0x2) in function virStorageBackendVolDeleteLocal", ex.Message);
+        await mgr.DeleteVolumeAsync(qcow2, VolumeDeleteFlags.WithSnapshots);
+        Assert.False(File.Exists(Path.Combine(Target, "q.qcow2")));
+        Assert.True(File.Exists(Path.Combine(Target, "r.raw")));
+    }
+
+    [Fact]
     public async Task Upload_past_the_capacity_is_refused_before_writing()
     {
         using var mgr = await StartedPoolAsync();

@@ -32,7 +32,7 @@ public sealed partial class LocalFileVolumes
 
         if (flags.HasFlag(VolumeCreateFlags.PreallocMetadata))
         {
-            throw new VirtPoolException(VirErrorCode.OperationUnsupported, "metadata preallocation is not supported for raw volumes");
+            throw VirtPoolException.Unsupported("metadata preallocation is not supported for raw volumes");
         }
 
         if (volume.BackingStore is not null)
@@ -89,9 +89,27 @@ public sealed partial class LocalFileVolumes
         return Refresh(volume);
     }
 
-    /// <summary>libvirt's wipeVol for files, every algorithm natively.</summary>
-    public static Task WipeAsync(VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
-        => VolumeWiper.WipeAsync(volume.Target.Path!, (WipeAlgorithm)(int)algorithm, volume.Allocation ?? 0, progress, cancellationToken);
+    /// <summary>libvirt's wipeVol for files, every algorithm natively; the file is then re-discovered.</summary>
+    public static async Task<VolumeDefinition> WipeAsync(VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        await VolumeWiper.WipeAsync(volume.Target.Path!, (WipeAlgorithm)(int)algorithm, volume.Allocation ?? 0, progress, cancellationToken).ConfigureAwait(false);
+        return Rediscover(volume);
+    }
+
+    /// <summary>virStorageBackendRefreshVolTargetUpdate: the volume as a pool refresh would find it now.</summary>
+    public static VolumeDefinition Rediscover(VolumeDefinition volume)
+    {
+        var path = volume.Target.Path!;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Formats.ImageProbe.HeaderBytes);
+        try
+        {
+            return Probe(path, volume.Name, buffer) ?? throw VirtPoolException.System($"cannot stat file '{path}'", Errno.ENOENT);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 
     /// <summary>
     /// libvirt's uploadVol: written in place at the offset, nothing truncated. Sparse uploads punch the

@@ -34,8 +34,9 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         CanUploadVolume = true,
         CanDownloadVolume = true,
 
-        // Internal snapshots live inside the image file, so deleting the file deletes them.
-        CanDeleteWithSnapshots = true,
+        // qcow2 keeps its internal snapshots inside the file, so deleting the file deletes them; other
+        // formats have none and get libvirt's refusal.
+        DeleteWithSnapshotsFormats = new HashSet<string>(StringComparer.Ordinal) { "qcow2" },
     };
 
     /// <summary>virStorageBackendRefreshLocal: every entry of the directory becomes a volume.</summary>
@@ -434,7 +435,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         var unsupported = flags & ~VolumeCreateFlags.PreallocMetadata;
         if (unsupported != VolumeCreateFlags.None)
         {
-            throw VirtPoolException.InvalidArg($"unsupported flags (0x{(int)unsupported:x}) in function storageBackendCreateQemuImg");
+            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{(int)unsupported:x}) in function storageBackendCreateQemuImg");
         }
 
         if (!StorageFileFormatNames.TryParse(volume.Target.Format ?? "raw", out var format))

@@ -27,7 +27,7 @@ public sealed partial class StorageCommands
         var cloneXml = MakeCloneXml(originalXml, newName);
         if (_cmd.GetBool("print-xml"))
         {
-            _out.Print(cloneXml);
+            _out.Print(SerializeLikeLibxml(originalXml, newName));
             return true;
         }
 
@@ -216,6 +216,23 @@ public sealed partial class StorageCommands
     /// virshMakeCloneXML: libxml2 re-serialises the original document with /volume/name replaced, after
     /// an XML declaration. VirtPool's own XML has one &lt;name&gt; as the volume element's first child.
     /// </summary>
+    /// <summary>
+    /// What virsh prints for vol-clone --print-xml: the renamed document as libxml2 serialises the root
+    /// node, attribute values in double quotes and no XML declaration.
+    /// </summary>
+    private static string SerializeLikeLibxml(string originalXml, string newName)
+    {
+        var renamed = MakeCloneXml(originalXml, newName);
+        renamed = renamed[(renamed.IndexOf('\n', StringComparison.Ordinal) + 1)..].TrimEnd('\n');
+        return TagRegex().Replace(renamed, tag => SingleQuotedAttributeRegex().Replace(tag.Value, a => $"{a.Groups[1].Value}=\"{a.Groups[2].Value.Replace("\"", "&quot;", StringComparison.Ordinal)}\""));
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("<[^>]*>")]
+    private static partial System.Text.RegularExpressions.Regex TagRegex();
+
+    [System.Text.RegularExpressions.GeneratedRegex("(\\s[\\w:.-]+)='([^']*)'")]
+    private static partial System.Text.RegularExpressions.Regex SingleQuotedAttributeRegex();
+
     private static string MakeCloneXml(string originalXml, string newName)
     {
         const string open = "<name>";

@@ -32,8 +32,11 @@ public sealed record BackendCapabilities
 
     public bool CanDownloadVolume { get; init; }
 
-    /// <summary>vol-delete --delete-snapshots: the volume's snapshots go with it.</summary>
-    public bool CanDeleteWithSnapshots { get; init; }
+    /// <summary>
+    /// vol-delete --delete-snapshots: the volume formats whose snapshots go with the volume; for other
+    /// volumes the flag is refused, as libvirt refuses it.
+    /// </summary>
+    public IReadOnlySet<string> DeleteWithSnapshotsFormats { get; init; } = new HashSet<string>();
 
 }
 

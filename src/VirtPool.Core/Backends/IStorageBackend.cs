@@ -77,7 +77,11 @@ public interface IVolumeCloner
 /// <summary>Optional: libvirt's wipeVol, every algorithm.</summary>
 public interface IVolumeWiper
 {
-    Task WipeVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken);
+    /// <returns>
+    /// The volume as a pool refresh would now discover it (libvirt re-probes a wiped file: a zeroed
+    /// qcow2 becomes raw).
+    /// </returns>
+    Task<VolumeDefinition> WipeVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken);
 }
 
 /// <summary>

@@ -87,8 +87,8 @@ public sealed partial class PoolManager
                 throw VirtPoolException.NoSupport("storage pool doesn't support volume wiping");
             }
 
-            await wiper.WipeVolumeAsync(context, current, algorithm, progress, ct).ConfigureAwait(false);
-            await ReindexAsync(context, backend, current).ConfigureAwait(false);
+            var after = await wiper.WipeVolumeAsync(context, current, algorithm, progress, ct).ConfigureAwait(false);
+            await ReplaceInIndexAsync(context.Name, current, after).ConfigureAwait(false);
         }
     }
 
@@ -249,16 +249,16 @@ public sealed partial class PoolManager
         _store.AppendVolumeIndex(poolName, VolumeIndex.AddRecord(ToEntry(made), (long)(made.Allocation ?? 0)));
     }
 
-    /// <summary>After a job changed a volume's data, its allocation change is the pool's.</summary>
-    private async Task ReindexAsync(PoolContext context, IStorageBackend backend, VolumeDefinition before)
+    /// <summary>A job changed what a volume is (a wipe): its index entry and the pool's allocation follow.</summary>
+    private async Task ReplaceInIndexAsync(string poolName, VolumeDefinition before, VolumeDefinition after)
     {
-        var after = await backend.RefreshVolumeAsync(context, before, CancellationToken.None).ConfigureAwait(false);
-        var delta = (long)(after.Allocation ?? 0) - (long)(before.Allocation ?? 0);
         using var held = await LockAsync(true, CancellationToken.None).ConfigureAwait(false);
-        if (delta != 0 && FindVolume(context.Name, before.Name) is not null)
+        if (FindVolume(poolName, before.Name) is null)
         {
-            _store.AppendVolumeIndex(context.Name, VolumeIndex.AccountRecord(delta));
+            return;
         }
+
+        _store.AppendVolumeIndex(poolName, VolumeIndex.DeleteRecord(before.Name, -(long)(before.Allocation ?? 0)) + VolumeIndex.AddRecord(ToEntry(after), (long)(after.Allocation ?? 0)));
     }
 
     /// <summary>

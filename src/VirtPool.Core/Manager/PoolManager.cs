@@ -482,14 +482,16 @@ public sealed partial class PoolManager : IDisposable
             throw VirtPoolException.NoSupport("storage pool does not support vol deletion");
         }
 
-        var unsupported = flags & ~(backend.Capabilities.CanDeleteWithSnapshots ? VolumeDeleteFlags.WithSnapshots : VolumeDeleteFlags.None);
+        var def = ToDefinition(entry);
+        var withSnapshots = def.Target.Format is { } f && backend.Capabilities.DeleteWithSnapshotsFormats.Contains(f);
+        var unsupported = flags & ~(withSnapshots ? VolumeDeleteFlags.WithSnapshots : VolumeDeleteFlags.None);
         if (unsupported != VolumeDeleteFlags.None)
         {
-            throw VirtPoolException.InvalidArg($"unsupported flags (0x{(int)unsupported:x}) in function storageVolDelete");
+            // virCheckFlags reports VIR_ERR_INVALID_ARG with its own text, without the usual prefix.
+            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{(int)unsupported:x}) in function virStorageBackendVolDeleteLocal");
         }
 
         var context = new PoolContext(pool.Definition);
-        var def = ToDefinition(entry);
         ulong allocation = 0;
         try
         {

@@ -30,6 +30,7 @@ public sealed class VolumeDataDifferentialTests(LibvirtOracle oracle)
         await s.StepAsync("vol-clone", "full.raw", "meta.raw", "--pool", Pool, "--prealloc-metadata");
         await s.StepAsync("vol-clone", "q.qcow2", "q-meta.qcow2", "--pool", Pool, "--prealloc-metadata");
         await s.StepAsync("vol-clone", "full.raw", "printed.raw", "--pool", Pool, "--print-xml");
+        await s.StepAsync("vol-clone", "q.qcow2", "q-reflink.qcow2", "--pool", Pool, "--reflink");
         foreach (var name in new[] { "full-copy.raw", "sparse-copy.raw", "q-copy.qcow2", "q-meta.qcow2" })
         {
             await ShowVolumeAsync(s, name);
@@ -63,8 +64,8 @@ public sealed class VolumeDataDifferentialTests(LibvirtOracle oracle)
         await s.StepAsync("vol-upload", "src.raw", s.WriteBytes("x/d.bin", Pattern(300000, 3)), "--pool", Pool);
         await s.StepAsync("vol-create-as", "dd-other", "other.qcow2", "4M", "--format", "qcow2");
 
-        var toQcow2 = s.WriteFile("to-qcow2.xml", "<volume><name>conv.qcow2</name><capacity>1M</capacity><target><format type='qcow2'/></target></volume>");
-        var toRaw = s.WriteFile("to-raw.xml", "<volume><name>conv.raw</name><capacity>16M</capacity><allocation>0</allocation></volume>");
+        var toQcow2 = s.WriteFile("to-qcow2.xml", "<volume><name>conv.qcow2</name><capacity unit='M'>1</capacity><target><format type='qcow2'/></target></volume>");
+        var toRaw = s.WriteFile("to-raw.xml", "<volume><name>conv.raw</name><capacity unit='M'>16</capacity><allocation>0</allocation></volume>");
         var noCapacity = s.WriteFile("nocap.xml", "<volume><name>nocap.raw</name></volume>");
         var fromOther = s.WriteFile("from-other.xml", "<volume><name>from-other.raw</name><capacity>0</capacity></volume>");
         var broken = s.WriteFile("broken.xml", "<volume><name>broken.raw</name>");

@@ -29,7 +29,8 @@ public class CommandTableTests
     [InlineData("vol-create", "vol-create <pool> <file> [--prealloc-metadata] [--validate]")]
     [InlineData("vol-create-as", "vol-create-as <pool> <name> <capacity> [--allocation <string>] [--format <string>] [--backing-vol <string>] [--backing-vol-format <string>] [--prealloc-metadata] [--print-xml]")]
     [InlineData("vol-delete", "vol-delete <vol> [--pool <string>] [--delete-snapshots]")]
-    [InlineData("vol-info", "vol-info <vol> [--pool <string>] [--bytes] [--physical]")]
+    // virsh's synopsis plus VirtPool's --details (labels).
+    [InlineData("vol-info", "vol-info <vol> [--pool <string>] [--bytes] [--physical] [--details]")]
     [InlineData("vol-list", "vol-list <pool> [--details]")]
     [InlineData("vol-dumpxml", "vol-dumpxml <vol> [--pool <string>] [--xpath <string>] [--wrap]")]
     [InlineData("vol-path", "vol-path <vol> [--pool <string>]")]
@@ -101,6 +102,8 @@ public class CommandTableTests
             "secret-list",
             "secret-dumpxml",
             "secret-undefine",
+            "vol-checksum",
+            "vol-label",
             "help",
         ];
 
