@@ -21,9 +21,15 @@ cleanup() {
     umount "$m" 2>/dev/null || true
     [ -n "$dev" ] && losetup -d "$dev" 2>/dev/null || true
   done
+  umount "$work" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# libvirtd runs in a mount namespace of its own (scripts/libvirtd-up.sh, slave propagation): make
+# the work folder a shared mount so the filesystems mounted for each round reach libvirtd too.
+mount --bind "$work" "$work"
+mount --make-shared "$work"
 
 # fresh_fs NAME [ext4|xfs]: a new 6 GiB filesystem on a loop device, mounted at $work/NAME.
 fresh_fs() {

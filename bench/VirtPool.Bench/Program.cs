@@ -159,7 +159,9 @@ switch (mode)
                     await Run("cp", local, Path.Combine(pool, "src.raw"));
                     break;
                 case "download":
-                    using (var handle = File.OpenHandle(local, FileMode.Create, FileAccess.Write))
+                    // A new file, as cp makes: truncating an existing one would trigger ext4's
+                    // auto_da_alloc flush on close, a cost neither side should pay.
+                    using (var handle = File.OpenHandle(local, FileMode.CreateNew, FileAccess.Write))
                     {
                         await manager.DownloadVolumeAsync(source, new LocalFileEndpoint(handle), 0, 0, sparse: false);
                     }

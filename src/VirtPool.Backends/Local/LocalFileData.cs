@@ -134,7 +134,17 @@ public sealed partial class LocalFileVolumes
                 var result = await SparseCopy.CopyAsync(file.Handle, 0, target, (long)offset, (long)count, options, progress, cancellationToken).ConfigureAwait(false);
                 return result.Bytes;
             case StreamEndpoint stream:
-                return await VolumeTransfer.WriteFromStreamAsync(stream.Stream, target, (long)offset, length == 0 ? (long)room : (long)Math.Min(length, room), sparse, progress, cancellationToken).ConfigureAwait(false);
+                var limit = length == 0 ? room : Math.Min(length, room);
+                var written = await VolumeTransfer.WriteFromStreamAsync(stream.Stream, target, (long)offset, (long)limit, sparse, progress, cancellationToken).ConfigureAwait(false);
+
+                // A stream of unknown length that brings more than the volume holds fails as libvirt's
+                // does when a stream overruns its length (the bytes that fitted are written).
+                if (length == 0 && (ulong)written == limit && await stream.Stream.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false) > 0)
+                {
+                    throw VirtPoolException.System("cannot write to stream", Errno.ENOSPC);
+                }
+
+                return written;
             default:
                 throw VirtPoolException.Internal("unknown upload source");
         }

@@ -110,7 +110,16 @@ public sealed partial class StorageCommands
                 throw new CommandFailedException(VirshMessages.UnableToStat(file));
             }
 
-            // A block device's size comes from the backend reading it to its end.
+            if (!st.IsRegular && !st.IsBlockDevice)
+            {
+                // A pipe or character device (e.g. /dev/stdin): read until it ends, at most the volume.
+                await using var stream = new FileStream(handle, FileAccess.Read, 1, isAsync: false);
+                using var streamProgress = ProgressBar.ForConsole($"Uploading {file}", 0, _out.Quiet);
+                await Wrap(() => _mgr.UploadVolumeAsync(vol, new StreamEndpoint(stream), offset, length, _cmd.GetBool("sparse"), streamProgress, _ct), VirshMessages.CannotUploadToVolume(shown)).ConfigureAwait(false);
+                return true;
+            }
+
+            // A block device's size comes from the backend (BLKGETSIZE64).
             var size = st.IsRegular ? (ulong)st.Size : 0;
             if (length > 0 && size > length)
             {

@@ -90,6 +90,8 @@ public static class ChildProcess
             _stderr = DrainAsync(process.StandardError.BaseStream, _drainStop.Token);
         }
 
+        public int ProcessId => _process.Id;
+
         public string CommandLine => _process.StartInfo.FileName + " " + string.Join(' ', _process.StartInfo.ArgumentList);
 
         public static Running Start(ProcessStartInfo psi)

@@ -18,6 +18,10 @@ public static class VirtPoolCli
     public static ChildProcess.Running Start(string stateDir, params string[] args) =>
         ChildProcess.Running.Start(ChildProcess.StartInfo(Command.Value.File, Arguments(stateDir, args)));
 
+    /// <summary>The start info of a run, for tests that feed its stdin themselves.</summary>
+    public static System.Diagnostics.ProcessStartInfo CreateStartInfo(string stateDir, params string[] args) =>
+        ChildProcess.StartInfo(Command.Value.File, Arguments(stateDir, args));
+
     private static string[] Arguments(string stateDir, string[] args) => [.. Command.Value.Prefix, "--state-dir", stateDir, .. args];
 
     private static (string File, string[] Prefix) Resolve()
