@@ -77,7 +77,9 @@ public static class Program
             var started = Stopwatch.GetTimestamp();
             ok = await StorageCommands.RunAsync(command, manager, console, interrupted.Token).ConfigureAwait(false);
             console.EndCommand(options.Timing ? Stopwatch.GetElapsedTime(started).TotalMilliseconds : null);
-            if (!ok)
+
+            // virsh runs every command of "a; b; c" and exits with the last one's status; Ctrl-C stops the rest.
+            if (interrupted.IsCancellationRequested)
             {
                 break;
             }

@@ -365,6 +365,14 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             throw VirtPoolException.Unsupported($"unknown storage vol format type {volume.Target.Format}");
         }
 
+        // qemu-img 7.2 opens the whole backing chain and never returns on one that loops (libvirt
+        // then hangs with it): walk the chain first, with a loop guard, and refuse such a chain.
+        if (volume.BackingStore?.Path is { } backingTop && volume.BackingStore.Format is { } chainFormat
+            && StorageFileFormatNames.TryParse(chainFormat, out var topFormat) && topFormat != StorageFileFormat.Raw)
+        {
+            RefuseLoopingChain(backingTop, topFormat);
+        }
+
         // Reserve the name exclusively first: qemu-img would silently overwrite an existing file.
         var reserved = ReserveExclusive(path, LibC.O_WRONLY, mode);
         var reservedHandle = new SafeFileHandle(reserved, ownsHandle: true);
@@ -448,6 +456,12 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             throw VirtPoolException.Unsupported($"unknown storage vol format type {source.Target.Format}");
         }
 
+        // qemu-img convert reads the input's backing chain; one that loops would hang it.
+        if (inputFormat != StorageFileFormat.Raw && source.Type == VolumeType.File)
+        {
+            RefuseLoopingChain(source.Target.Path!, inputFormat);
+        }
+
         var path = volume.Target.Path!;
         var mode = volume.Target.Permissions.Mode ?? DefaultVolumeMode;
         var fd = ReserveExclusive(path, LibC.O_WRONLY, mode);
@@ -472,6 +486,21 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
 
             LibC.Unlink(path);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Refuses a backing chain that loops or nests beyond libvirt's limit, with libvirt's message. Other
+    /// chain problems (a missing layer, an unprobed format) are left to qemu-img to report, as libvirt does.
+    /// </summary>
+    private static void RefuseLoopingChain(string top, StorageFileFormat format)
+    {
+        try
+        {
+            _ = BackingChain.Resolve(top, format: format);
+        }
+        catch (VirtPoolException ex) when (!ex.Message.Contains("self-referential", StringComparison.Ordinal))
+        {
         }
     }
 

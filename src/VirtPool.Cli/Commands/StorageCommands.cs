@@ -127,6 +127,7 @@ public sealed partial class StorageCommands
         "vol-checksum" => VolChecksumAsync(),
         "vol-label" => VolLabelAsync(),
         "help" => HelpAsync(),
+        var name when SecretCommands.Handles(name) => SecretCommands.RunAsync(_cmd, new Core.Secrets.SecretStore(_mgr.Store.Root, _mgr.Store.StatusDir), _out),
         _ => throw VirtPoolException.NoSupport($"virtpool does not implement '{_cmd.Name}' yet"),
     };
 

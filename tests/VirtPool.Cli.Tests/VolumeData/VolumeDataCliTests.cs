@@ -151,6 +151,26 @@ public sealed class VolumeDataCliTests : IDisposable
     }
 
     [Fact]
+    public async Task A_backing_chain_that_loops_is_refused_cleanly()
+    {
+        await StartPoolAsync();
+        await OkAsync("vol-create-as", "p", "a.qcow2", "16M", "--format", "qcow2");
+        await OkAsync("vol-create-as", "p", "b.qcow2", "16M", "--format", "qcow2", "--backing-vol", "a.qcow2", "--backing-vol-format", "qcow2");
+
+        // Point a at b behind VirtPool's back: a -> b -> a.
+        var rebase = await ChildProcess.RunAsync("qemu-img", ["rebase", "-u", "-F", "qcow2", "-b", Path.Combine(PoolDir, "b.qcow2"), Path.Combine(PoolDir, "a.qcow2")]);
+        Assert.True(rebase.ExitCode == 0, rebase.Stderr);
+        await OkAsync("pool-refresh", "p");
+        Assert.Contains("b.qcow2", (await OkAsync("vol-dumpxml", "a.qcow2", "--pool", "p")).Stdout, StringComparison.Ordinal);
+
+        var top = await RunAsync("vol-create-as", "p", "top.qcow2", "16M", "--format", "qcow2", "--backing-vol", "b.qcow2", "--backing-vol-format", "qcow2");
+        Assert.Equal(1, top.ExitCode);
+        Assert.StartsWith("error: Failed to create vol top.qcow2\nerror: ", top.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled", top.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(PoolDir, "top.qcow2")));
+    }
+
+    [Fact]
     public async Task Interrupt_stops_a_long_wipe_with_an_abort_error()
     {
         await StartPoolAsync();
