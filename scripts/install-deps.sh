@@ -3,7 +3,8 @@
 # libvirt is the oracle of the differential tests and the baseline of bench/; it is never started by
 # the package (no systemd here): the tests start their own libvirtd with scripts/libvirtd-up.sh.
 set -euo pipefail
-pkgs=(libvirt-daemon libvirt-daemon-system libvirt-clients qemu-utils python3-libvirt clang zlib1g-dev hyperfine xfsprogs btrfs-progs)
+pkgs=(libvirt-daemon libvirt-daemon-system libvirt-clients qemu-utils python3-libvirt clang zlib1g-dev hyperfine xfsprogs btrfs-progs
+      ansible python3-lxml golang-go golang-github-digitalocean-go-libvirt-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
