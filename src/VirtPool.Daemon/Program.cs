@@ -1,2 +1,51 @@
-// Placeholder entry point: replaced by the daemon host.
-return 0;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using VirtPool.Daemon.Host;
+
+// virtpoold: serves libvirt's remote RPC protocol (storage and secrets) on a UNIX socket and optionally TCP.
+if (args.Any(a => a is "--help" or "-h"))
+{
+    Console.WriteLine(DaemonOptions.Usage);
+    return 0;
+}
+
+DaemonOptions options;
+try
+{
+    options = DaemonOptions.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine($"virtpoold: {ex.Message}");
+    Console.Error.WriteLine(DaemonOptions.Usage);
+    return 2;
+}
+
+// DisableDefaults: no appsettings or environment configuration sources, the command line above is the configuration.
+var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
+builder.Logging.ClearProviders();
+builder.Logging.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
+});
+builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+builder.Logging.SetMinimumLevel(Environment.GetEnvironmentVariable("VIRTPOOLD_DEBUG") is { Length: > 0 } ? LogLevel.Debug : LogLevel.Information);
+builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+builder.Services.AddSingleton(options);
+builder.Services.AddHostedService<DaemonHostedService>();
+
+try
+{
+    using var host = builder.Build();
+    await host.RunAsync().ConfigureAwait(false);
+    return 0;
+}
+catch (Exception ex) when (ex is not OutOfMemoryException)
+{
+    Console.Error.WriteLine($"virtpoold: {ex.Message}");
+    return 1;
+}

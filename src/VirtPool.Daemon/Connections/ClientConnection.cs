@@ -1,0 +1,517 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using VirtPool.Core.Errors;
+using VirtPool.Daemon.Events;
+using VirtPool.Rpc;
+
+namespace VirtPool.Daemon.Connections;
+
+/// <summary>
+/// One client socket = one libvirt connection (spec 1.1, 4.7). A single reader takes packets off the socket:
+/// keepalive is answered inline, each CALL runs as its own task (so a slow call never blocks keepalive or other
+/// calls), stream packets go to their stream. All output goes through one queue drained by one writer task, so
+/// packets never interleave and the reader never waits for the socket to drain.
+/// </summary>
+public sealed partial class ClientConnection : IClientConnection, IAsyncDisposable
+{
+    /// <summary>Procedures libvirtd runs before CONNECT_OPEN (spec 3.6 / 4.3); the rest get "connection not open".</summary>
+    private static readonly HashSet<int> AllowedBeforeOpen =
+    [
+        (int)RemoteProcedure.AuthList,
+        (int)RemoteProcedure.AuthPolkit,
+        (int)RemoteProcedure.AuthSaslInit,
+        (int)RemoteProcedure.AuthSaslStart,
+        (int)RemoteProcedure.AuthSaslStep,
+        (int)RemoteProcedure.ConnectOpen,
+        (int)RemoteProcedure.ConnectSupportsFeature,
+        (int)RemoteProcedure.ConnectClose,
+    ];
+
+    private static long s_nextId;
+
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly PipeReader _reader;
+    private readonly Channel<Outgoing> _outgoing = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _closing = new();
+    private readonly ProcedureTable<DaemonCallContext> _table;
+    private readonly DaemonServices _services;
+    private readonly ILogger _log;
+    private readonly SemaphoreSlim _queuedCalls;
+    private readonly SemaphoreSlim _workers;
+    private readonly ConcurrentDictionary<Task, byte> _running = new();
+    private readonly Lock _stateLock = new();
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly bool _socketReadOnly;
+    private Task? _writerTask;
+    private Task? _keepaliveTask;
+    private long _lastReceivedTicks = Environment.TickCount64;
+    private int _closeStarted;
+    private volatile string? _openedUri;
+    private volatile bool _openedReadOnly;
+
+    internal ClientConnection(Socket socket, bool readOnlySocket, string listenerName, ProcedureTable<DaemonCallContext> table,
+        DaemonServices services, ILogger log, int maxCalls, int maxQueuedCalls)
+    {
+        _socket = socket;
+        _socketReadOnly = readOnlySocket;
+        _table = table;
+        _services = services;
+        _log = log;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+        _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 65536, minimumReadSize: 4096, leaveOpen: true));
+        _workers = new SemaphoreSlim(maxCalls, maxCalls);
+        _queuedCalls = new SemaphoreSlim(maxQueuedCalls, maxQueuedCalls);
+        Id = Interlocked.Increment(ref s_nextId);
+        Description = $"#{Id} on {listenerName}";
+    }
+
+    public long Id { get; }
+
+    public string Description { get; }
+
+    public bool IsReadOnly => _socketReadOnly || _openedReadOnly;
+
+    public string? OpenedUri => _openedUri;
+
+    /// <summary>The client asked CONNECT_SUPPORTS_FEATURE(10): it can answer server PINGs (spec 1.8 rule 3).</summary>
+    public bool KeepaliveRequested { get; private set; }
+
+    public bool CloseCallbackRegistered { get; set; }
+
+    public EventRegistrations Events { get; } = new();
+
+    /// <summary>Completes when the connection is fully closed and every task it started has ended.</summary>
+    public Task Completion => _closed.Task;
+
+    /// <summary>Fires when the connection is going away; calls and streams observe it.</summary>
+    public CancellationToken Closing => _closing.Token;
+
+    /// <summary>Server PING interval and how many unanswered intervals end the connection (libvirtd: 5 s, 5).</summary>
+    internal TimeSpan KeepaliveInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    internal int KeepaliveCount { get; set; } = 5;
+
+    /// <summary>Records a successful CONNECT_OPEN; false when the connection was already open.</summary>
+    internal bool TryOpen(string uri, bool readOnly)
+    {
+        lock (_stateLock)
+        {
+            if (_openedUri is not null)
+            {
+                return false;
+            }
+
+            _openedReadOnly = readOnly;
+            _openedUri = uri;
+            return true;
+        }
+    }
+
+    /// <summary>Starts server-side keepalive the first time the client shows it can answer PINGs.</summary>
+    internal void EnableKeepalive()
+    {
+        lock (_stateLock)
+        {
+            if (KeepaliveRequested)
+            {
+                return;
+            }
+
+            KeepaliveRequested = true;
+            _keepaliveTask = Track(Task.Run(KeepaliveLoopAsync));
+        }
+    }
+
+    /// <summary>Reads and dispatches until the client goes away or the connection is closed; never throws.</summary>
+    public async Task RunAsync()
+    {
+        _log.LogDebug("Connection {Connection} opened", Description);
+        _writerTask = Task.Run(WriterLoopAsync);
+        try
+        {
+            await ReadLoopAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await CloseAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        CancellationToken token = _closing.Token;
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await _reader.ReadAsync(token).ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                try
+                {
+                    while (RpcFrame.TryReadPacket(ref buffer, out var packet))
+                    {
+                        Interlocked.Exchange(ref _lastReceivedTicks, Environment.TickCount64);
+                        await OnPacketAsync(packet, token).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    _reader.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    if (!buffer.IsEmpty)
+                    {
+                        _log.LogDebug("Connection {Connection}: client closed in the middle of a packet", Description);
+                    }
+
+                    return;
+                }
+            }
+        }
+        catch (RpcProtocolException ex)
+        {
+            // No way to resynchronise a byte stream after a bad length word (spec 1.2).
+            _log.LogWarning("Connection {Connection}: malformed packet, closing: {Message}", Description, ex.Message);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
+        {
+            _log.LogDebug("Connection {Connection}: read failed: {Message}", Description, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "Connection {Connection}: unexpected failure, closing", Description);
+        }
+    }
+
+    private async ValueTask OnPacketAsync(RpcPacket packet, CancellationToken token)
+    {
+        RpcHeader header = packet.Header;
+        if (header.Program == RpcPrograms.Keepalive)
+        {
+            // Answered here, in the I/O path, so a PING is never stuck behind queued calls (spec 1.8 rule 1).
+            if (header.IsKeepaliveProgram && header.Type == RpcMessageType.Message && header.Procedure == (int)KeepaliveProcedure.Ping)
+            {
+                var pong = new PooledBufferWriter(RpcLimits.MinPacketLength);
+                RpcReplies.WriteKeepalive(pong, KeepaliveProcedure.Pong);
+                Send(pong);
+            }
+
+            return;
+        }
+
+        if (!header.IsRemoteProgram)
+        {
+            if (header.Type is RpcMessageType.Call or RpcMessageType.CallWithFds)
+            {
+                SendError(header, RemoteError.UnknownProgram(header.Program, header.Version));
+            }
+            else
+            {
+                _log.LogDebug("Connection {Connection}: dropped packet for program {Program:x}", Description, header.Program);
+            }
+
+            return;
+        }
+
+        switch (header.Type)
+        {
+            case RpcMessageType.Call:
+                await AcceptCallAsync(packet, token).ConfigureAwait(false);
+                break;
+            case RpcMessageType.Stream:
+            case RpcMessageType.StreamHole:
+                await OnStreamPacketAsync(packet, token).ConfigureAwait(false);
+                break;
+            case RpcMessageType.CallWithFds:
+                // Storage never passes descriptors (spec 1.4); answer so the client is not left waiting.
+                SendError(header, RemoteError.UnexpectedType(header.Type));
+                break;
+            default:
+                _log.LogDebug("Connection {Connection}: ignored packet type {Type} proc {Procedure}", Description, header.Type, header.Procedure);
+                break;
+        }
+    }
+
+    private async ValueTask AcceptCallAsync(RpcPacket packet, CancellationToken token)
+    {
+        RpcHeader call = packet.Header;
+        if (call.Status != RpcMessageStatus.Ok)
+        {
+            SendError(call, RemoteError.UnexpectedStatus(call.Status));
+            return;
+        }
+
+        if (!_table.TryGet(call.Procedure, out _))
+        {
+            SendError(call, RemoteError.UnknownProcedure(call.Procedure));
+            return;
+        }
+
+        if (_openedUri is null && !AllowedBeforeOpen.Contains(call.Procedure))
+        {
+            SendError(call, RemoteError.FromException(new VirtPoolException(VirErrorCode.InternalError, "connection not open", VirErrorDomain.Rpc)));
+            return;
+        }
+
+        // The payload lives in the pipe's buffer only until the reader advances.
+        byte[] args = packet.Payload.ToArray();
+
+        // A full queue stops the reader, which throttles the client through the socket (libvirt's max_client_requests).
+        await _queuedCalls.WaitAsync(token).ConfigureAwait(false);
+        _ = Track(Task.Run(() => RunCallAsync(call, args, token), CancellationToken.None));
+    }
+
+    private async Task RunCallAsync(RpcHeader call, byte[] args, CancellationToken token)
+    {
+        try
+        {
+            await _workers.WaitAsync(token).ConfigureAwait(false);
+            try
+            {
+                await DispatchAsync(call, args, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                _workers.Release();
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // The connection went away; nobody is left to answer.
+        }
+        finally
+        {
+            _queuedCalls.Release();
+        }
+    }
+
+    private async Task DispatchAsync(RpcHeader call, byte[] args, CancellationToken token)
+    {
+        var reply = new PooledBufferWriter();
+        var context = new DaemonCallContext(call, reply, this, _services, token);
+        try
+        {
+            await _table.DispatchAsync(context, args).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            reply.Dispose();
+            DiscardPendingStream(call);
+            return;
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "Connection {Connection}: procedure {Procedure} failed unexpectedly", Description, call.Procedure);
+            reply.Clear();
+            RpcReplies.WriteErrorReply(reply, call, RemoteError.FromException(VirtPoolException.Internal(ex.Message)));
+        }
+
+        bool ok = RpcFrame.ReadHeader(reply.WrittenSpan).Status == RpcMessageStatus.Ok;
+        StreamBase? stream = TakePendingStream(call);
+        if (stream is not null && ok)
+        {
+            // Registered before the REPLY is queued: the client may send data the moment it sees the REPLY.
+            if (!_streams.TryAdd(stream.Key, stream))
+            {
+                stream = null;
+                reply.Clear();
+                RpcReplies.WriteErrorReply(reply, call, RemoteError.FromException(VirtPoolException.Internal("a stream with this serial is already open")));
+                ok = false;
+            }
+        }
+
+        bool closeAfter = ok && call.Procedure == (int)RemoteProcedure.ConnectClose;
+        Send(reply, closeAfter: closeAfter);
+        if (stream is not null && ok)
+        {
+            // Started only now, so nothing of the stream can precede its REPLY in the output queue.
+            stream.Start();
+        }
+    }
+
+    /// <summary>Queues a complete packet; ownership of <paramref name="packet"/> passes to the connection.</summary>
+    internal void Send(PooledBufferWriter packet, bool closeAfter = false)
+    {
+        if (!_outgoing.Writer.TryWrite(new Outgoing(packet, null, closeAfter)))
+        {
+            packet.Dispose();
+        }
+    }
+
+    /// <summary>Queues a packet and completes when it has been handed to the socket (download flow control, spec 6.4).</summary>
+    internal Task SendAndWaitAsync(PooledBufferWriter packet)
+    {
+        var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_outgoing.Writer.TryWrite(new Outgoing(packet, written, false)))
+        {
+            packet.Dispose();
+            return Task.FromCanceled(_closing.IsCancellationRequested ? _closing.Token : new CancellationToken(true));
+        }
+
+        return written.Task;
+    }
+
+    internal void SendError(in RpcHeader call, RemoteError error)
+    {
+        var packet = new PooledBufferWriter();
+        RpcReplies.WriteErrorReply(packet, call, error);
+        Send(packet);
+    }
+
+    private async Task WriterLoopAsync()
+    {
+        ChannelReader<Outgoing> queue = _outgoing.Reader;
+        try
+        {
+            while (await queue.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                while (queue.TryRead(out var item))
+                {
+                    try
+                    {
+                        await _stream.WriteAsync(item.Packet.WrittenMemory, _closing.Token).ConfigureAwait(false);
+                        item.Written?.TrySetResult();
+                    }
+                    catch (Exception ex)
+                    {
+                        item.Written?.TrySetCanceled();
+                        if (ex is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException))
+                        {
+                            _log.LogError(ex, "Connection {Connection}: write failed", Description);
+                        }
+
+                        BeginClose();
+                        return;
+                    }
+                    finally
+                    {
+                        item.Packet.Dispose();
+                    }
+
+                    if (item.CloseAfter)
+                    {
+                        // CONNECT_CLOSE: the reply is on its way; now end the connection (spec 4.5).
+                        BeginClose();
+                        return;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            _outgoing.Writer.TryComplete();
+            while (queue.TryRead(out var left))
+            {
+                left.Written?.TrySetCanceled();
+                left.Packet.Dispose();
+            }
+        }
+    }
+
+    private async Task KeepaliveLoopAsync()
+    {
+        CancellationToken token = _closing.Token;
+        int unanswered = 0;
+        try
+        {
+            using var timer = new PeriodicTimer(KeepaliveInterval);
+            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
+            {
+                long silentMs = Environment.TickCount64 - Interlocked.Read(ref _lastReceivedTicks);
+                if (silentMs < KeepaliveInterval.TotalMilliseconds)
+                {
+                    unanswered = 0;
+                    continue;
+                }
+
+                if (++unanswered > KeepaliveCount)
+                {
+                    _log.LogWarning("Connection {Connection}: no keepalive response, closing", Description);
+                    BeginClose();
+                    return;
+                }
+
+                var ping = new PooledBufferWriter(RpcLimits.MinPacketLength);
+                RpcReplies.WriteKeepalive(ping, KeepaliveProcedure.Ping);
+                Send(ping);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Stops everything without waiting: the read loop ends and runs <see cref="CloseAsync"/>.</summary>
+    public void BeginClose()
+    {
+        try
+        {
+            _closing.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        try
+        {
+            // Shutdown(Send) after the queued output: the peer sees EOF only after our last packet.
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Closes the connection: aborts streams, stops calls, drops event registrations; idempotent.</summary>
+    public async Task CloseAsync()
+    {
+        if (Interlocked.Exchange(ref _closeStarted, 1) != 0)
+        {
+            await _closed.Task.ConfigureAwait(false);
+            return;
+        }
+
+        BeginClose();
+        Events.Clear();
+        AbortAllStreams();
+        _outgoing.Writer.TryComplete();
+        if (_writerTask is not null)
+        {
+            await _writerTask.ConfigureAwait(false);
+        }
+
+        // Calls and stream workers observe the token; give a stuck backend a bounded time, then move on.
+        Task all = Task.WhenAll(_running.Keys.ToArray());
+        if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(15))).ConfigureAwait(false) != all)
+        {
+            _log.LogWarning("Connection {Connection}: {Count} tasks did not stop in time", Description, _running.Count);
+        }
+
+        await _reader.CompleteAsync().ConfigureAwait(false);
+        await _stream.DisposeAsync().ConfigureAwait(false);
+        _socket.Dispose();
+        _log.LogDebug("Connection {Connection} closed", Description);
+        _closed.TrySetResult();
+    }
+
+    public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
+
+    private Task Track(Task task)
+    {
+        _running[task] = 0;
+        _ = task.ContinueWith(t => _running.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return task;
+    }
+
+    private sealed record Outgoing(PooledBufferWriter Packet, TaskCompletionSource? Written, bool CloseAfter);
+}

@@ -1,0 +1,234 @@
+using System.Net;
+using VirtPool.Daemon.Host;
+using VirtPool.Rpc;
+
+namespace VirtPool.Daemon.Tests;
+
+/// <summary>Per-connection machinery: keepalive, concurrency, malformed input, TCP (spec 1, 4.5, 6.4).</summary>
+public sealed class ConnectionTests
+{
+    private static readonly string PingHex = "0000001c 6b656570 00000001 00000001 00000002 00000000 00000000";
+    private static readonly string PongHex = "0000001c 6b656570 00000001 00000002 00000002 00000000 00000000";
+
+    [Fact]
+    public async Task Ping_gets_a_pong_even_before_any_call()
+    {
+        await using var daemon = await TestDaemon.StartAsync();
+        using var client = RawClient.Unix(daemon.Socket);
+        client.SendRaw(Convert.FromHexString(PingHex.Replace(" ", "", StringComparison.Ordinal)));
+        var pong = await client.ReadAsync();
+        Assert.NotNull(pong);
+        Assert.Equal((RpcPrograms.Keepalive, (int)KeepaliveProcedure.Pong, RpcMessageType.Message, 0u),
+            (pong.Header.Program, pong.Header.Procedure, pong.Header.Type, pong.Header.Serial));
+        Assert.Empty(pong.Payload);
+        using var frame = new PooledBufferWriter();
+        RpcFrame.WritePacket(frame, pong.Header, pong.Payload);
+        Assert.Equal(PongHex, Tool.Hex(frame.WrittenSpan));
+    }
+
+    [Fact]
+    public async Task A_slow_call_blocks_neither_keepalive_nor_other_calls()
+    {
+        var release = new TaskCompletionSource();
+        var started = new TaskCompletionSource();
+        await using var harness = await ConnectionHarness.StartAsync(table => table.Register(RemoteProcedure.StorageVolWipe, async (ctx, _) =>
+        {
+            started.TrySetResult();
+            await release.Task.WaitAsync(ctx.CancellationToken);
+        }));
+        await harness.OpenAsync();
+        var client = harness.Client;
+        client.SendCall(RemoteProcedure.StorageVolWipe, 1, []);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        client.Send(RpcHeader.Keepalive(KeepaliveProcedure.Ping), []);
+        var pong = await client.ReadAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal((int)KeepaliveProcedure.Pong, pong!.Header.Procedure);
+
+        var lib = await client.CallAsync(RemoteProcedure.ConnectGetLibVersion, 2, []);
+        Assert.Equal(RpcMessageStatus.Ok, lib.Header.Status);
+
+        release.SetResult();
+        var slow = await client.ReplyAsync(1);
+        Assert.Equal((RpcMessageStatus.Ok, (int)RemoteProcedure.StorageVolWipe), (slow.Header.Status, slow.Header.Procedure));
+    }
+
+    [Fact]
+    public async Task Many_concurrent_calls_are_all_answered_by_serial()
+    {
+        int running = 0, peak = 0;
+        await using var harness = await ConnectionHarness.StartAsync(table => table.Register(RemoteProcedure.StorageVolWipe, async (ctx, _) =>
+        {
+            int now = Interlocked.Increment(ref running);
+            InterlockedMax(ref peak, now);
+            await Task.Delay(20, ctx.CancellationToken);
+            Interlocked.Decrement(ref running);
+            ctx.ReplyWriter.WriteUInt32(ctx.Call.Serial);
+        }));
+        await harness.OpenAsync();
+        for (uint serial = 1; serial <= 60; serial++)
+        {
+            harness.Client.SendCall(RemoteProcedure.StorageVolWipe, serial, []);
+        }
+
+        var seen = new HashSet<uint>();
+        while (seen.Count < 60)
+        {
+            var reply = await harness.Client.ReadAsync();
+            Assert.NotNull(reply);
+            Assert.Equal(RpcMessageStatus.Ok, reply.Header.Status);
+            Assert.Equal(reply.Header.Serial, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(reply.Payload));
+            Assert.True(seen.Add(reply.Header.Serial));
+        }
+
+        // Bounded like libvirt's worker pool (5 per connection).
+        Assert.InRange(peak, 2, 5);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+
+    [Theory]
+    [InlineData("00000005")] // below the 28-byte minimum
+    [InlineData("01000005")] // above 16 MiB + 4
+    [InlineData("ffffffff")]
+    public async Task A_malformed_frame_closes_only_that_connection(string lengthWord)
+    {
+        await using var daemon = await TestDaemon.StartAsync();
+        using var good = RawClient.Unix(daemon.Socket);
+        Assert.Equal(RpcMessageStatus.Ok, (await good.CallAsync(RemoteProcedure.ConnectOpen, 1, Payload.Open("qemu:///system"))).Header.Status);
+
+        using var bad = RawClient.Unix(daemon.Socket);
+        bad.SendRaw(Convert.FromHexString(lengthWord + "2000808600000001"));
+        Assert.True(await bad.ClosedByServerAsync(TimeSpan.FromSeconds(10)));
+
+        Assert.Equal(RpcMessageStatus.Ok, (await good.CallAsync(RemoteProcedure.ConnectGetLibVersion, 2, [])).Header.Status);
+        using var fresh = RawClient.Unix(daemon.Socket);
+        Assert.Equal(RpcMessageStatus.Ok, (await fresh.CallAsync(RemoteProcedure.AuthList, 0, [])).Header.Status);
+    }
+
+    [Fact]
+    public async Task A_client_vanishing_mid_packet_leaves_the_daemon_serving()
+    {
+        await using var daemon = await TestDaemon.StartAsync();
+        using (var partial = RawClient.Unix(daemon.Socket))
+        {
+            partial.SendRaw(Convert.FromHexString("0000004020008086"));
+        }
+
+        for (int i = 0; i < 100 && daemon.Daemon.ConnectionCount > 0; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(0, daemon.Daemon.ConnectionCount);
+        using var client = RawClient.Unix(daemon.Socket);
+        Assert.Equal(RpcMessageStatus.Ok, (await client.CallAsync(RemoteProcedure.AuthList, 0, [])).Header.Status);
+    }
+
+    [Fact]
+    public async Task Server_pings_only_clients_that_asked_for_keepalive_and_drops_silent_ones()
+    {
+        await using var quiet = await ConnectionHarness.StartAsync(_ => { }, c => c.KeepaliveInterval = TimeSpan.FromMilliseconds(100));
+        await quiet.OpenAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => quiet.Client.ReadAsync(TimeSpan.FromMilliseconds(600)));
+
+        await using var asked = await ConnectionHarness.StartAsync(_ => { }, c =>
+        {
+            c.KeepaliveInterval = TimeSpan.FromMilliseconds(100);
+            c.KeepaliveCount = 3;
+        });
+        var feature = await asked.Client.CallAsync(RemoteProcedure.ConnectSupportsFeature, 1, Payload.Int(10));
+        Assert.Equal("00000001", Tool.Hex(feature.Payload));
+        var ping = await asked.Client.ReadAsync(TimeSpan.FromSeconds(5));
+        Assert.True(ping!.IsPing);
+
+        // Never answering: after KeepaliveCount silent intervals the server gives up on the client.
+        Assert.True(await asked.Client.ClosedByServerAsync(TimeSpan.FromSeconds(10)));
+        await asked.Run.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task Tcp_with_auth_none_serves_virsh_and_python()
+    {
+        await using var daemon = await TestDaemon.StartAsync(tcp: true);
+        Assert.Equal(IPAddress.Loopback, daemon.Daemon.TcpEndPoint!.Address);
+        using (var raw = RawClient.Tcp(daemon.Daemon.TcpEndPoint))
+        {
+            var auth = await raw.CallAsync(RemoteProcedure.AuthList, 0, []);
+            Assert.Equal("00000001 00000000", Tool.Hex(auth.Payload));
+        }
+
+        var uri = await Tool.VirshAsync(daemon.TcpUri, "uri");
+        Assert.True(uri.Exit == 0, uri.Err);
+        Assert.Equal(daemon.TcpUri, uri.Out.Trim());
+        var pools = await Tool.VirshAsync(daemon.TcpUri, "pool-list", "--all");
+        Assert.True(pools.Exit == 0, pools.Err);
+
+        string output = await Tool.PythonAsync($"""
+            import libvirt
+            c = libvirt.open('{daemon.TcpUri}')
+            print(c.getLibVersion())
+            c.close()
+            """);
+        Assert.Equal("9000000", output.Trim());
+    }
+
+    [Fact]
+    public void Tcp_requires_auth_none_and_a_real_endpoint()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => DaemonOptions.Parse(["--listen", "127.0.0.1:16509"]));
+        Assert.Contains("--auth none", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => DaemonOptions.Parse(["--listen", "nonsense", "--auth", "none"]));
+        Assert.Throws<ArgumentException>(() => DaemonOptions.Parse(["--auth", "sasl"]));
+        var ok = DaemonOptions.Parse(["--listen", "127.0.0.1:16509", "--auth", "none", "--socket", "/tmp/x/sock", "--state-dir", "/tmp/x/state"]);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 16509), ok.Listen);
+        Assert.Equal("/tmp/x/sock-ro", ok.ReadOnlySocketPath);
+        Assert.Equal("/tmp/x/state", ok.StateDir);
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("VIRTPOOL_RUNTIME_DIR")))
+        {
+            // Like the CLI: an explicit state folder keeps its runtime state inside it.
+            Assert.Null(ok.RuntimeDir);
+        }
+    }
+
+    [Fact]
+    public async Task Pool_events_reach_registered_connections_as_messages()
+    {
+        await using var daemon = await TestDaemon.StartAsync();
+        using var listener = RawClient.Unix(daemon.Socket);
+        Assert.Equal(RpcMessageStatus.Ok, (await listener.CallAsync(RemoteProcedure.ConnectOpen, 1, Payload.Open("qemu:///system"))).Header.Status);
+
+        var bad = await listener.CallAsync(RemoteProcedure.ConnectStoragePoolEventRegisterAny, 2, Payload.Build(w => { w.WriteInt32(7); w.WriteBool(false); }));
+        Assert.Equal("internal error: unsupported storage pool event ID 7", bad.Error.Message);
+        var badSecret = await listener.CallAsync(RemoteProcedure.ConnectSecretEventRegisterAny, 3, Payload.Build(w => { w.WriteInt32(2); w.WriteBool(false); }));
+        Assert.Equal("internal error: unsupported secret event ID 2", badSecret.Error.Message);
+
+        var reg = await listener.CallAsync(RemoteProcedure.ConnectStoragePoolEventRegisterAny, 4, Payload.Build(w => { w.WriteInt32(0); w.WriteBool(false); }));
+        Assert.Equal(RpcMessageStatus.Ok, reg.Header.Status);
+        int callbackId = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(reg.Payload);
+
+        string target = Path.Combine(daemon.Dir, "evpool");
+        Directory.CreateDirectory(target);
+        var define = await Tool.VirshAsync(daemon.Uri, "pool-define-as", "ev", "dir", "--target", target);
+        Assert.True(define.Exit == 0, define.Err);
+
+        var message = await listener.ReadAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((RpcMessageType.Message, (int)RemoteProcedure.StoragePoolEventLifecycle, 0u),
+            (message!.Header.Type, message.Header.Procedure, message.Header.Serial));
+        var r = new VirtPool.Rpc.Xdr.XdrReader(message.Payload);
+        Assert.Equal(callbackId, r.ReadInt32());
+        Assert.Equal("ev", r.ReadString());
+        r.ReadUuid();
+        Assert.Equal(0, r.ReadInt32()); // VIR_STORAGE_POOL_EVENT_DEFINED
+
+        Assert.Equal(RpcMessageStatus.Ok, (await listener.CallAsync(RemoteProcedure.ConnectStoragePoolEventDeregisterAny, 5, Payload.Int(callbackId))).Header.Status);
+        var again = await listener.CallAsync(RemoteProcedure.ConnectStoragePoolEventDeregisterAny, 6, Payload.Int(callbackId));
+        Assert.Equal($"internal error: storage pool event callback {callbackId} not registered", again.Error.Message);
+    }
+}
