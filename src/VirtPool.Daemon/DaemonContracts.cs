@@ -60,4 +60,7 @@ public interface IEventHub
 
     /// <summary>SECRET_EVENT_LIFECYCLE.</summary>
     void SecretLifecycle(Guid uuid, int usageType, string usageId, int lifecycleEvent, int detail);
+
+    /// <summary>SECRET_EVENT_VALUE_CHANGED.</summary>
+    void SecretValueChanged(Guid uuid, int usageType, string usageId);
 }

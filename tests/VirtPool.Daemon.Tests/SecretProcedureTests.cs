@@ -110,7 +110,7 @@ public sealed class SecretProcedureTests : IDisposable
             .AssertError(VirErrorCode.NoSecret, VirErrorDomain.Secret, $"Secret not found: no secret with matching uuid '{Uuid:D}'");
 
         Assert.Equal(
-            [$"secret {Uuid:D} 2 spec-fcc444ca-ceph lifecycle 0 0", $"secret {Uuid:D} 2 spec-fcc444ca-ceph lifecycle 1 0"],
+            [$"secret {Uuid:D} 2 spec-fcc444ca-ceph lifecycle 0 0", $"secret {Uuid:D} 2 spec-fcc444ca-ceph value-changed", $"secret {Uuid:D} 2 spec-fcc444ca-ceph lifecycle 1 0"],
             _h.Events.Events);
     }
 

@@ -39,6 +39,9 @@ internal sealed class RecordingEventHub : IEventHub
 
     public void SecretLifecycle(Guid uuid, int usageType, string usageId, int lifecycleEvent, int detail)
         => Events.Add($"secret {uuid:D} {usageType} {usageId} lifecycle {lifecycleEvent} {detail}");
+
+    public void SecretValueChanged(Guid uuid, int usageType, string usageId)
+        => Events.Add($"secret {uuid:D} {usageType} {usageId} value-changed");
 }
 
 /// <summary>A decoded REPLY: header plus either the ret payload or the remote_error.</summary>

@@ -249,7 +249,7 @@ public sealed partial class PoolManager
         _store.AppendVolumeIndex(poolName, VolumeIndex.AddRecord(ToEntry(made), (long)(made.Allocation ?? 0)));
     }
 
-    /// <summary>A job changed what a volume is (a wipe): its index entry and the pool's allocation follow.</summary>
+    /// <summary>A job changed what a volume is (a wipe): its index entry follows.</summary>
     private async Task ReplaceInIndexAsync(string poolName, VolumeDefinition before, VolumeDefinition after)
     {
         using var held = await LockAsync(true, CancellationToken.None).ConfigureAwait(false);
@@ -258,7 +258,9 @@ public sealed partial class PoolManager
             return;
         }
 
-        _store.AppendVolumeIndex(poolName, VolumeIndex.DeleteRecord(before.Name, -(long)(before.Allocation ?? 0)) + VolumeIndex.AddRecord(ToEntry(after), (long)(after.Allocation ?? 0)));
+        // The pool's allocation is left as it was, as libvirt's wipe leaves it: the next refresh
+        // re-reads it from the filesystem.
+        _store.AppendVolumeIndex(poolName, VolumeIndex.DeleteRecord(before.Name, 0) + VolumeIndex.AddRecord(ToEntry(after), 0));
     }
 
     /// <summary>

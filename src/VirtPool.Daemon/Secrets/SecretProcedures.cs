@@ -160,6 +160,7 @@ public static class SecretProcedures
             Array.Clear(value);
         }
 
+        ctx.Services.Events.SecretValueChanged(secret.Uuid, (int)secret.UsageType, secret.UsageId ?? string.Empty);
         return ValueTask.CompletedTask;
     }
 

@@ -5,6 +5,7 @@ Prints one line per step so runs against libvirtd and virtpoold can be compared.
 Usage: pool_steps.py URI POOL_DIR WORK_DIR"""
 import hashlib
 import os
+import re
 import sys
 
 import libvirt
@@ -15,7 +16,8 @@ def main():
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     conn = libvirt.open(uri)
     print("lib version", conn.getLibVersion() >= 9000000)
-    print("uri", conn.getURI().split("?")[0].replace("+unix", "").replace("+tcp", ""))
+    # The transport, host and socket differ between the compared servers; the driver part must not.
+    print("uri", re.sub(r"^(\w+)(\+\w+)?://[^/]*/", r"\1:///", conn.getURI().split("?")[0]))
     xml = (f"<pool type='dir'><name>pypool</name><uuid>4f2d8a0e-1b7c-4e55-9a31-2c6e0d9b8f21</uuid>"
            f"<target><path>{pool_dir}</path></target></pool>")
     pool = conn.storagePoolDefineXML(xml, 0)
