@@ -18,6 +18,40 @@ if (args.Length < 2)
 }
 
 var mode = args[0];
+if (mode == "rpc-calls")
+{
+    // rpc-calls SOCKET POOL SECONDS CONNECTIONS: lookup+info round trips against any libvirt-protocol server.
+    var (calls, seconds) = await VirtPool.Bench.RpcLoad.LookupInfoAsync(args[1], args[2], TimeSpan.FromSeconds(double.Parse(args[3], CultureInfo.InvariantCulture)), int.Parse(args[4], CultureInfo.InvariantCulture));
+    Report(mode, seconds, (int)calls);
+    return 0;
+}
+
+if (mode == "startup")
+{
+    // startup SOCKET CMD [ARGS...]: time from spawning CMD until SOCKET answers AUTH_LIST.
+    var sw = Stopwatch.StartNew();
+    var psi = new System.Diagnostics.ProcessStartInfo(args[2]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var a in args.Skip(3))
+    {
+        psi.ArgumentList.Add(a);
+    }
+
+    using var child = System.Diagnostics.Process.Start(psi)!;
+    while (!VirtPool.Bench.RpcLoad.Answers(args[1]))
+    {
+        if (sw.Elapsed > TimeSpan.FromSeconds(30))
+        {
+            Console.Error.WriteLine("no answer within 30 s");
+            return 1;
+        }
+
+        Thread.Sleep(1);
+    }
+
+    Report(mode, sw.Elapsed.TotalSeconds, child.Id);
+    return 0;
+}
+
 var dir = Path.GetFullPath(args[1]);
 var n = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1000;
 var repeat = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 5;

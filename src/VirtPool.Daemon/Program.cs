@@ -37,6 +37,7 @@ builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 builder.Services.AddSingleton(options);
 builder.Services.AddHostedService<DaemonHostedService>();
+builder.Services.AddHostedService<IdleMemoryTrimmer>();
 
 try
 {

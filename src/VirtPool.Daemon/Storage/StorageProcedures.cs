@@ -246,6 +246,7 @@ public static partial class StorageProcedures
         var (build, doBuild) = BuildFromCreateFlags(flags);
         await Manager(ctx).StartPoolAsync(pool.Name, build, doBuild, ctx.CancellationToken).ConfigureAwait(false);
         ctx.Services.Events.PoolLifecycle(pool, EventStarted, 0);
+        MemoryTrim.AfterScan();
     }
 
     private static async ValueTask PoolBuildAsync(DaemonCallContext ctx, ReadOnlyMemory<byte> args)
@@ -300,6 +301,7 @@ public static partial class StorageProcedures
         try
         {
             await mgr.RefreshPoolAsync(pool.Name, ctx.CancellationToken).ConfigureAwait(false);
+            MemoryTrim.AfterScan();
         }
         catch (VirtPoolException)
         {

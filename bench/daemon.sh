@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# virtpoold beside libvirtd 9.0 in one run (issue 4's goals). Needs root.
+#   lookup+info calls/s over a unix socket     goal: virtpoold >= 3 x libvirtd
+#   virsh vol-upload / vol-download of 1 GiB   goal: >= 0.8 x a plain unix-socket copy
+#   start-up (spawn -> socket answers)          goal: <= libvirtd
+#   idle RSS                                    goal: <= libvirtd
+#   RSS with a 10,000-volume pool               goal: <= 0.5 x libvirtd
+# Both daemons use the same client for each measurement, so the server is what differs.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /var/tmp/virtpool-bench-daemon.XXXXXX)
+vp_pid=
+cleanup() {
+  [ -n "$vp_pid" ] && kill "$vp_pid" 2>/dev/null && wait "$vp_pid" 2>/dev/null || true
+  "$root/scripts/libvirtd-down.sh" "$work/lv" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$root/scripts/install-deps.sh" >/dev/null
+dotnet build "$root/bench/VirtPool.Bench" -c Release -nologo -v quiet >/dev/null
+"$root/virtpoold" --help >/dev/null 2>&1 || true   # builds the NativeAOT daemon when needed
+daemon="$root/artifacts/daemon/virtpoold"
+bench="dotnet $root/bench/VirtPool.Bench/bin/Release/net10.0/VirtPool.Bench.dll"
+field() { awk '{print $2}' <<<"$1"; }
+py() { python3 -c "print(f'{$1:.2f}')"; }
+median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+start_vp() {
+  mkdir -p "$work/vp"
+  "$daemon" --socket "$work/vp/sock" --state-dir "$work/vp/state" --pid-file "$work/vp/pid" >"$work/vp/log" 2>&1 &
+  vp_pid=$!
+  for _ in $(seq 1 300); do [ -S "$work/vp/sock" ] && virsh -q -c "$vp_uri" uri >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "virtpoold did not start" >&2; cat "$work/vp/log" >&2; exit 1
+}
+stop_vp() { kill "$vp_pid"; wait "$vp_pid" 2>/dev/null || true; vp_pid=; }
+vp_uri="qemu+unix:///system?socket=$work/vp/sock"
+
+echo "== start-up: spawn until the socket answers (median of 5) =="
+lv_uri=$("$root/scripts/libvirtd-up.sh" "$work/lv")
+"$root/scripts/libvirtd-down.sh" "$work/lv"
+lt=(); vt=()
+for _ in 1 2 3 4 5; do
+  rm -f "$work/lv/libvirt-sock"
+  lt+=("$(field "$($bench startup "$work/lv/libvirt-sock" unshare --mount --propagation slave "$work/lv/start-in-namespace.sh")")")
+  "$root/scripts/libvirtd-down.sh" "$work/lv"
+  rm -rf "$work/vp"; mkdir -p "$work/vp"
+  vt+=("$(field "$($bench startup "$work/vp/sock" "$daemon" --socket "$work/vp/sock" --state-dir "$work/vp/state" --pid-file "$work/vp/pid")")")
+  kill "$(cat "$work/vp/pid")"; sleep 0.2
+done
+l=$(median "${lt[@]}"); v=$(median "${vt[@]}")
+printf '%-34s %8.1f ms\n' "libvirtd" "$(py "$l*1000")" "virtpoold (NativeAOT)" "$(py "$v*1000")"
+echo "virtpoold/libvirtd start-up time: $(py "$v/$l")  (goal <= 1)"
+
+lv_uri=$("$root/scripts/libvirtd-up.sh" "$work/lv")
+lv_pid=$(cat "$work/lv/libvirtd.pid")
+rm -rf "$work/vp"; start_vp
+
+echo "== idle RSS (after one pool-list, then 3 s idle) =="
+virsh -q -c "$lv_uri" pool-list --all >/dev/null; virsh -q -c "$vp_uri" pool-list --all >/dev/null
+sleep 3
+lr=$(rss_mib "$lv_pid"); vr=$(rss_mib "$vp_pid")
+printf '%-34s %8s MiB\n' "libvirtd" "$lr" "virtpoold" "$vr"
+echo "virtpoold/libvirtd idle RSS: $(py "$vr/$lr")  (goal <= 1)"
+
+echo "== lookup+info calls/s (5 s each) =="
+for side in lv vp; do
+  uri_var="${side}_uri"
+  virsh -q -c "${!uri_var}" pool-define-as bench dir --target "$work/pool-$side" >/dev/null
+  virsh -q -c "${!uri_var}" pool-build bench >/dev/null
+  virsh -q -c "${!uri_var}" pool-start bench >/dev/null
+done
+for conns in 1 4; do
+  l=$($bench rpc-calls "$work/lv/libvirt-sock" bench 5 "$conns"); v=$($bench rpc-calls "$work/vp/sock" bench 5 "$conns")
+  lc=$(py "$(awk '{print $3}' <<<"$l")/$(field "$l")"); vc=$(py "$(awk '{print $3}' <<<"$v")/$(field "$v")")
+  printf '%-34s %10s calls/s\n' "libvirtd, $conns connection(s)" "$lc" "virtpoold, $conns connection(s)" "$vc"
+  echo "virtpoold/libvirtd calls/s with $conns connection(s): $(py "$vc/$lc")  (goal >= 3)"
+done
+
+echo "== 1 GiB vol-upload / vol-download with virsh =="
+head -c 1G /dev/urandom > "$work/payload.bin"
+python3 - "$work" <<'PY' > "$work/plain.txt"
+# Baseline: the same bytes through a plain unix socket into a file, as fast as python's sendfile/recv go.
+import os, socket, sys, threading, time
+work = sys.argv[1]; path = os.path.join(work, "plain.sock")
+srv = socket.socket(socket.AF_UNIX); srv.bind(path); srv.listen(1)
+def receive():
+    c, _ = srv.accept(); buf = bytearray(1 << 20); view = memoryview(buf)
+    with open(os.path.join(work, "plain.out"), "wb") as f:
+        while (n := c.recv_into(buf)): f.write(view[:n])
+    c.close()
+t = threading.Thread(target=receive); t.start()
+start = time.perf_counter()
+s = socket.socket(socket.AF_UNIX); s.connect(path)
+with open(os.path.join(work, "payload.bin"), "rb") as f: s.sendfile(f)
+s.close(); t.join()
+print(time.perf_counter() - start)
+PY
+plain=$(cat "$work/plain.txt")
+timed() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); python3 -c "print(($e-$s)/1e9)"; }
+for side in lv vp; do
+  uri_var="${side}_uri"
+  virsh -q -c "${!uri_var}" vol-create-as bench big.raw 1G --allocation 0 >/dev/null
+  up=$(timed virsh -q -c "${!uri_var}" vol-upload big.raw "$work/payload.bin" --pool bench)
+  rm -f "$work/down-$side.bin"
+  down=$(timed virsh -q -c "${!uri_var}" vol-download big.raw "$work/down-$side.bin" --pool bench)
+  cmp -s "$work/payload.bin" "$work/down-$side.bin" || { echo "$side: downloaded bytes differ" >&2; exit 1; }
+  eval "${side}_up=$up; ${side}_down=$down"
+done
+mbs() { python3 -c "print(f'{1073741824/$1/1e6:.0f}')"; }
+printf '%-34s %8s MB/s\n' "plain unix socket copy" "$(mbs "$plain")" \
+  "libvirtd upload" "$(mbs "$lv_up")" "virtpoold upload" "$(mbs "$vp_up")" \
+  "libvirtd download" "$(mbs "$lv_down")" "virtpoold download" "$(mbs "$vp_down")"
+echo "virtpoold/plain: upload $(py "$plain/$vp_up")  download $(py "$plain/$vp_down")  (goal >= 0.8)"
+
+echo "== a pool of 10,000 volumes: list+info, RSS =="
+mkdir -p "$work/many"
+python3 - "$work/many" <<'PY'
+import os, sys
+for i in range(10000):
+    with open(os.path.join(sys.argv[1], f"v{i:05d}.img"), "wb") as f:
+        f.truncate(65536)
+PY
+for side in lv vp; do
+  uri_var="${side}_uri"
+  virsh -q -c "${!uri_var}" pool-define-as many dir --target "$work/many" >/dev/null
+  virsh -q -c "${!uri_var}" pool-start many >/dev/null
+  t=$(/usr/bin/python3 - "${!uri_var}" <<'PY'
+import sys, time, libvirt
+conn = libvirt.open(sys.argv[1]); pool = conn.storagePoolLookupByName("many")
+start = time.perf_counter()
+vols = pool.listAllVolumes(0)
+for v in vols: v.info()
+print(f"{time.perf_counter() - start:.3f} {len(vols)}")
+PY
+)
+  eval "${side}_list='$t'"
+done
+# Both daemons get the same 3 s of idleness before the sample (virtpoold gives memory back when idle).
+sleep 3
+lr=$(rss_mib "$lv_pid"); vr=$(rss_mib "$vp_pid")
+printf '%-34s %8s s   RSS %8s MiB\n' "libvirtd list+info" "$(field "x $lv_list")" "$lr" "virtpoold list+info" "$(field "x $vp_list")" "$vr"
+echo "virtpoold/libvirtd RSS with 10k volumes: $(py "$vr/$lr")  (goal <= 0.5)   list+info time ratio: $(py "$(field "x $vp_list")/$(field "x $lv_list")")"
