@@ -26,6 +26,23 @@ if (mode == "rpc-calls")
     return 0;
 }
 
+if (mode == "manager-calls")
+{
+    // manager-calls DIR N: lookup+info through the library alone, to split RPC cost from manager cost.
+    var m = NewManager(Path.Combine(args[1], "state"));
+    await StartPoolAsync(m, "bench", Path.Combine(args[1], "pool"));
+    var count = int.Parse(args[2], CultureInfo.InvariantCulture);
+    var sw = Stopwatch.StartNew();
+    for (var i = 0; i < count; i++)
+    {
+        var p = await m.LookupPoolByNameAsync("bench");
+        _ = await m.GetPoolInfoAsync(p.Name);
+    }
+
+    Report(mode, sw.Elapsed.TotalSeconds, count * 2);
+    return 0;
+}
+
 if (mode == "startup")
 {
     // startup SOCKET CMD [ARGS...]: time from spawning CMD until SOCKET answers AUTH_LIST.

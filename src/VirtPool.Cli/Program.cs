@@ -3,16 +3,19 @@ using VirtPool.Backends;
 using VirtPool.Cli.Commands;
 using VirtPool.Cli.Output;
 using VirtPool.Cli.Parsing;
+using VirtPool.Cli.Remote;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
 using VirtPool.Core.Manager;
 using VirtPool.Core.Process;
 using VirtPool.Core.State;
+using VirtPool.Rpc.Client;
 
 namespace VirtPool.Cli;
 
 /// <summary>
-/// virtpool: virsh's storage commands against the embedded pool manager. Exit 0 on success, 1 when a
+/// virtpool: virsh's storage commands against the embedded pool manager, or with -c URI against
+/// libvirtd or virtpoold over libvirt's remote protocol. Exit 0 on success, 1 when a
 /// command failed (virsh's convention), with "error: …" lines on stderr.
 /// </summary>
 public static class Program
@@ -49,16 +52,6 @@ public static class Program
             return options.ShowUsage ? 0 : 1;
         }
 
-        if (options.Connect is { } uri)
-        {
-            // The remote protocol client arrives with the daemon (virtpoold); until then say so plainly.
-            console.Error($"failed to connect to the hypervisor");
-            console.Error($"this function is not supported by the connection driver: remote URI '{uri}' needs virtpoold, which is not built yet");
-            return 1;
-        }
-
-        using var manager = CreateManager(options.StateDir);
-
         // Ctrl-C cancels the running operation, which removes what it made half-way; a second Ctrl-C
         // while it unwinds is left to the default handler.
         using var interrupted = new CancellationTokenSource();
@@ -71,12 +64,45 @@ public static class Program
             }
         };
 
+        if (options.Connect is { } uri)
+        {
+            // Remote mode: libvirt's RPC protocol to libvirtd or virtpoold, as virsh -c URI speaks it.
+            RemoteConnection connection;
+            try
+            {
+                connection = await RemoteConnection.OpenAsync(uri, interrupted.Token).ConfigureAwait(false);
+            }
+            catch (VirtPoolException ex)
+            {
+                console.Error($"failed to connect to the hypervisor");
+                console.Error(ex.Message);
+                return 1;
+            }
+            catch (OperationCanceledException)
+            {
+                console.Error($"failed to connect to the hypervisor");
+                console.Error(VirtPoolException.Compose(VirErrorCode.OperationAborted, "cancelled by the user"));
+                return 1;
+            }
+
+            await using (connection.ConfigureAwait(false))
+            {
+                return await RunCommandsAsync(invocation, new RemoteStorageApi(connection), new RemoteSecretApi(connection), console, interrupted.Token).ConfigureAwait(false);
+            }
+        }
+
+        using var manager = CreateManager(options.StateDir);
+        return await RunCommandsAsync(invocation, manager, null, console, interrupted.Token).ConfigureAwait(false);
+    }
+
+    private static async Task<int> RunCommandsAsync(VirshInvocation invocation, IStorageApi api, ISecretApi? secrets, VirshConsole console, CancellationToken interrupted)
+    {
         var ok = true;
         foreach (var command in invocation.Commands)
         {
             var started = Stopwatch.GetTimestamp();
-            ok = await StorageCommands.RunAsync(command, manager, console, interrupted.Token).ConfigureAwait(false);
-            console.EndCommand(options.Timing ? Stopwatch.GetElapsedTime(started).TotalMilliseconds : null);
+            ok = await StorageCommands.RunAsync(command, api, secrets, console, interrupted).ConfigureAwait(false);
+            console.EndCommand(invocation.Options.Timing ? Stopwatch.GetElapsedTime(started).TotalMilliseconds : null);
 
             // virsh runs every command of "a; b; c" and exits with the last one's status; Ctrl-C stops the rest.
             if (interrupted.IsCancellationRequested)

@@ -4,6 +4,7 @@ using VirtPool.Cli.Output;
 using VirtPool.Cli.Parsing;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
+using VirtPool.Core.Manager;
 using VirtPool.Core.Secrets;
 using VirtPool.Core.Xml;
 
@@ -27,10 +28,10 @@ public sealed class SecretCommands
     private const int EOVERFLOW = 75;
 
     private readonly ParsedCommand _cmd;
-    private readonly SecretStore _store;
+    private readonly ISecretApi _store;
     private readonly VirshConsole _out;
 
-    private SecretCommands(ParsedCommand cmd, SecretStore store, VirshConsole console)
+    private SecretCommands(ParsedCommand cmd, ISecretApi store, VirshConsole console)
     {
         _cmd = cmd;
         _store = store;
@@ -43,9 +44,13 @@ public sealed class SecretCommands
 
     /// <summary>Runs one secret command; true when it succeeded.</summary>
     public static Task<bool> RunAsync(ParsedCommand cmd, SecretStore store, VirshConsole console)
+        => RunAsync(cmd, new Remote.EmbeddedSecretApi(store), console);
+
+    /// <summary>Runs one secret command on the embedded store or over a connection; true when it succeeded.</summary>
+    public static Task<bool> RunAsync(ParsedCommand cmd, ISecretApi secrets, VirshConsole console)
     {
-        var commands = new SecretCommands(cmd, store, console);
-        return Task.FromResult(cmd.Name switch
+        var commands = new SecretCommands(cmd, secrets, console);
+        return cmd.Name switch
         {
             "secret-define" => commands.Define(),
             "secret-dumpxml" => commands.DumpXml(),
@@ -54,17 +59,17 @@ public sealed class SecretCommands
             "secret-set-value" => commands.SetValue(),
             "secret-undefine" => commands.Undefine(),
             _ => throw VirtPoolException.NoSupport($"virtpool does not implement '{cmd.Name}' yet"),
-        });
+        };
     }
 
-    private bool Define()
+    private async Task<bool> Define()
     {
         var file = _cmd.GetStringReq("file")!;
         var xml = Encoding.UTF8.GetString(ReadFile(file, MaxXmlFile));
         SecretDefinition def;
         try
         {
-            def = _store.Define(xml);
+            def = await _store.DefineSecretAsync(xml).ConfigureAwait(false);
         }
         catch (VirtPoolException ex)
         {
@@ -75,14 +80,14 @@ public sealed class SecretCommands
         return true;
     }
 
-    private bool DumpXml()
+    private async Task<bool> DumpXml()
     {
-        var (def, _) = OptSecret();
-        _out.Print(SecretXml.Format(def));
+        var (def, _) = await OptSecret().ConfigureAwait(false);
+        _out.Print(await _store.GetSecretXmlAsync(def).ConfigureAwait(false));
         return true;
     }
 
-    private bool SetValue()
+    private async Task<bool> SetValue()
     {
         var plain = _cmd.GetBool("plain");
         var interactive = _cmd.GetBool("interactive");
@@ -92,7 +97,7 @@ public sealed class SecretCommands
         Exclusive("interactive", "plain");
         Exclusive("interactive", "file");
 
-        var (def, _) = OptSecret();
+        var (def, _) = await OptSecret().ConfigureAwait(false);
         var base64 = _cmd.GetStringReq("base64");
         var file = _cmd.GetStringReq("file");
         byte[] value;
@@ -124,7 +129,7 @@ public sealed class SecretCommands
 
         try
         {
-            _store.SetValue(def.Uuid, value);
+            await _store.SetSecretValueAsync(def, value).ConfigureAwait(false);
         }
         catch (VirtPoolException ex)
         {
@@ -139,11 +144,11 @@ public sealed class SecretCommands
         return true;
     }
 
-    private bool GetValue()
+    private async Task<bool> GetValue()
     {
         var plain = _cmd.GetBool("plain");
-        var (def, _) = OptSecret();
-        var value = _store.GetValue(def.Uuid);
+        var (def, _) = await OptSecret().ConfigureAwait(false);
+        var value = await _store.GetSecretValueAsync(def).ConfigureAwait(false);
         try
         {
             if (!plain)
@@ -171,7 +176,7 @@ public sealed class SecretCommands
         return true;
     }
 
-    private bool List()
+    private async Task<bool> List()
     {
         var flags = SecretListFlags.None;
         if (_cmd.GetBool("ephemeral"))
@@ -197,7 +202,7 @@ public sealed class SecretCommands
         IReadOnlyList<SecretDefinition> secrets;
         try
         {
-            secrets = _store.List(flags);
+            secrets = await _store.ListSecretsAsync(flags).ConfigureAwait(false);
         }
         catch (VirtPoolException ex)
         {
@@ -216,12 +221,12 @@ public sealed class SecretCommands
         return true;
     }
 
-    private bool Undefine()
+    private async Task<bool> Undefine()
     {
-        var (def, shown) = OptSecret();
+        var (def, shown) = await OptSecret().ConfigureAwait(false);
         try
         {
-            _store.Undefine(def.Uuid);
+            await _store.UndefineSecretAsync(def).ConfigureAwait(false);
         }
         catch (VirtPoolException ex)
         {
@@ -233,7 +238,7 @@ public sealed class SecretCommands
     }
 
     /// <summary>virshCommandOptSecret: virSecretLookupByUUIDString, "failed to get secret 'X'" on failure.</summary>
-    private (SecretDefinition Secret, string Shown) OptSecret()
+    private async Task<(SecretDefinition Secret, string Shown)> OptSecret()
     {
         var text = _cmd.GetStringReq("secret")!;
         if (!PoolXml.TryParseUuid(text, out var uuid))
@@ -245,7 +250,7 @@ public sealed class SecretCommands
 
         try
         {
-            return (_store.LookupByUuid(uuid), text);
+            return (await _store.LookupSecretByUuidAsync(uuid).ConfigureAwait(false), text);
         }
         catch (VirtPoolException ex)
         {

@@ -17,22 +17,31 @@ namespace VirtPool.Cli.Commands;
 public sealed partial class StorageCommands
 {
     private readonly ParsedCommand _cmd;
-    private readonly PoolManager _mgr;
+    private readonly IStorageApi _mgr;
+    private readonly ISecretApi? _secrets;
     private readonly VirshConsole _out;
     private readonly CancellationToken _ct;
 
-    private StorageCommands(ParsedCommand cmd, PoolManager mgr, VirshConsole console, CancellationToken ct)
+    private StorageCommands(ParsedCommand cmd, IStorageApi mgr, ISecretApi? secrets, VirshConsole console, CancellationToken ct)
     {
         _cmd = cmd;
         _mgr = mgr;
+        _secrets = secrets;
         _out = console;
         _ct = ct;
     }
 
     /// <summary>Runs one command; prints its errors as virsh does (the command's own, then the cause).</summary>
-    public static async Task<bool> RunAsync(ParsedCommand cmd, PoolManager mgr, VirshConsole console, CancellationToken ct = default)
+    public static Task<bool> RunAsync(ParsedCommand cmd, IStorageApi mgr, VirshConsole console, CancellationToken ct = default)
+        => RunAsync(cmd, mgr, null, console, ct);
+
+    /// <summary>
+    /// As <see cref="RunAsync(ParsedCommand, IStorageApi, VirshConsole, CancellationToken)"/>, with the secret
+    /// commands on <paramref name="secrets"/> (null: the embedded manager's secret store).
+    /// </summary>
+    public static async Task<bool> RunAsync(ParsedCommand cmd, IStorageApi mgr, ISecretApi? secrets, VirshConsole console, CancellationToken ct = default)
     {
-        var commands = new StorageCommands(cmd, mgr, console, ct);
+        var commands = new StorageCommands(cmd, mgr, secrets, console, ct);
         try
         {
             await mgr.ReconcileAsync(ct).ConfigureAwait(false);
@@ -127,7 +136,7 @@ public sealed partial class StorageCommands
         "vol-checksum" => VolChecksumAsync(),
         "vol-label" => VolLabelAsync(),
         "help" => HelpAsync(),
-        var name when SecretCommands.Handles(name) => SecretCommands.RunAsync(_cmd, new Core.Secrets.SecretStore(_mgr.Store.Root, _mgr.Store.StatusDir), _out),
+        var name when SecretCommands.Handles(name) => SecretCommands.RunAsync(_cmd, _secrets ?? EmbeddedSecrets(), _out),
         _ => throw VirtPoolException.NoSupport($"virtpool does not implement '{_cmd.Name}' yet"),
     };
 
@@ -183,7 +192,12 @@ public sealed partial class StorageCommands
         return true;
     }
 
-    private async Task<bool> PoolSimpleAsync(Func<PoolManager, string, Task> action, Func<string, string> success, Func<string, string> failure)
+    /// <summary>The secret store next to the embedded manager's state (secrets need a connection's secret API otherwise).</summary>
+    private Remote.EmbeddedSecretApi EmbeddedSecrets() => _mgr is PoolManager embedded
+        ? new Remote.EmbeddedSecretApi(new Core.Secrets.SecretStore(embedded.Store.Root, embedded.Store.StatusDir))
+        : throw VirtPoolException.NoSupport("secrets need the connection's secret API");
+
+    private async Task<bool> PoolSimpleAsync(Func<IStorageApi, string, Task> action, Func<string, string> success, Func<string, string> failure)
     {
         var (pool, shown) = await OptPoolAsync().ConfigureAwait(false);
         await Wrap(async () =>
@@ -312,12 +326,19 @@ public sealed partial class StorageCommands
         return true;
     }
 
-    private Task<bool> PoolCapabilitiesAsync()
+    private async Task<bool> PoolCapabilitiesAsync()
     {
+        if (await _mgr.GetPoolCapabilitiesXmlAsync(_ct).ConfigureAwait(false) is { } served)
+        {
+            // virConnectGetStoragePoolCapabilities over a connection: printed as virsh prints it.
+            _out.Print(served + "\n");
+            return true;
+        }
+
         var known = Enum.GetValues<PoolType>().Where(PoolManager.IsKnownToDriver).ToList();
         // virsh prints the document with one more newline of its own.
         _out.Print(PoolCapabilitiesXml.Format(known) + "\n");
-        return Task.FromResult(true);
+        return true;
     }
 
     // ----- volumes -------------------------------------------------------------------------------
@@ -433,9 +454,9 @@ public sealed partial class StorageCommands
     private async Task<bool> VolInfoAsync()
     {
         var (vol, _) = await OptVolAsync().ConfigureAwait(false);
-        var def = await _mgr.GetVolumeAsync(vol).ConfigureAwait(false);
         var physical = _cmd.GetBool("physical");
-        var allocation = physical ? def.Physical : def.Allocation ?? 0;
+        var def = await _mgr.GetVolumeSizesAsync(vol, physical).ConfigureAwait(false);
+        var allocation = def.Allocation;
         string? labels = null;
         if (_cmd.GetBool("details"))
         {

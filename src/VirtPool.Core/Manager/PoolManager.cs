@@ -12,7 +12,7 @@ namespace VirtPool.Core.Manager;
 /// Each public call is one transaction under the state lock (an in-process semaphore plus a flock
 /// shared with other processes). Volume data I/O runs outside the lock.
 /// </summary>
-public sealed partial class PoolManager : IDisposable
+public sealed partial class PoolManager : IDisposable, IStorageApi
 {
     private readonly StateStore _store;
     private readonly BackendRegistry _backends;

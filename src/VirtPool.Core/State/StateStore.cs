@@ -186,6 +186,14 @@ public sealed class StateStore
     private VolumeIndex? LoadIndex(string name)
     {
         var path = VolumeIndexPath(name);
+
+        // Unchanged since this process last parsed it (same inode, size and mtime): one stat, no read.
+        if (_indexes.TryGetValue(path, out var known) && FileStat.TryStat(path, out var now, out _)
+            && now.Inode == known.Inode && now.Size == known.Parsed && (now.MTimeSec, now.MTimeNsec) == known.MTime)
+        {
+            return known.Index;
+        }
+
         var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
         if (fd < 0)
         {
@@ -212,6 +220,7 @@ public sealed class StateStore
             var length = checked((int)(st.Size - cached.Parsed));
             if (length == 0)
             {
+                cached.MTime = (st.MTimeSec, st.MTimeNsec);
                 return cached.Index;
             }
 
@@ -223,6 +232,7 @@ public sealed class StateStore
             }
 
             cached.Parsed += cached.Index.ApplyLines(buffer.AsSpan(0, total));
+            cached.MTime = (st.MTimeSec, st.MTimeNsec);
             return cached.Index;
         }
         finally
@@ -247,6 +257,9 @@ public sealed class StateStore
         public VolumeIndex Index { get; } = index;
 
         public long Parsed { get; set; }
+
+        /// <summary>The file's mtime when <see cref="Parsed"/> last caught up with its size.</summary>
+        public (long Sec, long Nsec) MTime { get; set; } = (-1, -1);
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CachedIndex> _indexes = new(StringComparer.Ordinal);
@@ -366,6 +379,13 @@ public sealed class StateStore
     public T? ReadParsed<T>(string path, Func<string, T> parse)
         where T : class
     {
+        // The common case in a long-lived process: the file did not change; one stat answers it.
+        if (_parsed.TryGetValue(path, out var known) && FileStat.TryStat(path, out var now, out _)
+            && known.Version == (now.Inode, now.MTimeSec, now.MTimeNsec, now.Size) && known.Value is T unchanged)
+        {
+            return unchanged;
+        }
+
         var bytes = ReadBytesIfExists(path, out var st);
         if (bytes is null)
         {

@@ -19,6 +19,21 @@ namespace VirtPool.Daemon.Connections;
 public sealed partial class ClientConnection : IClientConnection, IAsyncDisposable
 {
     /// <summary>Procedures libvirtd runs before CONNECT_OPEN (spec 3.6 / 4.3); the rest get "connection not open".</summary>
+    /// <summary>
+    /// Calls answered from the state folder's caches in microseconds, run on the reader itself: a thread
+    /// hop per call would cost more than the call. Anything that may scan, copy or wait stays off it.
+    /// </summary>
+    private static readonly HashSet<int> InlineProcedures =
+    [
+        (int)RemoteProcedure.ConnectSupportsFeature, (int)RemoteProcedure.ConnectGetUri, (int)RemoteProcedure.ConnectGetLibVersion,
+        (int)RemoteProcedure.StoragePoolLookupByName, (int)RemoteProcedure.StoragePoolLookupByUuid, (int)RemoteProcedure.StoragePoolLookupByVolume,
+        (int)RemoteProcedure.StoragePoolGetInfo, (int)RemoteProcedure.StoragePoolGetXmlDesc, (int)RemoteProcedure.StoragePoolGetAutostart,
+        (int)RemoteProcedure.StoragePoolIsActive, (int)RemoteProcedure.StoragePoolIsPersistent,
+        (int)RemoteProcedure.StorageVolLookupByName, (int)RemoteProcedure.StorageVolLookupByKey, (int)RemoteProcedure.StorageVolLookupByPath,
+        (int)RemoteProcedure.StorageVolGetInfo, (int)RemoteProcedure.StorageVolGetXmlDesc, (int)RemoteProcedure.StorageVolGetPath,
+        (int)RemoteProcedure.ConnectListAllStoragePools, (int)RemoteProcedure.StoragePoolListAllVolumes,
+    ];
+
     private static readonly HashSet<int> AllowedBeforeOpen =
     [
         (int)RemoteProcedure.AuthList,
@@ -35,6 +50,7 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
 
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
+
     private readonly PipeReader _reader;
     private readonly Channel<Outgoing> _outgoing = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _closing = new();
@@ -268,6 +284,12 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
 
         // A full queue stops the reader, which throttles the client through the socket (libvirt's max_client_requests).
         await _queuedCalls.WaitAsync(token).ConfigureAwait(false);
+        if (InlineProcedures.Contains(call.Procedure))
+        {
+            await RunCallAsync(call, args, token).ConfigureAwait(false);
+            return;
+        }
+
         _ = Track(Task.Run(() => RunCallAsync(call, args, token), CancellationToken.None));
     }
 
@@ -380,6 +402,7 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
                     try
                     {
                         await _stream.WriteAsync(item.Packet.WrittenMemory, _closing.Token).ConfigureAwait(false);
+
                         item.Written?.TrySetResult();
                     }
                     catch (Exception ex)
