@@ -13,9 +13,15 @@ vp_pid=
 cleanup() {
   [ -n "$vp_pid" ] && kill "$vp_pid" 2>/dev/null && wait "$vp_pid" 2>/dev/null || true
   "$root/scripts/libvirtd-down.sh" "$work/lv" || true
+  umount "$work/t" 2>/dev/null || true
+  umount "$work" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+# libvirtd runs in a mount namespace of its own (slave propagation): a shared work folder lets the
+# tmpfs mounted later for the stream test reach it too.
+mount --bind "$work" "$work"
+mount --make-shared "$work"
 
 "$root/scripts/install-deps.sh" >/dev/null
 dotnet build "$root/bench/VirtPool.Bench" -c Release -nologo -v quiet >/dev/null
@@ -78,9 +84,11 @@ for conns in 1 4; do
   echo "virtpoold/libvirtd calls/s with $conns connection(s): $(py "$vc/$lc")  (goal >= 3)"
 done
 
-echo "== 1 GiB upload / download through python3-libvirt streams =="
-head -c 1G /dev/urandom > "$work/payload.bin"
-python3 - "$work" <<'PY' > "$work/plain.txt"
+echo "== 1 GiB upload / download through python3-libvirt streams (files and pools on tmpfs) =="
+# On tmpfs the disk is out of the measurement: what is left is the transport and the servers.
+mkdir -p "$work/t" && mount -t tmpfs -o size=6g vpbench "$work/t"
+head -c 1G /dev/urandom > "$work/t/payload.bin"
+python3 - "$work/t" <<'PY' > "$work/plain.txt"
 # Baseline: the same bytes through a plain unix socket into a file, as fast as python's sendfile/recv go.
 import os, socket, sys, threading, time
 work = sys.argv[1]; path = os.path.join(work, "plain.sock")
@@ -97,13 +105,13 @@ with open(os.path.join(work, "payload.bin"), "rb") as f: s.sendfile(f)
 s.close(); t.join()
 print(time.perf_counter() - start)
 PY
-plain=$(cat "$work/plain.txt")
+plain=$(cat "$work/plain.txt"); rm -f "$work/t/plain.out"
 # The same python3-libvirt client for both servers (virsh's own stream loop caps both near 300 MB/s).
 stream_copy() {
   /usr/bin/python3 - "$@" <<'PY'
 import os, sys, time, libvirt
 uri, mode, local = sys.argv[1], sys.argv[2], sys.argv[3]
-conn = libvirt.open(uri); vol = conn.storagePoolLookupByName("bench").storageVolLookupByName("big.raw")
+conn = libvirt.open(uri); vol = conn.storagePoolLookupByName("stream").storageVolLookupByName("big.raw")
 stream = conn.newStream(0)
 start = time.perf_counter()
 if mode == "upload":
@@ -120,11 +128,15 @@ PY
 }
 for side in lv vp; do
   uri_var="${side}_uri"
-  virsh -q -c "${!uri_var}" vol-create-as bench big.raw 1G --allocation 0 >/dev/null
-  up=$(stream_copy "${!uri_var}" upload "$work/payload.bin")
-  rm -f "$work/down-$side.bin"
-  down=$(stream_copy "${!uri_var}" download "$work/down-$side.bin")
-  cmp -s "$work/payload.bin" "$work/down-$side.bin" || { echo "$side: downloaded bytes differ" >&2; exit 1; }
+  virsh -q -c "${!uri_var}" pool-create-as stream dir --target "$work/t/pool-$side" --build >/dev/null
+  virsh -q -c "${!uri_var}" vol-create-as stream big.raw 1G --allocation 0 >/dev/null
+  up=$(stream_copy "${!uri_var}" upload "$work/t/payload.bin")
+  rm -f "$work/t/down.bin"
+  down=$(stream_copy "${!uri_var}" download "$work/t/down.bin")
+  cmp -s "$work/t/payload.bin" "$work/t/down.bin" || { echo "$side: downloaded bytes differ" >&2; exit 1; }
+  rm -f "$work/t/down.bin"
+  virsh -q -c "${!uri_var}" vol-delete big.raw --pool stream >/dev/null
+  virsh -q -c "${!uri_var}" pool-destroy stream >/dev/null
   eval "${side}_up=$up; ${side}_down=$down"
 done
 mbs() { python3 -c "print(f'{1073741824/$1/1e6:.0f}')"; }
