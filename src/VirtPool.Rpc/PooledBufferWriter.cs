@@ -77,7 +77,21 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         byte[] buffer = _buffer;
         _buffer = [];
         _written = 0;
-        ArrayPool<byte>.Shared.Return(buffer);
+        ReturnToPool(buffer);
+    }
+
+    /// <summary>
+    /// Stream packets (≤ 256 KiB of data) reuse pooled buffers; a rare huge reply (a list of 10,000
+    /// volumes) does not park megabytes in the shared pool for the rest of the daemon's life.
+    /// </summary>
+    private const int MaxPooledLength = 512 * 1024;
+
+    private static void ReturnToPool(byte[] buffer)
+    {
+        if (buffer.Length <= MaxPooledLength)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private void EnsureFree(int sizeHint)
@@ -100,7 +114,7 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         int newSize = (int)Math.Min(Math.Max(doubled, required), Array.MaxLength);
         byte[] bigger = ArrayPool<byte>.Shared.Rent(newSize);
         _buffer.AsSpan(0, _written).CopyTo(bigger);
-        ArrayPool<byte>.Shared.Return(_buffer);
+        ReturnToPool(_buffer);
         _buffer = bigger;
     }
 }

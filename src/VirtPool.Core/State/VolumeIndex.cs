@@ -190,7 +190,10 @@ public sealed class VolumeIndex
             && int.TryParse(line[f[10]], NumberStyles.None, CultureInfo.InvariantCulture, out var flags))
         {
             var clusterSize = line[f[9]];
-            Add(new VolumeIndexEntry(Unescape(line[f[1]]), Unescape(line[f[2]]), Unescape(line[f[3]]), (VolumeType)type, Optional(line[f[5]]))
+            // File pools have key == path: one string for both (a daemon holds every volume of every pool).
+            var key = Unescape(line[f[2]]);
+            var path = line[f[3]].SequenceEqual(line[f[2]]) ? key : Unescape(line[f[3]]);
+            Add(new VolumeIndexEntry(Unescape(line[f[1]]), key, path, (VolumeType)type, Format(line[f[5]]))
             {
                 BackingPath = Optional(line[f[6]]),
                 BackingFormat = Optional(line[f[7]]),
@@ -225,6 +228,15 @@ public sealed class VolumeIndex
              .Append('\t').Append((int)v.Flags).Append('\n');
 
     private static string? Optional(ReadOnlySpan<char> field) => field.IsEmpty ? null : Unescape(field);
+
+    /// <summary>The few format names, shared instead of one copy per volume.</summary>
+    private static string? Format(ReadOnlySpan<char> field) => field switch
+    {
+        "raw" => "raw",
+        "qcow2" => "qcow2",
+        "dir" => "dir",
+        _ => Optional(field),
+    };
 
     private static string Escape(string s)
         => s.AsSpan().IndexOfAny("\\\t\n") < 0 ? s : s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
