@@ -1,5 +1,6 @@
 using System.Net;
 using VirtPool.Core.Interop;
+using VirtPool.Core.State;
 
 namespace VirtPool.Daemon.Host;
 
@@ -133,54 +134,9 @@ public sealed record DaemonOptions
         return Path.Combine(runtime, DefaultSocketName);
     }
 
-    /// <summary>Same resolution as the CLI (VirtPool.Cli Program.ResolveStateDir): one state folder for both.</summary>
-    public static string ResolveStateDir(string? option)
-    {
-        if (!string.IsNullOrEmpty(option))
-        {
-            return Path.GetFullPath(option);
-        }
+    /// <summary>The state folder, resolved as everywhere in VirtPool (<see cref="StateLocations"/>).</summary>
+    public static string ResolveStateDir(string? option) => StateLocations.ResolveStateDir(option);
 
-        var env = Environment.GetEnvironmentVariable("VIRTPOOL_STATE_DIR");
-        if (!string.IsNullOrEmpty(env))
-        {
-            return Path.GetFullPath(env);
-        }
-
-        if (LibC.GetEuid() == 0)
-        {
-            return "/var/lib/virtpool";
-        }
-
-        var xdg = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
-        if (string.IsNullOrEmpty(xdg))
-        {
-            xdg = Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/tmp", ".local", "share");
-        }
-
-        return Path.Combine(xdg, "virtpool");
-    }
-
-    /// <summary>Same resolution as the CLI (VirtPool.Cli Program.ResolveRuntimeDir).</summary>
-    public static string? ResolveRuntimeDir(string? stateDirOption)
-    {
-        var env = Environment.GetEnvironmentVariable("VIRTPOOL_RUNTIME_DIR");
-        if (!string.IsNullOrEmpty(env))
-        {
-            return Path.GetFullPath(env);
-        }
-
-        if (!string.IsNullOrEmpty(stateDirOption) || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("VIRTPOOL_STATE_DIR")))
-        {
-            return null;
-        }
-
-        if (LibC.GetEuid() == 0)
-        {
-            return "/run/virtpool";
-        }
-
-        var xdg = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
-        return string.IsNullOrEmpty(xdg) ? null : Path.Combine(xdg, "virtpool");
-    }
+    /// <summary>The runtime folder, resolved as everywhere in VirtPool (<see cref="StateLocations"/>).</summary>
+    public static string? ResolveRuntimeDir(string? stateDirOption) => StateLocations.ResolveRuntimeDir(stateDirOption);
 }
