@@ -311,6 +311,13 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         {
             // The connection went away; nobody is left to answer.
         }
+        catch (Exception ex)
+        {
+            // A call that could not even be answered (a defect in the reply path): the client would wait
+            // for its serial forever, so end the connection, which its library reports as an error.
+            _log.LogError(ex, "Connection {Connection}: procedure {Procedure} could not be answered, closing", Description, call.Procedure);
+            BeginClose();
+        }
         finally
         {
             _queuedCalls.Release();
