@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
 using VirtPool.Formats.Wipe;
+using VirtPool.Core.Backends;
 
 namespace VirtPool.Formats.Tests;
 
@@ -29,21 +30,21 @@ public sealed class WipeTests : IDisposable
             [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
             new[]
             {
-                WipeAlgorithm.Zero, WipeAlgorithm.Nnsa, WipeAlgorithm.Dod, WipeAlgorithm.Bsi, WipeAlgorithm.Gutmann,
-                WipeAlgorithm.Schneier, WipeAlgorithm.Pfitzner7, WipeAlgorithm.Pfitzner33, WipeAlgorithm.Random, WipeAlgorithm.Trim,
+                VolumeWipeAlgorithm.Zero, VolumeWipeAlgorithm.Nnsa, VolumeWipeAlgorithm.Dod, VolumeWipeAlgorithm.Bsi, VolumeWipeAlgorithm.Gutmann,
+                VolumeWipeAlgorithm.Schneier, VolumeWipeAlgorithm.Pfitzner7, VolumeWipeAlgorithm.Pfitzner33, VolumeWipeAlgorithm.Random, VolumeWipeAlgorithm.Trim,
             }.Select(a => (int)a));
     }
 
     [Theory]
-    [InlineData(WipeAlgorithm.Nnsa, "nnsa", "random random 0x00(verify)")]
-    [InlineData(WipeAlgorithm.Dod, "dod", "random 0x00 0xff(verify)")]
-    [InlineData(WipeAlgorithm.Bsi, "bsi", "0xff 0xfe 0xfd 0xfb 0xf7 0xef 0xdf 0xbf 0x7f")]
-    [InlineData(WipeAlgorithm.Gutmann, "gutmann", "random random random random 0x55 0xaa 0x924924 0x492492 0x249249 0x00 0x11 0x22 0x33 0x44 0x55 0x66 0x77 0x88 0x99 0xaa 0xbb 0xcc 0xdd 0xee 0xff 0x924924 0x492492 0x249249 0x6db6db 0xb6db6d 0xdb6db6 random random random random")]
-    [InlineData(WipeAlgorithm.Schneier, "schneier", "0x00 0xff random random random random random")]
-    [InlineData(WipeAlgorithm.Pfitzner7, "pfitzner7", "random random random random random random random")]
-    [InlineData(WipeAlgorithm.Pfitzner33, "pfitzner33", "random random random random random random random random random random random random random random random random random random random random random random random random random random random random random random random random random")]
-    [InlineData(WipeAlgorithm.Random, "random", "random")]
-    public void Pass_tables_are_scrubs(WipeAlgorithm algorithm, string name, string expected)
+    [InlineData(VolumeWipeAlgorithm.Nnsa, "nnsa", "random random 0x00(verify)")]
+    [InlineData(VolumeWipeAlgorithm.Dod, "dod", "random 0x00 0xff(verify)")]
+    [InlineData(VolumeWipeAlgorithm.Bsi, "bsi", "0xff 0xfe 0xfd 0xfb 0xf7 0xef 0xdf 0xbf 0x7f")]
+    [InlineData(VolumeWipeAlgorithm.Gutmann, "gutmann", "random random random random 0x55 0xaa 0x924924 0x492492 0x249249 0x00 0x11 0x22 0x33 0x44 0x55 0x66 0x77 0x88 0x99 0xaa 0xbb 0xcc 0xdd 0xee 0xff 0x924924 0x492492 0x249249 0x6db6db 0xb6db6d 0xdb6db6 random random random random")]
+    [InlineData(VolumeWipeAlgorithm.Schneier, "schneier", "0x00 0xff random random random random random")]
+    [InlineData(VolumeWipeAlgorithm.Pfitzner7, "pfitzner7", "random random random random random random random")]
+    [InlineData(VolumeWipeAlgorithm.Pfitzner33, "pfitzner33", "random random random random random random random random random random random random random random random random random random random random random random random random random random random random random random random random random")]
+    [InlineData(VolumeWipeAlgorithm.Random, "random", "random")]
+    public void Pass_tables_are_scrubs(VolumeWipeAlgorithm algorithm, string name, string expected)
     {
         Assert.Equal(name, ScrubSequences.Name(algorithm));
         var passes = ScrubSequences.Passes(algorithm);
@@ -61,9 +62,9 @@ public sealed class WipeTests : IDisposable
     [Fact]
     public void Zero_and_trim_are_not_scrub_methods()
     {
-        Assert.False(ScrubSequences.IsScrub(WipeAlgorithm.Zero));
-        Assert.False(ScrubSequences.IsScrub(WipeAlgorithm.Trim));
-        Assert.Throws<ArgumentOutOfRangeException>(() => ScrubSequences.Passes(WipeAlgorithm.Trim));
+        Assert.False(ScrubSequences.IsScrub(VolumeWipeAlgorithm.Zero));
+        Assert.False(ScrubSequences.IsScrub(VolumeWipeAlgorithm.Trim));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ScrubSequences.Passes(VolumeWipeAlgorithm.Trim));
     }
 
     [Fact]
@@ -82,7 +83,7 @@ public sealed class WipeTests : IDisposable
         Assert.True(before.Blocks > 0 && before.Blocks < before.Size / 512, $"test file must be sparse but allocated: {before.Blocks}");
 
         var progress = new Recorder();
-        await VolumeWiper.WipeAsync(path, WipeAlgorithm.Zero, (ulong)before.AllocatedBytes, progress, CancellationToken.None);
+        await VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Zero, (ulong)before.AllocatedBytes, progress, CancellationToken.None);
 
         var after = Stat(path);
         Assert.Equal(64L * MiB, after.Size);
@@ -100,7 +101,7 @@ public sealed class WipeTests : IDisposable
         Assert.False(IsAll(File.ReadAllBytes(path), 0));
 
         var progress = new Recorder();
-        await VolumeWiper.WipeAsync(path, WipeAlgorithm.Zero, (ulong)before.AllocatedBytes, progress, CancellationToken.None);
+        await VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Zero, (ulong)before.AllocatedBytes, progress, CancellationToken.None);
 
         var after = Stat(path);
         Assert.Equal(before.Size, after.Size);
@@ -119,7 +120,7 @@ public sealed class WipeTests : IDisposable
             File.WriteAllBytes(path, RandomNumberGenerator.GetBytes(8 * MiB));
             var before = Stat(path);
 
-            await VolumeWiper.WipeAsync(path, WipeAlgorithm.Zero, (ulong)before.AllocatedBytes, null, CancellationToken.None);
+            await VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Zero, (ulong)before.AllocatedBytes, null, CancellationToken.None);
 
             var after = Stat(path);
             Assert.Equal(before.Size, after.Size);
@@ -138,7 +139,7 @@ public sealed class WipeTests : IDisposable
         var path = CreateRandomFile("prefix.img", 8 * MiB);
         var original = File.ReadAllBytes(path);
 
-        await VolumeWiper.WipeAsync(path, WipeAlgorithm.Zero, 3 * MiB, null, CancellationToken.None);
+        await VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Zero, 3 * MiB, null, CancellationToken.None);
 
         var after = File.ReadAllBytes(path);
         Assert.Equal(original.Length, after.Length);
@@ -153,7 +154,7 @@ public sealed class WipeTests : IDisposable
         var before = Stat(path);
         Assert.True(before.AllocatedBytes > OddSize);
 
-        await VolumeWiper.WipeAsync(path, WipeAlgorithm.Zero, (ulong)before.AllocatedBytes, null, CancellationToken.None);
+        await VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Zero, (ulong)before.AllocatedBytes, null, CancellationToken.None);
 
         var after = Stat(path);
         Assert.Equal(before.AllocatedBytes, after.Size);
@@ -167,7 +168,7 @@ public sealed class WipeTests : IDisposable
         Assert.True(Stat(path).Blocks > 0);
 
         var progress = new Recorder();
-        await VolumeWiper.WipeAsync(path, WipeAlgorithm.Trim, 0, progress, CancellationToken.None);
+        await VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Trim, 0, progress, CancellationToken.None);
 
         var after = Stat(path);
         Assert.Equal((8L * MiB) + 100, after.Size);
@@ -177,15 +178,15 @@ public sealed class WipeTests : IDisposable
     }
 
     [Theory]
-    [InlineData(WipeAlgorithm.Nnsa)]
-    [InlineData(WipeAlgorithm.Dod)]
-    [InlineData(WipeAlgorithm.Bsi)]
-    [InlineData(WipeAlgorithm.Gutmann)]
-    [InlineData(WipeAlgorithm.Schneier)]
-    [InlineData(WipeAlgorithm.Pfitzner7)]
-    [InlineData(WipeAlgorithm.Pfitzner33)]
-    [InlineData(WipeAlgorithm.Random)]
-    public async Task Scrub_method_leaves_the_last_pass_and_the_signature(WipeAlgorithm algorithm)
+    [InlineData(VolumeWipeAlgorithm.Nnsa)]
+    [InlineData(VolumeWipeAlgorithm.Dod)]
+    [InlineData(VolumeWipeAlgorithm.Bsi)]
+    [InlineData(VolumeWipeAlgorithm.Gutmann)]
+    [InlineData(VolumeWipeAlgorithm.Schneier)]
+    [InlineData(VolumeWipeAlgorithm.Pfitzner7)]
+    [InlineData(VolumeWipeAlgorithm.Pfitzner33)]
+    [InlineData(VolumeWipeAlgorithm.Random)]
+    public async Task Scrub_method_leaves_the_last_pass_and_the_signature(VolumeWipeAlgorithm algorithm)
     {
         var path = CreateRandomFile("scrub.img", OddSize);
         var original = File.ReadAllBytes(path);
@@ -270,7 +271,7 @@ public sealed class WipeTests : IDisposable
         var path = Path.Combine(_dir.Path, "empty.img");
         File.WriteAllBytes(path, []);
 
-        await VolumeWiper.WipeAsync(path, WipeAlgorithm.Dod, 0, null, CancellationToken.None);
+        await VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Dod, 0, null, CancellationToken.None);
 
         Assert.Equal(0, new FileInfo(path).Length);
     }
@@ -294,7 +295,7 @@ public sealed class WipeTests : IDisposable
         });
         var sw = Stopwatch.StartNew();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(
-            () => VolumeWiper.WipeAsync(path, WipeAlgorithm.Pfitzner33, 0, progress, cts.Token));
+            () => VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Pfitzner33, 0, progress, cts.Token));
         sw.Stop();
 
         // 33 passes over 1 GiB would take minutes; it stopped right after the chunk that crossed 16 MiB.
@@ -310,7 +311,7 @@ public sealed class WipeTests : IDisposable
         var original = File.ReadAllBytes(path);
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(
-            () => VolumeWiper.WipeAsync(path, WipeAlgorithm.Zero, MiB, null, new CancellationToken(canceled: true)));
+            () => VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Zero, MiB, null, new CancellationToken(canceled: true)));
 
         Assert.Equal(original, File.ReadAllBytes(path));
     }
@@ -321,7 +322,7 @@ public sealed class WipeTests : IDisposable
         var path = Path.Combine(_dir.Path, "missing.img");
 
         var ex = await Assert.ThrowsAsync<VirtPoolException>(
-            () => VolumeWiper.WipeAsync(path, WipeAlgorithm.Zero, 0, null, CancellationToken.None));
+            () => VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Zero, 0, null, CancellationToken.None));
 
         Assert.Equal(VirErrorCode.SystemError, ex.Code);
         Assert.Equal($"Failed to open storage volume with path '{path}': No such file or directory", ex.Message);
@@ -333,7 +334,7 @@ public sealed class WipeTests : IDisposable
         var path = CreateRandomFile("alg.img", 4096);
 
         var ex = await Assert.ThrowsAsync<VirtPoolException>(
-            () => VolumeWiper.WipeAsync(path, (WipeAlgorithm)10, 0, null, CancellationToken.None));
+            () => VolumeWiper.WipeAsync(path, (VolumeWipeAlgorithm)10, 0, null, CancellationToken.None));
 
         Assert.Equal(VirErrorCode.InvalidArg, ex.Code);
         Assert.Equal("invalid argument: unsupported algorithm 10", ex.Message);
@@ -348,7 +349,7 @@ public sealed class WipeTests : IDisposable
         Assert.False(IsAll(ReadRange(loop.Path, 0, 32 * MiB), 0));
 
         var progress = new Recorder();
-        await VolumeWiper.WipeAsync(loop.Path, WipeAlgorithm.Zero, 0, progress, CancellationToken.None);
+        await VolumeWiper.WipeAsync(loop.Path, VolumeWipeAlgorithm.Zero, 0, progress, CancellationToken.None);
 
         Assert.Equal(32L * MiB, progress.Last);
         Assert.True(IsAll(ReadRange(loop.Path, 0, 32 * MiB), 0));
@@ -363,7 +364,7 @@ public sealed class WipeTests : IDisposable
         Assert.True(Stat(image).AllocatedBytes >= 32L * MiB);
 
         var progress = new Recorder();
-        await VolumeWiper.WipeAsync(loop.Path, WipeAlgorithm.Trim, 0, progress, CancellationToken.None);
+        await VolumeWiper.WipeAsync(loop.Path, VolumeWipeAlgorithm.Trim, 0, progress, CancellationToken.None);
 
         Assert.Equal(32L * MiB, progress.Last);
         Assert.True(IsAll(ReadRange(loop.Path, 0, 32 * MiB), 0));
@@ -378,7 +379,7 @@ public sealed class WipeTests : IDisposable
         var image = CreateRandomFile("loop-dod.img", 8 * MiB);
         await using var loop = await LoopDevice.AttachAsync(image);
 
-        await VolumeWiper.WipeAsync(loop.Path, WipeAlgorithm.Dod, 0, null, CancellationToken.None);
+        await VolumeWiper.WipeAsync(loop.Path, VolumeWipeAlgorithm.Dod, 0, null, CancellationToken.None);
 
         var content = ReadRange(loop.Path, 0, 8 * MiB);
         Assert.Equal(ScrubMagic, content[..ScrubMagic.Length]);

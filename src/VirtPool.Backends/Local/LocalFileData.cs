@@ -92,7 +92,7 @@ public sealed partial class LocalFileVolumes
     /// <summary>libvirt's wipeVol for files, every algorithm natively; the file is then re-discovered.</summary>
     public static async Task<VolumeDefinition> WipeAsync(VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
     {
-        await VolumeWiper.WipeAsync(volume.Target.Path!, (WipeAlgorithm)(int)algorithm, volume.Allocation ?? 0, progress, cancellationToken).ConfigureAwait(false);
+        await VolumeWiper.WipeAsync(volume.Target.Path!, algorithm, volume.Allocation ?? 0, progress, cancellationToken).ConfigureAwait(false);
         return Rediscover(volume);
     }
 

@@ -1,3 +1,4 @@
+using VirtPool.Core.Backends;
 namespace VirtPool.Formats.Wipe;
 
 /// <summary>
@@ -41,33 +42,33 @@ public static class ScrubSequences
     private static readonly WipePass[] OneRandom = [R];
 
     /// <summary>True for the algorithms libvirt hands to scrub (everything but zero and trim).</summary>
-    public static bool IsScrub(WipeAlgorithm algorithm) => algorithm is > WipeAlgorithm.Zero and < WipeAlgorithm.Trim;
+    public static bool IsScrub(VolumeWipeAlgorithm algorithm) => algorithm is > VolumeWipeAlgorithm.Zero and < VolumeWipeAlgorithm.Trim;
 
     /// <summary>scrub's name for the method (the -p argument libvirt passes).</summary>
-    public static string Name(WipeAlgorithm algorithm) => algorithm switch
+    public static string Name(VolumeWipeAlgorithm algorithm) => algorithm switch
     {
-        WipeAlgorithm.Nnsa => "nnsa",
-        WipeAlgorithm.Dod => "dod",
-        WipeAlgorithm.Bsi => "bsi",
-        WipeAlgorithm.Gutmann => "gutmann",
-        WipeAlgorithm.Schneier => "schneier",
-        WipeAlgorithm.Pfitzner7 => "pfitzner7",
-        WipeAlgorithm.Pfitzner33 => "pfitzner33",
-        WipeAlgorithm.Random => "random",
+        VolumeWipeAlgorithm.Nnsa => "nnsa",
+        VolumeWipeAlgorithm.Dod => "dod",
+        VolumeWipeAlgorithm.Bsi => "bsi",
+        VolumeWipeAlgorithm.Gutmann => "gutmann",
+        VolumeWipeAlgorithm.Schneier => "schneier",
+        VolumeWipeAlgorithm.Pfitzner7 => "pfitzner7",
+        VolumeWipeAlgorithm.Pfitzner33 => "pfitzner33",
+        VolumeWipeAlgorithm.Random => "random",
         _ => throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "not a scrub method"),
     };
 
     /// <summary>The passes scrub runs for <paramref name="algorithm"/>, in order (a read-only view: the tables are shared).</summary>
-    public static IReadOnlyList<WipePass> Passes(WipeAlgorithm algorithm) => Array.AsReadOnly(algorithm switch
+    public static IReadOnlyList<WipePass> Passes(VolumeWipeAlgorithm algorithm) => Array.AsReadOnly(algorithm switch
     {
-        WipeAlgorithm.Nnsa => Nnsa,
-        WipeAlgorithm.Dod => Dod,
-        WipeAlgorithm.Bsi => Bsi,
-        WipeAlgorithm.Gutmann => Gutmann,
-        WipeAlgorithm.Schneier => Schneier,
-        WipeAlgorithm.Pfitzner7 => Pfitzner7,
-        WipeAlgorithm.Pfitzner33 => Pfitzner33,
-        WipeAlgorithm.Random => OneRandom,
+        VolumeWipeAlgorithm.Nnsa => Nnsa,
+        VolumeWipeAlgorithm.Dod => Dod,
+        VolumeWipeAlgorithm.Bsi => Bsi,
+        VolumeWipeAlgorithm.Gutmann => Gutmann,
+        VolumeWipeAlgorithm.Schneier => Schneier,
+        VolumeWipeAlgorithm.Pfitzner7 => Pfitzner7,
+        VolumeWipeAlgorithm.Pfitzner33 => Pfitzner33,
+        VolumeWipeAlgorithm.Random => OneRandom,
         _ => throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "not a scrub method"),
     });
 }

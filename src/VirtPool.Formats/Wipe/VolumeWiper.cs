@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
 using VirtPool.Formats.Interop;
@@ -9,15 +10,15 @@ namespace VirtPool.Formats.Wipe;
 /// libvirt's vol-wipe for local volumes (storage_util.c storageBackendVolWipeLocalFile), done in-process:
 /// no scrub binary is run, but the scrub methods write exactly what <c>scrub -f -p NAME PATH</c> writes.
 /// <list type="bullet">
-/// <item><see cref="WipeAlgorithm.Zero"/> on a regular file: a sparse file (st_blocks &lt; st_size/512) is
+/// <item><see cref="VolumeWipeAlgorithm.Zero"/> on a regular file: a sparse file (st_blocks &lt; st_size/512) is
 /// truncated to 0 and back, as libvirt does; otherwise the first <c>allocation</c> bytes are zeroed in place
 /// with fallocate(ZERO_RANGE) so they stay allocated, as libvirt's written zeroes do (falling back to
 /// punch+allocate, then to writing zeroes). Like libvirt's write loop, an allocation beyond the file's size
 /// extends the file to it (libvirt passes st_blocks*512, so a file whose size is not block-aligned grows to
 /// the block boundary).</item>
-/// <item><see cref="WipeAlgorithm.Zero"/> on a block device: BLKZEROOUT over the whole device (writing zeroes
+/// <item><see cref="VolumeWipeAlgorithm.Zero"/> on a block device: BLKZEROOUT over the whole device (writing zeroes
 /// if the ioctl is unsupported); <c>allocation</c> is not used.</item>
-/// <item><see cref="WipeAlgorithm.Trim"/>: BLKDISCARD over a block device; a regular file has every block
+/// <item><see cref="VolumeWipeAlgorithm.Trim"/>: BLKDISCARD over a block device; a regular file has every block
 /// punched out (size kept). libvirt refuses trim here ("'trim' algorithm not supported"); we do not.</item>
 /// <item>The scrub methods (<see cref="ScrubSequences"/>): every pass overwrites the file's size rounded up to
 /// st_blksize (scrub pads the last block, growing the file) or the whole device, in <see cref="ChunkSize"/>
@@ -45,7 +46,7 @@ public static class VolumeWiper
     /// <summary>scrub's SCRUB_MAGIC, with the NUL its memcpy(sizeof) copies: 13 bytes written at offset 0.</summary>
     public static ReadOnlySpan<byte> ScrubSignature => "\u0001\u0002\u0003SCRUBBED!\0"u8;
 
-    public static async Task WipeAsync(string path, WipeAlgorithm algorithm, ulong allocation, IProgress<long>? progress, CancellationToken ct)
+    public static async Task WipeAsync(string path, VolumeWipeAlgorithm algorithm, ulong allocation, IProgress<long>? progress, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(path);
         await Task.Run(() => Wipe(path, algorithm, allocation, progress, ct), ct).ConfigureAwait(false);
@@ -62,8 +63,8 @@ public static class VolumeWiper
         await Task.Run(() => Wipe(path, passes, writeSignature, progress, ct), ct).ConfigureAwait(false);
     }
 
-    /// <summary>The synchronous form of <see cref="WipeAsync(string, WipeAlgorithm, ulong, IProgress{long}?, CancellationToken)"/>.</summary>
-    public static void Wipe(string path, WipeAlgorithm algorithm, ulong allocation, IProgress<long>? progress, CancellationToken ct)
+    /// <summary>The synchronous form of <see cref="WipeAsync(string, VolumeWipeAlgorithm, ulong, IProgress{long}?, CancellationToken)"/>.</summary>
+    public static void Wipe(string path, VolumeWipeAlgorithm algorithm, ulong allocation, IProgress<long>? progress, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!Enum.IsDefined(algorithm))
@@ -75,16 +76,16 @@ public static class VolumeWiper
         var meter = new Meter(progress);
         switch (algorithm)
         {
-            case WipeAlgorithm.Zero when vol.IsBlockDevice:
+            case VolumeWipeAlgorithm.Zero when vol.IsBlockDevice:
                 vol.ZeroDevice(meter, ct);
                 break;
-            case WipeAlgorithm.Zero:
+            case VolumeWipeAlgorithm.Zero:
                 vol.ZeroFile(allocation, meter, ct);
                 break;
-            case WipeAlgorithm.Trim when vol.IsBlockDevice:
+            case VolumeWipeAlgorithm.Trim when vol.IsBlockDevice:
                 vol.DiscardDevice(meter, ct);
                 break;
-            case WipeAlgorithm.Trim:
+            case VolumeWipeAlgorithm.Trim:
                 vol.PunchFile(meter, ct);
                 break;
             default:
