@@ -20,6 +20,12 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
     /// <summary>libvirt's default volume mode (VIR_STORAGE_DEFAULT_VOL_PERM_MODE).</summary>
     public const uint DefaultVolumeMode = 0x180; // 0600
 
+    /// <summary>
+    /// What libvirt reports of st_mode (S_IRWXUGO): setuid, setgid and sticky bits are dropped, and its
+    /// own parser refuses them ("malformed octal mode"), so a pool on /tmp must not record 01777.
+    /// </summary>
+    private const uint PermissionBits = 0x1FF;
+
     /// <summary>The process umask, read once (umask() can only be read by setting it).</summary>
     private static readonly uint ProcessUmask = ReadUmask();
 
@@ -79,7 +85,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         var capacity = vfs.Frsize * vfs.Blocks;
         var available = vfs.Frsize * vfs.Bavail;
         var allocation = (vfs.Blocks - vfs.Bfree) * vfs.Frsize;
-        var perms = new Permissions { Mode = dst.Mode & 0xFFF, Owner = dst.Uid, Group = dst.Gid };
+        var perms = new Permissions { Mode = dst.Mode & PermissionBits, Owner = dst.Uid, Group = dst.Gid };
         return new PoolScan(new PoolSizes(capacity, allocation, available), volumes, perms);
     }
 
@@ -131,7 +137,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             // libvirt also refreshes the backing file's owner and times (not its header).
             backing = backing with
             {
-                Permissions = new Permissions { Mode = bst.Mode & 0xFFF, Owner = bst.Uid, Group = bst.Gid, Label = backing.Permissions.Label },
+                Permissions = new Permissions { Mode = bst.Mode & PermissionBits, Owner = bst.Uid, Group = bst.Gid, Label = backing.Permissions.Label },
                 Timestamps = Timestamps(bst),
             };
         }
@@ -684,7 +690,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
                 Format = info.Format.ToName(),
                 Compat = info.Compat,
                 ClusterSize = info.ClusterSize,
-                Permissions = new Permissions { Mode = st.Mode & 0xFFF, Owner = st.Uid, Group = st.Gid },
+                Permissions = new Permissions { Mode = st.Mode & PermissionBits, Owner = st.Uid, Group = st.Gid },
                 Timestamps = Timestamps(st),
                 Features = new VolumeFeatures { LazyRefcounts = info.LazyRefcounts, ExtendedL2 = info.ExtendedL2 },
             },

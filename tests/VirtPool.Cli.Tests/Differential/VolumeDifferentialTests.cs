@@ -353,6 +353,34 @@ public sealed class VolumeDifferentialTests(LibvirtOracle oracle)
         s.AssertNoDifferences();
     }
 
+    /// <summary>
+    /// A pool on a sticky folder (like /tmp) with setuid/setgid volumes: libvirt reports only the
+    /// 0777 bits, and a recorded 01777 would make the pool unreadable ("malformed octal mode").
+    /// </summary>
+    [Fact]
+    public async Task Special_mode_bits_are_dropped()
+    {
+        await using var s = await oracle.NewSandboxAsync();
+        s.MakeDir("p/sticky", (UnixFileMode)0x3FF);
+        s.WriteBytes("p/sticky/suid.img", new byte[4096]);
+        s.WriteBytes("p/sticky/sgid.img", new byte[4096]);
+        foreach (var root in new[] { s.OracleRoot, s.CliRoot })
+        {
+            File.SetUnixFileMode(Path.Combine(root, "p/sticky/suid.img"), (UnixFileMode)0x9ED); // 04755
+            File.SetUnixFileMode(Path.Combine(root, "p/sticky/sgid.img"), (UnixFileMode)0x5A4); // 02644
+        }
+
+        (await s.StepAsync("pool-create-as", "sticky", "dir", "--target", "@ROOT@/p/sticky")).ExpectOracle(0);
+        await s.StepAsync("pool-dumpxml", "sticky");
+        await s.StepAsync("pool-info", "sticky");
+        await s.StepAsync("vol-dumpxml", "suid.img", "--pool", "sticky");
+        await s.StepAsync("vol-dumpxml", "sgid.img", "--pool", "sticky");
+        await s.StepAsync("pool-refresh", "sticky");
+        await s.StepAsync("vol-list", "sticky", "--details");
+        await s.StepAsync("pool-destroy", "sticky");
+        s.AssertNoDifferences();
+    }
+
     private async Task<DiffSandbox> NewPoolAsync()
     {
         var s = await oracle.NewSandboxAsync();
