@@ -26,6 +26,14 @@ if (mode == "rpc-calls")
     return 0;
 }
 
+if (mode == "rpc-floor")
+{
+    // rpc-floor SECONDS: the bench client's no-op loop against a busy-polling stub server.
+    var (calls, seconds) = await VirtPool.Bench.RpcLoad.FloorAsync(TimeSpan.FromSeconds(double.Parse(args[1], CultureInfo.InvariantCulture)));
+    Report(mode, seconds, (int)calls);
+    return 0;
+}
+
 if (mode == "manager-calls")
 {
     // manager-calls DIR N: lookup+info through the library alone, to split RPC cost from manager cost.

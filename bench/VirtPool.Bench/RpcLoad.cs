@@ -50,6 +50,73 @@ internal static class RpcLoad
         return (calls, sw.Elapsed.TotalSeconds);
     });
 
+    /// <summary>
+    /// The client's own floor: the same no-op loop against a stub server that busy-polls its socket and
+    /// answers every call with an empty OK reply, doing no work at all. No server can answer this
+    /// client faster over one connection, so it bounds any ratio measured with one connection.
+    /// </summary>
+    public static async Task<(long Calls, double Seconds)> FloorAsync(TimeSpan duration)
+    {
+        var dir = Directory.CreateTempSubdirectory("virtpool-floor-");
+        var path = Path.Combine(dir.FullName, "stub.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen(1);
+        using var stop = new CancellationTokenSource();
+        var stub = new Thread(() => ServeStub(listener, stop.Token)) { IsBackground = true };
+        stub.Start();
+        try
+        {
+            return await NoopAsync(path, duration).ConfigureAwait(false);
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            stub.Join(TimeSpan.FromSeconds(5));
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static void ServeStub(Socket listener, CancellationToken stop)
+    {
+        using var peer = listener.Accept();
+        var input = new byte[64 * 1024];
+        var output = new byte[RpcLimits.MinPacketLength];
+        var have = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            if (peer.Available == 0)
+            {
+                continue; // busy-poll: never sleep, so waking the server costs nothing
+            }
+
+            var n = peer.Receive(input.AsSpan(have));
+            if (n == 0)
+            {
+                return;
+            }
+
+            have += n;
+            while (have >= 4)
+            {
+                var length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(input);
+                if (have < length)
+                {
+                    break;
+                }
+
+                // The call's header with type REPLY and status OK, and no body.
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(output, RpcLimits.MinPacketLength);
+                input.AsSpan(4, 24).CopyTo(output.AsSpan(4));
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(output.AsSpan(16), 1);
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(output.AsSpan(24), 0);
+                peer.Send(output);
+                input.AsSpan(length, have - length).CopyTo(input);
+                have -= length;
+            }
+        }
+    }
+
     /// <summary>Whether a server on <paramref name="socketPath"/> answers AUTH_LIST now.</summary>
     public static bool Answers(string socketPath)
     {

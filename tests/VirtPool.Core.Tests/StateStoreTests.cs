@@ -60,12 +60,10 @@ public sealed class StateStoreTests : IDisposable
         store.AppendVolumeIndex("p", VolumeIndex.AddRecord(new VolumeIndexEntry("b", "/b", "/b", VolumeType.File, "raw"), 7));
         store.AppendVolumeIndex("p", VolumeIndex.DeleteRecord("a", -5));
         store.AppendVolumeIndex("p", "vol\tc\t/c\t/c\t0"); // a writer killed mid-line
-        var index = store.ReadVolumeIndex("p")!;
-        Assert.Equal(["b"], index.Volumes.Select(v => v.Name));
-        Assert.Equal(new PoolSizes(100, 17, 83), index.Sizes);
-        Assert.Null(index.Find("a"));
-        Assert.Equal("/b", index.Find("b")!.Path);
-        Assert.Equal(index.Find("b"), store.FindVolume("p", "b"));
+        Assert.Equal(["b"], store.ListVolumes("p")!.Select(v => v.Name));
+        Assert.Equal(new PoolSizes(100, 17, 83), store.ReadPoolSizes("p"));
+        Assert.Equal((1, 2), store.IndexStats("p"));
+        Assert.Equal("/b", store.FindVolume("p", "b")!.Path);
         Assert.Null(store.FindVolume("p", "a"));
         Assert.Null(store.FindVolume("p", "c"));
     }
@@ -90,7 +88,56 @@ public sealed class StateStoreTests : IDisposable
         writer.AppendVolumeIndex("p", VolumeIndex.DeleteRecord("x", 0));
         Assert.Null(reader.FindVolume("p", "a"));
         Assert.Equal("/b", reader.FindVolume("p", "b")?.Path);
-        Assert.Equal(["b"], reader.ReadVolumeIndex("p")!.Volumes.Select(v => v.Name));
+        Assert.Equal(["b"], reader.ListVolumes("p")!.Select(v => v.Name));
+    }
+
+    /// <summary>
+    /// Readers take no state lock, so one store's cached index is caught up by whichever thread reads
+    /// first after an append: threads reading while another appends must each see a whole index.
+    /// </summary>
+    [Fact]
+    public async Task Threads_reading_one_store_while_another_appends_see_whole_indexes()
+    {
+        var writer = new StateStore(_dir);
+        writer.EnsureCreated();
+        writer.WriteVolumeIndex("p", new VolumeIndex { Sizes = new PoolSizes(1_000_000, 0, 1_000_000) });
+        var reader = new StateStore(_dir);
+        const int Volumes = 2000;
+        using var done = new CancellationTokenSource();
+        using var started = new CountdownEvent(4);
+        var readers = Enumerable.Range(0, 4).Select(t => Task.Run(() =>
+        {
+            var reads = 0;
+            started.Signal();
+            do
+            {
+                var listed = reader.ListVolumes("p")!;
+                var sizes = reader.ReadPoolSizes("p");
+                // Each volume was appended with allocation 1: an index is whole when they agree.
+                Assert.True((ulong)listed.Length <= sizes.Allocation + 1, $"{listed.Length} volumes, allocation {sizes.Allocation}");
+                if (listed.Length > 0)
+                {
+                    Assert.NotNull(reader.FindVolume("p", listed[^1].Name));
+                }
+
+                reads++;
+            }
+            while (!done.IsCancellationRequested);
+
+            return reads;
+        })).ToArray();
+
+        Assert.True(started.Wait(TimeSpan.FromSeconds(30)));
+        for (var i = 0; i < Volumes; i++)
+        {
+            writer.AppendVolumeIndex("p", VolumeIndex.AddRecord(new VolumeIndexEntry($"v{i}", $"/v{i}", $"/v{i}", VolumeType.File, "raw"), 1));
+        }
+
+        await done.CancelAsync();
+        var counts = await Task.WhenAll(readers);
+        Assert.True(counts.Sum() > 4, $"readers made {counts.Sum()} reads while the writer appended");
+        Assert.Equal(Volumes, reader.ListVolumes("p")!.Length);
+        Assert.Equal((ulong)Volumes, reader.ReadPoolSizes("p").Allocation);
     }
 
     [Fact]

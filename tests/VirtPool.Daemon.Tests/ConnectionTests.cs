@@ -85,6 +85,59 @@ public sealed class ConnectionTests
         Assert.InRange(peak, 2, 5);
     }
 
+    /// <summary>
+    /// Replies are sent at once when the socket takes them and queued when it does not: replies much
+    /// larger than the socket buffer, to a client that reads nothing for a while, mixed with small
+    /// ones answered inline, must each arrive whole (never interleaved) and the inline ones in order.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(40)]
+    public async Task Replies_larger_than_the_socket_buffer_arrive_whole_while_small_ones_keep_their_order(int busyPollMicros)
+    {
+        const int Big = 512 * 1024;
+        await using var harness = await ConnectionHarness.StartAsync(table => table.Register(RemoteProcedure.StorageVolWipe, (ctx, _) =>
+        {
+            // The serial's low byte fills the payload, so a reply mixed with another shows.
+            var payload = new byte[Big];
+            payload.AsSpan().Fill((byte)ctx.Call.Serial);
+            ctx.ReplyWriter.WriteFixedOpaque(payload);
+            return ValueTask.CompletedTask;
+        }), busyPollMicros: busyPollMicros);
+        await harness.OpenAsync();
+        const int BigCalls = 12;
+        for (uint i = 0; i < BigCalls; i++)
+        {
+            harness.Client.SendCall(RemoteProcedure.StorageVolWipe, 1000 + i, []);
+            harness.Client.SendCall(RemoteProcedure.ConnectGetLibVersion, 2000 + i, []);
+        }
+
+        // Nothing read yet: the socket buffer fills and the rest waits in the connection's queue.
+        await Task.Delay(300);
+        var big = new HashSet<uint>();
+        var small = new List<uint>();
+        while (big.Count < BigCalls || small.Count < BigCalls)
+        {
+            var reply = await harness.Client.ReadAsync(TimeSpan.FromSeconds(20));
+            Assert.NotNull(reply);
+            Assert.Equal(RpcMessageStatus.Ok, reply.Header.Status);
+            if (reply.Header.Procedure == (int)RemoteProcedure.StorageVolWipe)
+            {
+                Assert.Equal(Big, reply.Payload.Length);
+                Assert.True(reply.Payload.AsSpan().IndexOfAnyExcept((byte)reply.Header.Serial) < 0, $"reply {reply.Header.Serial} holds foreign bytes");
+                Assert.True(big.Add(reply.Header.Serial));
+            }
+            else
+            {
+                small.Add(reply.Header.Serial);
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(2000, BigCalls).Select(i => (uint)i), small);
+        var after = await harness.Client.CallAsync(RemoteProcedure.ConnectGetLibVersion, 3000, []);
+        Assert.Equal(RpcMessageStatus.Ok, after.Header.Status);
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         int current;

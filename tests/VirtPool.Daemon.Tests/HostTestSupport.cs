@@ -122,7 +122,7 @@ internal sealed class ConnectionHarness : IAsyncDisposable
 
     public RawClient Client { get; }
 
-    public static async Task<ConnectionHarness> StartAsync(Action<ProcedureTable<DaemonCallContext>> register, Action<ClientConnection>? configure = null)
+    public static async Task<ConnectionHarness> StartAsync(Action<ProcedureTable<DaemonCallContext>> register, Action<ClientConnection>? configure = null, int busyPollMicros = 0)
     {
         var dir = new TempDir();
         var table = new ProcedureTable<DaemonCallContext>();
@@ -138,7 +138,7 @@ internal sealed class ConnectionHarness : IAsyncDisposable
         listener.Listen(1);
         var client = RawClient.Unix(path);
         Socket server = await listener.AcceptAsync();
-        var connection = new ClientConnection(server, false, "harness", table, services, NullLogger.Instance, 5, 20);
+        var connection = new ClientConnection(server, false, "harness", table, services, NullLogger.Instance, 5, 20, busyPollMicros);
         configure?.Invoke(connection);
         var run = Task.Run(connection.RunAsync);
         return new ConnectionHarness(dir, manager, connection, run, client);

@@ -148,6 +148,43 @@ public static partial class LibC
         return total;
     }
 
+    private const int MSG_DONTWAIT = 0x40;
+    private const int MSG_NOSIGNAL = 0x4000;
+
+    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
+    private static unsafe partial nint SendRaw(int fd, byte* buffer, nint length, int flags);
+
+    /// <summary>
+    /// send without blocking (and without SIGPIPE) until the socket buffer is full: returns the bytes
+    /// taken, which may be fewer than asked (0 when the buffer is full), or -errno on failure.
+    /// </summary>
+    public static unsafe int SendNonBlocking(int fd, ReadOnlySpan<byte> data)
+    {
+        var total = 0;
+        fixed (byte* p = data)
+        {
+            while (total < data.Length)
+            {
+                var n = SendRaw(fd, p + total, data.Length - total, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n >= 0)
+                {
+                    total += (int)n;
+                    continue;
+                }
+
+                var errno = Errno;
+                if (errno == Interop.Errno.EINTR)
+                {
+                    continue;
+                }
+
+                return errno == Interop.Errno.EAGAIN ? total : -errno;
+            }
+        }
+
+        return total;
+    }
+
     /// <summary>Last errno of a call made with SetLastError.</summary>
     public static int Errno => Marshal.GetLastPInvokeError();
 

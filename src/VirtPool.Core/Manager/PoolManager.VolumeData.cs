@@ -150,18 +150,16 @@ public sealed partial class PoolManager
         }
     }
 
-    public async Task<IReadOnlyDictionary<string, string>> GetVolumeLabelsAsync(VolumeRef vol, CancellationToken ct = default)
+    public Task<IReadOnlyDictionary<string, string>> GetVolumeLabelsAsync(VolumeRef vol, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         return VolumeLabels.ReadVolume(_store, vol.Pool, vol.Name);
-    }
+    }, ct);
 
     /// <summary>All labels of a pool's volumes (vol-list --details reads them once).</summary>
-    public async Task<IReadOnlyDictionary<string, SortedDictionary<string, string>>> GetPoolLabelsAsync(string pool, CancellationToken ct = default)
+    public Task<IReadOnlyDictionary<string, SortedDictionary<string, string>>> GetPoolLabelsAsync(string pool, CancellationToken ct = default) => ReadState<IReadOnlyDictionary<string, SortedDictionary<string, string>>>(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         return VolumeLabels.Read(_store, pool);
-    }
+    }, ct);
 
     /// <summary>Sets and removes labels of an existing volume; returns the labels it has afterwards.</summary>
     public async Task<IReadOnlyDictionary<string, string>> UpdateVolumeLabelsAsync(VolumeRef vol, IReadOnlyDictionary<string, string> set, IReadOnlyCollection<string> remove, CancellationToken ct = default)

@@ -38,9 +38,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     // ----- pools: listing and lookup -------------------------------------------------------------
 
-    public async Task<IReadOnlyList<PoolSummary>> ListPoolsAsync(PoolListFilter filter = PoolListFilter.None, CancellationToken ct = default)
+    public Task<IReadOnlyList<PoolSummary>> ListPoolsAsync(PoolListFilter filter = PoolListFilter.None, CancellationToken ct = default) => ReadState<IReadOnlyList<PoolSummary>>(() =>
     {
-        using var held = await LockAsync(exclusive: false, ct).ConfigureAwait(false);
         var result = new List<PoolSummary>();
         foreach (var name in AllNames())
         {
@@ -58,17 +57,12 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         return result;
-    }
+    }, ct);
 
-    public async Task<PoolRef> LookupPoolByNameAsync(string name, CancellationToken ct = default)
-    {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
-        return RequirePool(name).Ref;
-    }
+    public Task<PoolRef> LookupPoolByNameAsync(string name, CancellationToken ct = default) => ReadState(() => RequirePool(name).Ref, ct);
 
-    public async Task<PoolRef> LookupPoolByUuidAsync(Guid uuid, CancellationToken ct = default)
+    public Task<PoolRef> LookupPoolByUuidAsync(Guid uuid, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         foreach (var name in AllNames())
         {
             var pool = LoadPool(name);
@@ -79,18 +73,16 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching uuid '{uuid:D}'");
-    }
+    }, ct);
 
     /// <summary>By name, else by UUID: what virsh does with a pool argument.</summary>
     public async Task<PoolRef> LookupPoolAsync(string nameOrUuid, CancellationToken ct = default)
     {
-        using (var held = await LockAsync(false, ct).ConfigureAwait(false))
+        ct.ThrowIfCancellationRequested();
+        var byName = LoadPool(nameOrUuid);
+        if (byName is not null)
         {
-            var byName = LoadPool(nameOrUuid);
-            if (byName is not null)
-            {
-                return byName.Ref;
-            }
+            return byName.Ref;
         }
 
         if (Guid.TryParse(nameOrUuid, out var uuid))
@@ -108,15 +100,13 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching name '{nameOrUuid}'");
     }
 
-    public async Task<PoolSummary> GetPoolSummaryAsync(string name, CancellationToken ct = default)
+    public Task<PoolSummary> GetPoolSummaryAsync(string name, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         return Summarize(RequirePool(name));
-    }
+    }, ct);
 
-    public async Task<PoolInfo> GetPoolInfoAsync(string name, CancellationToken ct = default)
+    public Task<PoolInfo> GetPoolInfoAsync(string name, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
         if (!pool.Active)
         {
@@ -125,7 +115,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
         var sizes = _store.ReadPoolSizes(name);
         return new PoolInfo(PoolState.Running, sizes.Capacity, sizes.Allocation, sizes.Available);
-    }
+    }, ct);
 
     /// <summary>pool-dumpxml: the live definition of an active pool unless <paramref name="inactive"/>.</summary>
     /// <summary>
@@ -133,9 +123,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     /// for --inactive, unless a new definition was saved meanwhile); for a stopped pool, the last
     /// live definition until it is redefined or started, else the persistent one.
     /// </summary>
-    public async Task<string> GetPoolXmlAsync(string name, bool inactive, CancellationToken ct = default)
+    public Task<string> GetPoolXmlAsync(string name, bool inactive, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -145,13 +134,12 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         return _store.ReadLastLive(name) ?? PoolXml.Format(pool.Definition);
-    }
+    }, ct);
 
-    public async Task<bool> GetAutostartAsync(string name, CancellationToken ct = default)
+    public Task<bool> GetAutostartAsync(string name, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         return RequirePool(name).Autostart;
-    }
+    }, ct);
 
     // ----- pools: lifecycle ----------------------------------------------------------------------
 
@@ -317,28 +305,31 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     // ----- volumes -------------------------------------------------------------------------------
 
-    public async Task<IReadOnlyList<VolumeRef>> ListVolumesAsync(string poolName, CancellationToken ct = default)
+    public Task<IReadOnlyList<VolumeRef>> ListVolumesAsync(string poolName, CancellationToken ct = default) => ReadState<IReadOnlyList<VolumeRef>>(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         var pool = RequirePool(poolName);
         RequireActive(pool);
-        var index = _store.ReadVolumeIndex(poolName) ?? new VolumeIndex();
-        return index.Volumes.Select(v => new VolumeRef(poolName, v.Name, v.Key)).ToList();
-    }
+        var volumes = _store.ListVolumes(poolName) ?? [];
+        var result = new VolumeRef[volumes.Length];
+        for (var i = 0; i < volumes.Length; i++)
+        {
+            result[i] = new VolumeRef(poolName, volumes[i].Name, volumes[i].Key);
+        }
 
-    public async Task<VolumeRef> LookupVolumeByNameAsync(string poolName, string volName, CancellationToken ct = default)
+        return result;
+    }, ct);
+
+    public Task<VolumeRef> LookupVolumeByNameAsync(string poolName, string volName, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         var pool = RequirePool(poolName);
         RequireActive(pool);
         var entry = FindVolume(poolName, volName)
                     ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{volName}'");
         return new VolumeRef(poolName, entry.Name, entry.Key);
-    }
+    }, ct);
 
-    public async Task<VolumeRef> LookupVolumeByKeyAsync(string key, CancellationToken ct = default)
+    public Task<VolumeRef> LookupVolumeByKeyAsync(string key, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         foreach (var (pool, entry) in ActiveVolumes())
         {
             if (entry.Key == key)
@@ -348,11 +339,10 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching key {key}");
-    }
+    }, ct);
 
-    public async Task<VolumeRef> LookupVolumeByPathAsync(string path, CancellationToken ct = default)
+    public Task<VolumeRef> LookupVolumeByPathAsync(string path, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         var wanted = CanonicalPath(path);
         foreach (var (pool, entry) in ActiveVolumes())
         {
@@ -363,7 +353,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching path '{path}'");
-    }
+    }, ct);
 
     /// <summary>Creates a volume from libvirt volume XML (storageVolCreateXML).</summary>
     public async Task<VolumeRef> CreateVolumeAsync(string poolName, string xml, VolumeCreateFlags flags = VolumeCreateFlags.None, IProgress<long>? progress = null, CancellationToken ct = default)
@@ -503,11 +493,11 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         await backend.DeleteVolumeAsync(context, def, ct).ConfigureAwait(false);
-        var index = _store.ReadVolumeIndex(vol.Pool) ?? new VolumeIndex();
-        if (index.DeadRecords > index.Count + 1024)
+        var (count, dead) = _store.IndexStats(vol.Pool);
+        if (dead > count + 1024)
         {
             // Many deletes made the log long: rewrite it compacted.
-            index = _store.ReadVolumeIndexForUpdate(vol.Pool)!;
+            var index = _store.ReadVolumeIndexForUpdate(vol.Pool)!;
             index.Remove(vol.Name);
             index.Account(-(long)allocation);
             _store.WriteVolumeIndex(vol.Pool, index);
@@ -538,28 +528,23 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     /// <summary>The volume as storage has it now: libvirt refreshes a volume before reporting its info or XML.</summary>
     private async Task<(PoolType PoolType, VolumeDefinition Volume)> LoadVolumeAsync(VolumeRef vol, CancellationToken ct)
     {
-        LoadedPool pool;
-        VolumeIndexEntry entry;
-        using (var held = await LockAsync(false, ct).ConfigureAwait(false))
-        {
-            pool = RequirePool(vol.Pool);
-            RequireActive(pool);
-            entry = FindVolume(vol.Pool, vol.Name)
+        ct.ThrowIfCancellationRequested();
+        var pool = RequirePool(vol.Pool);
+        RequireActive(pool);
+        var entry = FindVolume(vol.Pool, vol.Name)
                     ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
-        }
 
         var backend = BackendFor(pool.Definition.Type);
         var def = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
         return (pool.Definition.Type, def);
     }
 
-    public async Task<string> GetVolumePathAsync(VolumeRef vol, CancellationToken ct = default)
+    public Task<string> GetVolumePathAsync(VolumeRef vol, CancellationToken ct = default) => ReadState(() =>
     {
-        using var held = await LockAsync(false, ct).ConfigureAwait(false);
         var entry = FindVolume(vol.Pool, vol.Name)
                     ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
         return entry.Path;
-    }
+    }, ct);
 
     // ----- start-up reconciliation ---------------------------------------------------------------
 
@@ -637,6 +622,28 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         public bool Persistent => Config is not null;
 
         public PoolRef Ref => new(Definition.Name, Definition.Uuid);
+    }
+
+    /// <summary>
+    /// A read: no state lock. Every state file is replaced atomically and each transaction writes its
+    /// files in an order whose every prefix is a valid state (for crash safety), so a reader sees
+    /// some valid state without waiting for writers, in this process or another.
+    /// </summary>
+    private static Task<T> ReadState<T>(Func<T> read, CancellationToken ct)
+    {
+        if (ct.IsCancellationRequested)
+        {
+            return Task.FromCanceled<T>(ct);
+        }
+
+        try
+        {
+            return Task.FromResult(read());
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException<T>(ex);
+        }
     }
 
     private async Task<Releaser> LockAsync(bool exclusive, CancellationToken ct)
@@ -831,13 +838,13 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     {
         foreach (var name in _store.StatusNames())
         {
-            var index = _store.ReadVolumeIndex(name);
-            if (index is null)
+            var volumes = _store.ListVolumes(name);
+            if (volumes is null)
             {
                 continue;
             }
 
-            foreach (var v in index.Volumes)
+            foreach (var v in volumes)
             {
                 yield return (name, v);
             }

@@ -164,8 +164,12 @@ public sealed class StateStore
         }
     }
 
-    /// <summary>The pool's volume index, shared with later reads in this process: do not modify it.</summary>
-    public VolumeIndex? ReadVolumeIndex(string name) => LoadIndex(name);
+    /// <summary>A copy of the pool's volume entries as of now (null when the pool has no index).</summary>
+    public VolumeIndexEntry[]? ListVolumes(string name) => ReadIndex(name, 0, static (index, _) => index is null ? null : index.Volumes.ToArray());
+
+    /// <summary>How many live and dead records the pool's index holds (to decide when to compact it).</summary>
+    public (int Count, int DeadRecords) IndexStats(string name)
+        => ReadIndex(name, 0, static (index, _) => index is null ? (0, 0) : (index.Count, index.DeadRecords));
 
     /// <summary>A private copy of the index, to change and write back.</summary>
     public VolumeIndex? ReadVolumeIndexForUpdate(string name)
@@ -174,31 +178,44 @@ public sealed class StateStore
         return text is null ? null : VolumeIndex.Parse(text);
     }
 
-    public VolumeIndexEntry? FindVolume(string pool, string volume) => LoadIndex(pool)?.Find(volume);
+    public VolumeIndexEntry? FindVolume(string pool, string volume) => ReadIndex(pool, volume, static (index, name) => index?.Find(name));
 
-    public PoolSizes ReadPoolSizes(string name) => LoadIndex(name)?.Sizes ?? default;
+    public PoolSizes ReadPoolSizes(string name) => ReadIndex(name, 0, static (index, _) => index?.Sizes ?? default);
 
     /// <summary>
-    /// The index as of now, parsing only what was appended since this process last read it: the file
-    /// is replaced (a new inode) when rewritten and only grows in between, so a volume command costs
-    /// O(new records), not O(volumes in the pool).
+    /// Runs <paramref name="read"/> on the index as of now, under the lock of this process's cached
+    /// copy: readers need no state lock (every index version is complete on disk), but the cached
+    /// copy is caught up in place, so two threads must not read it while one applies new records.
     /// </summary>
-    private VolumeIndex? LoadIndex(string name)
+    private TResult ReadIndex<TState, TResult>(string name, TState state, Func<VolumeIndex?, TState, TResult> read)
     {
         var path = VolumeIndexPath(name);
-
-        // Unchanged since this process last parsed it (same inode, size and mtime): one stat, no read.
-        if (_indexes.TryGetValue(path, out var known) && FileStat.TryStat(path, out var now, out _)
-            && now.Inode == known.Inode && now.Size == known.Parsed && (now.MTimeSec, now.MTimeNsec) == known.MTime)
+        var cached = _indexes.GetOrAdd(path, static _ => new CachedIndex());
+        lock (cached)
         {
-            return known.Index;
+            return read(CatchUp(path, cached), state);
+        }
+    }
+
+    /// <summary>
+    /// Brings <paramref name="cached"/> up to the file, parsing only what was appended since this
+    /// process last read it: the file is replaced (a new inode) when rewritten and only grows in
+    /// between, so a volume command costs O(new records), not O(volumes in the pool).
+    /// </summary>
+    private static VolumeIndex? CatchUp(string path, CachedIndex cached)
+    {
+        // Unchanged since this process last parsed it (same inode, size and mtime): one stat, no read.
+        if (cached.Index is not null && FileStat.TryStat(path, out var now, out _)
+            && now.Inode == cached.Inode && now.Size == cached.Parsed && (now.MTimeSec, now.MTimeNsec) == cached.MTime)
+        {
+            return cached.Index;
         }
 
         var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
         if (fd < 0)
         {
             var errno = LibC.Errno;
-            _indexes.TryRemove(path, out _);
+            cached.Reset(0, [], null);
             return errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ENAMETOOLONG ? null : throw VirtPoolException.System($"cannot read file '{path}'", errno);
         }
 
@@ -210,30 +227,33 @@ public sealed class StateStore
             }
 
             var generation = ReadGeneration(fd);
-            if (!_indexes.TryGetValue(path, out var cached) || cached.Inode != st.Inode || cached.Parsed > st.Size
+            if (cached.Index is null || cached.Inode != st.Inode || cached.Parsed > st.Size
                 || !cached.Generation.AsSpan().SequenceEqual(generation))
             {
-                cached = new CachedIndex(st.Inode, generation, new VolumeIndex());
-                _indexes[path] = cached;
+                cached.Reset(st.Inode, generation, new VolumeIndex());
             }
 
+            var index = cached.Index!;
             var length = checked((int)(st.Size - cached.Parsed));
-            if (length == 0)
+            if (length > 0)
             {
-                cached.MTime = (st.MTimeSec, st.MTimeNsec);
-                return cached.Index;
+                var buffer = new byte[length];
+                var total = LibC.PReadFully(fd, buffer, cached.Parsed);
+                if (total < 0)
+                {
+                    throw VirtPoolException.System($"cannot read file '{path}'", -total);
+                }
+
+                cached.Parsed += index.ApplyLines(buffer.AsSpan(0, total));
             }
 
-            var buffer = new byte[length];
-            var total = LibC.PReadFully(fd, buffer, cached.Parsed);
-            if (total < 0)
-            {
-                throw VirtPoolException.System($"cannot read file '{path}'", -total);
-            }
-
-            cached.Parsed += cached.Index.ApplyLines(buffer.AsSpan(0, total));
             cached.MTime = (st.MTimeSec, st.MTimeNsec);
-            return cached.Index;
+            return index;
+        }
+        catch
+        {
+            cached.Reset(0, [], null);
+            throw;
         }
         finally
         {
@@ -248,18 +268,28 @@ public sealed class StateStore
         return n > 0 ? header[..n] : [];
     }
 
-    private sealed class CachedIndex(ulong inode, byte[] generation, VolumeIndex index)
+    /// <summary>This process's parsed copy of one index file; guarded by locking the instance.</summary>
+    private sealed class CachedIndex
     {
-        public ulong Inode { get; } = inode;
+        public ulong Inode { get; private set; }
 
-        public byte[] Generation { get; } = generation;
+        public byte[] Generation { get; private set; } = [];
 
-        public VolumeIndex Index { get; } = index;
+        public VolumeIndex? Index { get; private set; }
 
         public long Parsed { get; set; }
 
         /// <summary>The file's mtime when <see cref="Parsed"/> last caught up with its size.</summary>
         public (long Sec, long Nsec) MTime { get; set; } = (-1, -1);
+
+        public void Reset(ulong inode, byte[] generation, VolumeIndex? index)
+        {
+            Inode = inode;
+            Generation = generation;
+            Index = index;
+            Parsed = 0;
+            MTime = (-1, -1);
+        }
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CachedIndex> _indexes = new(StringComparer.Ordinal);

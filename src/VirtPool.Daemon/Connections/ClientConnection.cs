@@ -2,9 +2,9 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using VirtPool.Core.Errors;
+using VirtPool.Core.Interop;
 using VirtPool.Daemon.Events;
 using VirtPool.Rpc;
 
@@ -18,10 +18,11 @@ namespace VirtPool.Daemon.Connections;
 /// </summary>
 public sealed partial class ClientConnection : IClientConnection, IAsyncDisposable
 {
-    /// <summary>Procedures libvirtd runs before CONNECT_OPEN (spec 3.6 / 4.3); the rest get "connection not open".</summary>
     /// <summary>
-    /// Calls answered from the state folder's caches in microseconds, run on the reader itself: a thread
-    /// hop per call would cost more than the call. Anything that may scan, copy or wait stays off it.
+    /// Calls answered from the state folder's caches in microseconds, run on the reader itself (an
+    /// epoll thread): a thread hop per call would cost more than the call. Nothing here touches pool
+    /// storage, so a hung NFS server or disk can never stall the reader: volume info and XML, which
+    /// probe the image, run on the thread pool like everything that may scan, copy or wait.
     /// </summary>
     private static readonly HashSet<int> InlineProcedures =
     [
@@ -30,10 +31,11 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         (int)RemoteProcedure.StoragePoolGetInfo, (int)RemoteProcedure.StoragePoolGetXmlDesc, (int)RemoteProcedure.StoragePoolGetAutostart,
         (int)RemoteProcedure.StoragePoolIsActive, (int)RemoteProcedure.StoragePoolIsPersistent,
         (int)RemoteProcedure.StorageVolLookupByName, (int)RemoteProcedure.StorageVolLookupByKey, (int)RemoteProcedure.StorageVolLookupByPath,
-        (int)RemoteProcedure.StorageVolGetInfo, (int)RemoteProcedure.StorageVolGetXmlDesc, (int)RemoteProcedure.StorageVolGetPath,
+        (int)RemoteProcedure.StorageVolGetPath,
         (int)RemoteProcedure.ConnectListAllStoragePools, (int)RemoteProcedure.StoragePoolListAllVolumes,
     ];
 
+    /// <summary>Procedures libvirtd runs before CONNECT_OPEN (spec 3.6 / 4.3); the rest get "connection not open".</summary>
     private static readonly HashSet<int> AllowedBeforeOpen =
     [
         (int)RemoteProcedure.AuthList,
@@ -52,7 +54,8 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
     private readonly NetworkStream _stream;
 
     private readonly PipeReader _reader;
-    private readonly Channel<Outgoing> _outgoing = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _writeGate = new();
+    private readonly Queue<Outgoing> _pendingWrites = new();
     private readonly CancellationTokenSource _closing = new();
     private readonly ProcedureTable<DaemonCallContext> _table;
     private readonly DaemonServices _services;
@@ -63,7 +66,9 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
     private readonly Lock _stateLock = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly bool _socketReadOnly;
-    private Task? _writerTask;
+    private bool _writerBusy;
+    private bool _writesClosed;
+    private Task _drainTask = Task.CompletedTask;
     private Task? _keepaliveTask;
     private long _lastReceivedTicks = Environment.TickCount64;
     private int _closeStarted;
@@ -71,8 +76,9 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
     private volatile bool _openedReadOnly;
 
     internal ClientConnection(Socket socket, bool readOnlySocket, string listenerName, ProcedureTable<DaemonCallContext> table,
-        DaemonServices services, ILogger log, int maxCalls, int maxQueuedCalls)
+        DaemonServices services, ILogger log, int maxCalls, int maxQueuedCalls, int busyPollMicros = 0)
     {
+        _busyPollLimitTicks = busyPollMicros * System.Diagnostics.Stopwatch.Frequency / 1_000_000;
         _socket = socket;
         _socketReadOnly = readOnlySocket;
         _table = table;
@@ -147,7 +153,6 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
     public async Task RunAsync()
     {
         _log.LogDebug("Connection {Connection} opened", Description);
-        _writerTask = Task.Run(WriterLoopAsync);
         try
         {
             await ReadLoopAsync().ConfigureAwait(false);
@@ -166,6 +171,7 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
             while (true)
             {
                 ReadResult result = await _reader.ReadAsync(token).ConfigureAwait(false);
+                NoteArrival();
                 ReadOnlySequence<byte> buffer = result.Buffer;
                 try
                 {
@@ -189,6 +195,8 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
 
                     return;
                 }
+
+                AwaitNextPacketBriefly();
             }
         }
         catch (RpcProtocolException ex)
@@ -208,6 +216,47 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
             _log.LogError(ex, "Connection {Connection}: unexpected failure, closing", Description);
         }
     }
+
+    /// <summary>
+    /// A client in a call loop sends its next call a few microseconds after our reply. Waiting for it
+    /// in epoll costs a sleep and a wake-up, which is most of a round trip here; so a connection
+    /// whose calls recently followed replies that closely polls its socket for about that long
+    /// first. Connections that pause longer (most of them) never spin.
+    /// </summary>
+    private void AwaitNextPacketBriefly()
+    {
+        _idleSince = System.Diagnostics.Stopwatch.GetTimestamp();
+        long gap = _gapEwmaTicks;
+        if (gap > _busyPollLimitTicks)
+        {
+            return;
+        }
+
+        long until = _idleSince + Math.Min(_busyPollLimitTicks, (2 * gap) + PollFloorTicks);
+        while (_socket.Available == 0 && System.Diagnostics.Stopwatch.GetTimestamp() < until)
+        {
+            Thread.SpinWait(20);
+        }
+    }
+
+    private void NoteArrival()
+    {
+        if (_idleSince == 0)
+        {
+            return;
+        }
+
+        long gap = System.Diagnostics.Stopwatch.GetTimestamp() - _idleSince;
+        _idleSince = 0;
+        // A moving average of the gaps, with outliers capped so one long pause is forgotten quickly.
+        _gapEwmaTicks += (Math.Min(gap, CappedGapTicks) - _gapEwmaTicks) / 4;
+    }
+
+    private static readonly long PollFloorTicks = 5 * System.Diagnostics.Stopwatch.Frequency / 1_000_000;
+    private static readonly long CappedGapTicks = System.Diagnostics.Stopwatch.Frequency / 1000;
+    private readonly long _busyPollLimitTicks;
+    private long _idleSince;
+    private long _gapEwmaTicks = CappedGapTicks;
 
     private async ValueTask OnPacketAsync(RpcPacket packet, CancellationToken token)
     {
@@ -368,26 +417,16 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         }
     }
 
-    /// <summary>Queues a complete packet; ownership of <paramref name="packet"/> passes to the connection.</summary>
-    internal void Send(PooledBufferWriter packet, bool closeAfter = false)
-    {
-        if (!_outgoing.Writer.TryWrite(new Outgoing(packet, null, closeAfter)))
-        {
-            packet.Dispose();
-        }
-    }
+    /// <summary>Sends a complete packet in order; ownership of <paramref name="packet"/> passes to the connection.</summary>
+    internal void Send(PooledBufferWriter packet, bool closeAfter = false) => Enqueue(new Outgoing(packet, null, closeAfter));
 
-    /// <summary>Queues a packet and completes when it has been handed to the socket (download flow control, spec 6.4).</summary>
+    /// <summary>Sends a packet and completes when it has been handed to the socket (download flow control, spec 6.4).</summary>
     internal Task SendAndWaitAsync(PooledBufferWriter packet)
     {
         var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_outgoing.Writer.TryWrite(new Outgoing(packet, written, false)))
-        {
-            packet.Dispose();
-            return Task.FromCanceled(_closing.IsCancellationRequested ? _closing.Token : new CancellationToken(true));
-        }
-
-        return written.Task;
+        return Enqueue(new Outgoing(packet, written, false))
+            ? written.Task
+            : Task.FromCanceled(_closing.IsCancellationRequested ? _closing.Token : new CancellationToken(true));
     }
 
     internal void SendError(in RpcHeader call, RemoteError error)
@@ -397,55 +436,176 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         Send(packet);
     }
 
-    private async Task WriterLoopAsync()
+    /// <summary>
+    /// Packets leave in the order they were queued. Whoever finds the write side idle owns it and
+    /// sends at once without blocking: a reply almost always fits the socket buffer, so no writer
+    /// task is woken per call (that hop cost more than the call). What does not fit, and whatever
+    /// queues meanwhile, is drained by one task with async sends.
+    /// </summary>
+    private bool Enqueue(Outgoing item)
     {
-        ChannelReader<Outgoing> queue = _outgoing.Reader;
+        lock (_writeGate)
+        {
+            if (_writesClosed)
+            {
+                Drop(item);
+                return false;
+            }
+
+            if (_writerBusy)
+            {
+                _pendingWrites.Enqueue(item);
+                return true;
+            }
+
+            _writerBusy = true;
+        }
+
+        int sent = TrySendNow(item.Packet.WrittenSpan);
+        if (sent < 0)
+        {
+            Drop(item);
+            FailWrites();
+            return true;
+        }
+
+        if (sent < item.Packet.WrittenCount)
+        {
+            StartDrain(item, sent);
+            return true;
+        }
+
+        Finish(item);
+        if (item.CloseAfter)
+        {
+            // CONNECT_CLOSE: the reply is on its way; now end the connection (spec 4.5).
+            FailWrites();
+            BeginClose();
+            return true;
+        }
+
+        lock (_writeGate)
+        {
+            if (_pendingWrites.Count == 0 || _writesClosed)
+            {
+                _writerBusy = false;
+                return true;
+            }
+        }
+
+        StartDrain(null, 0);
+        return true;
+    }
+
+    /// <summary>A non-blocking send on the socket; -1 when the connection is broken.</summary>
+    private int TrySendNow(ReadOnlySpan<byte> data)
+    {
+        bool added = false;
         try
         {
-            while (await queue.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                while (queue.TryRead(out var item))
-                {
-                    try
-                    {
-                        await _stream.WriteAsync(item.Packet.WrittenMemory, _closing.Token).ConfigureAwait(false);
-
-                        item.Written?.TrySetResult();
-                    }
-                    catch (Exception ex)
-                    {
-                        item.Written?.TrySetCanceled();
-                        if (ex is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException))
-                        {
-                            _log.LogError(ex, "Connection {Connection}: write failed", Description);
-                        }
-
-                        BeginClose();
-                        return;
-                    }
-                    finally
-                    {
-                        item.Packet.Dispose();
-                    }
-
-                    if (item.CloseAfter)
-                    {
-                        // CONNECT_CLOSE: the reply is on its way; now end the connection (spec 4.5).
-                        BeginClose();
-                        return;
-                    }
-                }
-            }
+            _socket.SafeHandle.DangerousAddRef(ref added);
+            int sent = LibC.SendNonBlocking((int)_socket.SafeHandle.DangerousGetHandle(), data);
+            return sent < 0 ? -1 : sent;
+        }
+        catch (ObjectDisposedException)
+        {
+            return -1;
         }
         finally
         {
-            _outgoing.Writer.TryComplete();
-            while (queue.TryRead(out var left))
+            if (added)
             {
-                left.Written?.TrySetCanceled();
-                left.Packet.Dispose();
+                _socket.SafeHandle.DangerousRelease();
             }
         }
+    }
+
+    /// <summary>Hands the write side (still owned by the caller) to a drain task.</summary>
+    private void StartDrain(Outgoing? first, int offset)
+    {
+        lock (_writeGate)
+        {
+            _drainTask = Task.Run(() => DrainAsync(first, offset));
+        }
+    }
+
+    private async Task DrainAsync(Outgoing? current, int offset)
+    {
+        while (true)
+        {
+            if (current is not null)
+            {
+                try
+                {
+                    var remaining = current.Packet.WrittenMemory[offset..];
+                    while (!remaining.IsEmpty)
+                    {
+                        int n = await _socket.SendAsync(remaining, SocketFlags.None, _closing.Token).ConfigureAwait(false);
+                        remaining = remaining[n..];
+                    }
+                }
+                catch (Exception ex)
+                {
+                    if (ex is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException))
+                    {
+                        _log.LogError(ex, "Connection {Connection}: write failed", Description);
+                    }
+
+                    Drop(current);
+                    FailWrites();
+                    BeginClose();
+                    return;
+                }
+
+                Finish(current);
+                if (current.CloseAfter)
+                {
+                    FailWrites();
+                    BeginClose();
+                    return;
+                }
+            }
+
+            lock (_writeGate)
+            {
+                if (_writesClosed || !_pendingWrites.TryDequeue(out current))
+                {
+                    _writerBusy = false;
+                    return;
+                }
+            }
+
+            offset = 0;
+        }
+    }
+
+    /// <summary>No more output: queued packets are dropped and their waiters cancelled.</summary>
+    private void FailWrites()
+    {
+        Outgoing[] dropped;
+        lock (_writeGate)
+        {
+            _writesClosed = true;
+            dropped = [.. _pendingWrites];
+            _pendingWrites.Clear();
+        }
+
+        foreach (var item in dropped)
+        {
+            Drop(item);
+        }
+    }
+
+    private static void Finish(Outgoing item)
+    {
+        item.Packet.Dispose();
+        item.Written?.TrySetResult();
+    }
+
+    private static void Drop(Outgoing item)
+    {
+        item.Packet.Dispose();
+        item.Written?.TrySetCanceled();
     }
 
     private async Task KeepaliveLoopAsync()
@@ -514,11 +674,14 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         BeginClose();
         Events.Clear();
         AbortAllStreams();
-        _outgoing.Writer.TryComplete();
-        if (_writerTask is not null)
+        Task drain;
+        lock (_writeGate)
         {
-            await _writerTask.ConfigureAwait(false);
+            drain = _drainTask;
         }
+
+        await drain.ConfigureAwait(false);
+        FailWrites();
 
         // Calls and stream workers observe the token; give a stuck backend a bounded time, then move on.
         Task all = Task.WhenAll(_running.Keys.ToArray());

@@ -31,6 +31,14 @@ public sealed record DaemonOptions
     /// <summary>Calls read from a connection but not yet finished; beyond it the connection's reader pauses.</summary>
     public int MaxQueuedCallsPerConnection { get; init; } = 20;
 
+    /// <summary>
+    /// How long (µs) a connection whose client calls in a tight loop polls for its next call before
+    /// sleeping in epoll; 0 turns polling off. Only such connections poll, and never longer than this.
+    /// </summary>
+    public int BusyPollMicros { get; init; } = DefaultBusyPollMicros;
+
+    public const int DefaultBusyPollMicros = 40;
+
     public string StateDir => ResolveStateDir(StateDirOption);
 
     public string? RuntimeDir => ResolveRuntimeDir(StateDirOption);
@@ -45,6 +53,8 @@ public sealed record DaemonOptions
           --auth none              authentication for TCP (only "none" is supported)
           --state-dir DIR          state folder (default: VIRTPOOL_STATE_DIR, /var/lib/virtpool as root)
           --pid-file FILE          write the process id to FILE
+          --busy-poll-us N         poll up to N µs for the next call of a client calling in a tight
+                                   loop, instead of sleeping (default 40; 0 = never poll)
           --help                   show this help
         """;
 
@@ -52,6 +62,7 @@ public sealed record DaemonOptions
     public static DaemonOptions Parse(IReadOnlyList<string> args)
     {
         string? socket = null, listen = null, auth = null, stateDir = null, pidFile = null;
+        int busyPoll = DefaultBusyPollMicros;
         bool roSocket = true;
         for (int i = 0; i < args.Count; i++)
         {
@@ -87,6 +98,14 @@ public sealed record DaemonOptions
                 case "--auth": auth = Value(); break;
                 case "--state-dir": stateDir = Value(); break;
                 case "--pid-file": pidFile = Value(); break;
+                case "--busy-poll-us":
+                    string poll = Value();
+                    if (!int.TryParse(poll, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out busyPoll) || busyPoll > 1000)
+                    {
+                        throw new ArgumentException($"--busy-poll-us '{poll}' is not a number of microseconds from 0 to 1000");
+                    }
+
+                    break;
                 default: throw new ArgumentException($"unknown option '{args[i]}'");
             }
         }
@@ -119,6 +138,7 @@ public sealed record DaemonOptions
             AuthNone = auth == "none",
             StateDirOption = stateDir,
             PidFile = pidFile is null ? null : Path.GetFullPath(pidFile),
+            BusyPollMicros = busyPoll,
         };
     }
 

@@ -141,7 +141,7 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
             }
 
             var connection = new ClientConnection(client, listener.ReadOnly, listener.Name, _table, Services,
-                _loggers.CreateLogger<ClientConnection>(), _options.MaxCallsPerConnection, _options.MaxQueuedCallsPerConnection);
+                _loggers.CreateLogger<ClientConnection>(), _options.MaxCallsPerConnection, _options.MaxQueuedCallsPerConnection, _options.BusyPollMicros);
             _events.Attach(connection);
             var run = Task.Run(async () =>
             {

@@ -90,6 +90,21 @@ public static partial class StorageProcedures
     /// </summary>
     internal static async Task<PoolRef> ResolvePoolAsync(DaemonCallContext ctx, PoolRef handle)
     {
+        // libvirt finds a handle's pool by UUID alone. The handle also carries the name, and by name
+        // is one cached file where by UUID is a scan of every pool: try the name, keep it only when
+        // the UUID agrees (a pool redefined under the same name is a different pool).
+        try
+        {
+            var byName = await Manager(ctx).LookupPoolByNameAsync(handle.Name, ctx.CancellationToken).ConfigureAwait(false);
+            if (byName.Uuid == handle.Uuid)
+            {
+                return byName;
+            }
+        }
+        catch (VirtPoolException ex) when (ex.Code == VirErrorCode.NoStoragePool)
+        {
+        }
+
         try
         {
             return await Manager(ctx).LookupPoolByUuidAsync(handle.Uuid, ctx.CancellationToken).ConfigureAwait(false);
