@@ -3,7 +3,7 @@ using System.Buffers;
 namespace VirtPool.Rpc;
 
 /// <summary>
-/// A growable byte buffer rented from <see cref="ArrayPool{T}.Shared"/>. Unlike a pipe it lets already written
+/// A growable byte buffer rented from <see cref="RpcBufferPool"/>. Unlike a pipe it lets already written
 /// bytes be patched (<see cref="GetWrittenSpan"/>) and discarded (<see cref="Truncate"/>), which packet framing
 /// needs: the length word is known only after the payload is written, and a handler that fails halfway has its
 /// partial reply replaced by an error.
@@ -19,7 +19,7 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
     public PooledBufferWriter(int initialCapacity = MinimumCapacity)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(initialCapacity);
-        _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, MinimumCapacity));
+        _buffer = RpcBufferPool.Rent(Math.Max(initialCapacity, MinimumCapacity));
     }
 
     public int WrittenCount => _written;
@@ -80,19 +80,7 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         ReturnToPool(buffer);
     }
 
-    /// <summary>
-    /// Stream packets (≤ 256 KiB of data) reuse pooled buffers; a rare huge reply (a list of 10,000
-    /// volumes) does not park megabytes in the shared pool for the rest of the daemon's life.
-    /// </summary>
-    private const int MaxPooledLength = 512 * 1024;
-
-    private static void ReturnToPool(byte[] buffer)
-    {
-        if (buffer.Length <= MaxPooledLength)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+    private static void ReturnToPool(byte[] buffer) => RpcBufferPool.Return(buffer);
 
     private void EnsureFree(int sizeHint)
     {
@@ -112,7 +100,7 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 
         long doubled = Math.Max((long)_buffer.Length * 2, MinimumCapacity);
         int newSize = (int)Math.Min(Math.Max(doubled, required), Array.MaxLength);
-        byte[] bigger = ArrayPool<byte>.Shared.Rent(newSize);
+        byte[] bigger = RpcBufferPool.Rent(newSize);
         _buffer.AsSpan(0, _written).CopyTo(bigger);
         ReturnToPool(_buffer);
         _buffer = bigger;

@@ -617,8 +617,11 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     // ----- internals -----------------------------------------------------------------------------
 
-    private sealed record LoadedPool(PoolDefinition Definition, PoolDefinition? Config, bool Active, bool Autostart)
+    private sealed record LoadedPool(PoolDefinition Definition, PoolDefinition? Config, bool Active, StateStore Store)
     {
+        /// <summary>Asked only by the calls that report it: one stat fewer for every other call.</summary>
+        public bool Autostart => Config is not null && Store.IsAutostart(Definition.Name);
+
         public bool Persistent => Config is not null;
 
         public PoolRef Ref => new(Definition.Name, Definition.Uuid);
@@ -686,7 +689,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             return null;
         }
 
-        return new LoadedPool(live ?? config!, config, live is not null, config is not null && _store.IsAutostart(name));
+        return new LoadedPool(live ?? config!, config, live is not null, _store);
     }
 
     private LoadedPool RequirePool(string name)

@@ -138,7 +138,7 @@ internal sealed class UploadStream(ClientConnection connection, RpcHeader call, 
         }
 
         int length = (int)packet.Payload.Length;
-        byte[] data = ArrayPool<byte>.Shared.Rent(length);
+        byte[] data = RpcBufferPool.Rent(length);
         packet.Payload.CopyTo(data);
         await EnqueueAsync(new Piece(data, length, 0)).ConfigureAwait(false);
     }
@@ -278,7 +278,7 @@ internal sealed class UploadStream(ClientConnection connection, RpcHeader call, 
         _currentOffset += count;
         if (_currentOffset == _currentLength)
         {
-            ArrayPool<byte>.Shared.Return(_current!);
+            RpcBufferPool.Return(_current!);
             _current = null;
         }
 
@@ -289,7 +289,7 @@ internal sealed class UploadStream(ClientConnection connection, RpcHeader call, 
     {
         if (piece.Data is not null)
         {
-            ArrayPool<byte>.Shared.Return(piece.Data);
+            RpcBufferPool.Return(piece.Data);
         }
     }
 

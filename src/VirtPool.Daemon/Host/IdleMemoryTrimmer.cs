@@ -23,6 +23,7 @@ internal sealed class IdleMemoryTrimmer : BackgroundService
             var quiet = now - previous < (1L << 20);
             if (quiet && now - trimmedAt > BurstBytes)
             {
+                VirtPool.Rpc.RpcBufferPool.ReleaseIdle();
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 trimmedAt = GC.GetTotalAllocatedBytes(precise: false);
             }
