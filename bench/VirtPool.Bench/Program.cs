@@ -26,6 +26,15 @@ if (mode == "rpc-calls")
     return 0;
 }
 
+if (mode == "plain-copy")
+{
+    // plain-copy SRC DST: SRC's bytes through a plain UNIX socket into DST (sendfile in, 1 MiB reads
+    // out): the transport's own speed on this machine, the baseline for stream transfers.
+    var seconds = await VirtPool.Bench.PlainCopy.RunAsync(args[1], args[2]);
+    Report(mode, seconds, 1);
+    return 0;
+}
+
 if (mode == "rpc-floor")
 {
     // rpc-floor SECONDS: the bench client's no-op loop against a busy-polling stub server.

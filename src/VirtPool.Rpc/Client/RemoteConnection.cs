@@ -265,6 +265,7 @@ public sealed class RemoteConnection : IAsyncDisposable
     private async Task ReadLoopAsync()
     {
         var word = new byte[RpcLimits.LengthWordSize];
+        var headerBytes = new byte[RpcLimits.HeaderSize];
         try
         {
             while (true)
@@ -284,14 +285,20 @@ public sealed class RemoteConnection : IAsyncDisposable
                     throw new VirtPoolException(VirErrorCode.Rpc, $"packet {length} bytes received from server too large, want {RpcLimits.MaxPacketLength}", VirErrorDomain.Rpc);
                 }
 
-                var body = new byte[length - RpcLimits.LengthWordSize];
-                if (!await ReadExactAsync(body).ConfigureAwait(false))
+                // The header first, then the payload straight into its own array: one allocation and
+                // no copy per packet (stream packets are 256 KiB, large-object-heap sized).
+                if (!await ReadExactAsync(headerBytes).ConfigureAwait(false))
                 {
                     throw VirtPoolException.Verbatim(VirErrorCode.SystemError, "End of file while reading data: Input/output error", VirErrorDomain.Rpc);
                 }
 
-                var header = RpcHeader.Read(body);
-                var payload = body.AsSpan(RpcLimits.HeaderSize).ToArray();
+                var payload = new byte[length - RpcLimits.MinPacketLength];
+                if (!await ReadExactAsync(payload).ConfigureAwait(false))
+                {
+                    throw VirtPoolException.Verbatim(VirErrorCode.SystemError, "End of file while reading data: Input/output error", VirErrorDomain.Rpc);
+                }
+
+                var header = RpcHeader.Read(headerBytes);
                 await DispatchAsync(header, payload).ConfigureAwait(false);
             }
         }
