@@ -154,20 +154,96 @@ public sealed class StateStoreTests : IDisposable
         Assert.Empty(store.StatusNames());
     }
 
-    [Fact]
-    public void Exclusive_lock_excludes_another_process_until_released()
+    /// <summary>flock belongs to the open file description: a second open, as another process makes, conflicts.</summary>
+    private static bool HeldElsewhere(string path)
     {
-        var store = new StateStore(_dir);
-        using (store.Lock(exclusive: true))
+        var fd = Interop.LibC.Open(path, Interop.LibC.O_RDWR, 0);
+        Assert.True(fd >= 0, $"{path} does not exist");
+        try
         {
-            // flock locks belong to the open file description: a second open (as another process makes) conflicts.
-            var fd = Interop.LibC.Open(Path.Combine(_dir, "lock"), Interop.LibC.O_RDWR, 0);
-            Assert.True(fd >= 0);
-            Assert.True(Interop.LibC.Flock(fd, Interop.LibC.LOCK_EX | Interop.LibC.LOCK_NB) < 0);
+            return Interop.LibC.Flock(fd, Interop.LibC.LOCK_EX | Interop.LibC.LOCK_NB) < 0;
+        }
+        finally
+        {
             Interop.LibC.Close(fd);
         }
+    }
 
-        using (store.Lock(exclusive: true))
+    [Fact]
+    public async Task Global_lock_excludes_another_process_until_released()
+    {
+        using var locks = new StateLocks(new StateStore(_dir));
+        using (await locks.GlobalAsync(CancellationToken.None))
+        {
+            Assert.True(HeldElsewhere(Path.Combine(_dir, "lock")));
+        }
+
+        Assert.False(HeldElsewhere(Path.Combine(_dir, "lock")));
+    }
+
+    [Fact]
+    public async Task Pool_locks_are_independent_and_exclusive_within_and_across_processes()
+    {
+        using var locks = new StateLocks(new StateStore(_dir));
+        var a = await locks.PoolAsync("a", CancellationToken.None);
+        using (await locks.PoolAsync("b", CancellationToken.None))
+        {
+            Assert.True(HeldElsewhere(Path.Combine(locks.LocksDir, "a.lock")));
+            Assert.True(HeldElsewhere(Path.Combine(locks.LocksDir, "b.lock")));
+        }
+
+        // A second holder in this process waits until the first lets go.
+        var second = locks.PoolAsync("a", CancellationToken.None);
+        await Task.Delay(100);
+        Assert.False(second.IsCompleted);
+        a.Dispose();
+        (await second.WaitAsync(TimeSpan.FromSeconds(10))).Dispose();
+        Assert.False(HeldElsewhere(Path.Combine(locks.LocksDir, "a.lock")));
+    }
+
+    [Fact]
+    public async Task A_pool_lock_held_by_another_process_is_waited_for_without_blocking_and_can_be_given_up()
+    {
+        using var locks = new StateLocks(new StateStore(_dir));
+        (await locks.PoolAsync("p", CancellationToken.None)).Dispose();
+        var path = Path.Combine(locks.LocksDir, "p.lock");
+        var other = Interop.LibC.Open(path, Interop.LibC.O_RDWR, 0);
+        Assert.Equal(0, Interop.LibC.Flock(other, Interop.LibC.LOCK_EX));
+        try
+        {
+            using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => locks.PoolAsync("p", cancel.Token));
+
+            var waiting = locks.PoolAsync("p", CancellationToken.None);
+            await Task.Delay(100);
+            Assert.False(waiting.IsCompleted);
+            Interop.LibC.Close(other);
+            other = -1;
+            (await waiting.WaitAsync(TimeSpan.FromSeconds(10))).Dispose();
+        }
+        finally
+        {
+            if (other >= 0)
+            {
+                Interop.LibC.Close(other);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(".")]
+    [InlineData("..")]
+    [InlineData("a/b")]
+    [InlineData("")]
+    public async Task Names_no_pool_can_have_still_get_a_lock(string name)
+    {
+        using var locks = new StateLocks(new StateStore(_dir));
+        using (await locks.PoolAsync(name, CancellationToken.None))
+        {
+        }
+
+        var longName = new string('x', 300);
+        using (await locks.PoolsAsync([longName, name, longName], CancellationToken.None))
         {
         }
     }

@@ -23,7 +23,7 @@ public sealed partial class PoolManager
         VolumeDefinition original;
         VolumeJob building;
         VolumeJob reading;
-        using (var held = await LockAsync(true, ct).ConfigureAwait(false))
+        using (var held = await _locks.PoolsAsync([poolName, source.Pool], ct).ConfigureAwait(false))
         {
             pool = RequirePool(poolName);
             sourcePool = source.Pool == poolName
@@ -177,7 +177,7 @@ public sealed partial class PoolManager
             }
         }
 
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
         var pool = RequirePool(vol.Pool);
         RequireActive(pool);
         _ = FindVolume(vol.Pool, vol.Name) ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
@@ -204,7 +204,7 @@ public sealed partial class PoolManager
     /// </summary>
     private async Task<(PoolContext Context, IStorageBackend Backend, VolumeDefinition Volume, VolumeJob Job)> BeginVolumeJobAsync(VolumeRef vol, bool allowReaders, CancellationToken ct)
     {
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
         var pool = RequirePool(vol.Pool);
         RequireActive(pool);
         var entry = FindVolume(vol.Pool, vol.Name)
@@ -243,14 +243,14 @@ public sealed partial class PoolManager
     /// <summary>Records a volume made by a job; never cancelled, so a made volume is never left out of the index.</summary>
     private async Task AddToIndexAsync(string poolName, VolumeDefinition made)
     {
-        using var held = await LockAsync(true, CancellationToken.None).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(poolName, CancellationToken.None).ConfigureAwait(false);
         _store.AppendVolumeIndex(poolName, VolumeIndex.AddRecord(ToEntry(made), (long)(made.Allocation ?? 0)));
     }
 
     /// <summary>A job changed what a volume is (a wipe): its index entry follows.</summary>
     private async Task ReplaceInIndexAsync(string poolName, VolumeDefinition before, VolumeDefinition after)
     {
-        using var held = await LockAsync(true, CancellationToken.None).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(poolName, CancellationToken.None).ConfigureAwait(false);
         if (FindVolume(poolName, before.Name) is null)
         {
             return;
@@ -267,7 +267,7 @@ public sealed partial class PoolManager
     /// </summary>
     private async Task RefreshAfterUploadAsync(string poolName)
     {
-        using var held = await LockAsync(true, CancellationToken.None).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(poolName, CancellationToken.None).ConfigureAwait(false);
         var pool = LoadPool(poolName);
         if (pool is null || !pool.Active)
         {

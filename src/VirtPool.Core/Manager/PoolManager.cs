@@ -9,14 +9,15 @@ namespace VirtPool.Core.Manager;
 /// <summary>
 /// Owns the pool lifecycle for every pool type, as libvirt's storage_driver.c does: validation,
 /// duplicate checks, locking, accounting and persistence. Backends only talk to storage.
-/// Each public call is one transaction under the state lock (an in-process semaphore plus a flock
-/// shared with other processes). Volume data I/O runs outside the lock.
+/// Reads take no lock; each change is one transaction under its pool's lock, or the global lock for
+/// what spans pools (<see cref="StateLocks"/>), shared with other processes. Volume data I/O runs
+/// outside any lock; refreshes requested while one waits are coalesced into it.
 /// </summary>
 public sealed partial class PoolManager : IDisposable, IStorageApi
 {
     private readonly StateStore _store;
     private readonly BackendRegistry _backends;
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly StateLocks _locks;
     private readonly VolumeJobs _jobs;
     private bool _reconciled;
 
@@ -25,11 +26,12 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         _jobs = new VolumeJobs(Path.Combine(store.StatusDir, "jobs"));
         _store = store;
         _backends = backends;
+        _locks = new StateLocks(store);
     }
 
     public StateStore Store => _store;
 
-    public void Dispose() => _gate.Dispose();
+    public void Dispose() => _locks.Dispose();
 
     public BackendRegistry Backends => _backends;
 
@@ -147,9 +149,10 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task<PoolRef> DefinePoolAsync(string xml, CancellationToken ct = default)
     {
         var def = PoolXml.Parse(xml);
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: true);
+        using var held = await _locks.PoolAsync(def.Name, ct).ConfigureAwait(false);
         var existing = LoadPool(def.Name);
         if (existing is not { Persistent: true })
         {
@@ -173,9 +176,10 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task<PoolRef> CreatePoolAsync(string xml, PoolBuildFlags build, bool doBuild, CancellationToken ct = default)
     {
         var def = PoolXml.Parse(xml);
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: false);
+        using var held = await _locks.PoolAsync(def.Name, ct).ConfigureAwait(false);
         var backend = BackendFor(def.Type);
         var context = new PoolContext(def);
         if (doBuild)
@@ -189,7 +193,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     public async Task BuildPoolAsync(string name, PoolBuildFlags flags, CancellationToken ct = default)
     {
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -201,7 +205,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     public async Task StartPoolAsync(string name, PoolBuildFlags build, bool doBuild, CancellationToken ct = default)
     {
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -220,7 +224,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     public async Task DestroyPoolAsync(string name, CancellationToken ct = default)
     {
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
         RequireActive(pool);
         RequireNoJobs(name);
@@ -231,7 +235,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     public async Task DeletePoolAsync(string name, CancellationToken ct = default)
     {
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -249,7 +253,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     public async Task UndefinePoolAsync(string name, CancellationToken ct = default)
     {
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -269,9 +274,75 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         VolumeLabels.DeletePool(_store, name);
     }
 
+    /// <summary>
+    /// storagePoolRefresh. Refreshes are queued and coalesced per pool: a request that arrives while
+    /// another waits for the pool's lock joins it and gets its outcome, so a burst of refreshes (one
+    /// per finished upload, say) scans the pool once more, not once each. It is never refused while
+    /// jobs run (libvirt's "has asynchronous jobs running"): half-made volumes are left out instead.
+    /// </summary>
     public async Task RefreshPoolAsync(string name, CancellationToken ct = default)
     {
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        RefreshRequest request;
+        bool mine;
+        lock (_queuedRefreshes)
+        {
+            mine = !_queuedRefreshes.TryGetValue(name, out request!);
+            if (mine)
+            {
+                request = new RefreshRequest();
+                _queuedRefreshes[name] = request;
+            }
+        }
+
+        if (!mine)
+        {
+            await request.Done.Task.WaitAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            // Not cancelled by this caller alone: others may have joined.
+            await RefreshQueuedAsync(name).ConfigureAwait(false);
+            request.Done.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            lock (_queuedRefreshes)
+            {
+                if (_queuedRefreshes.TryGetValue(name, out var queued) && queued == request)
+                {
+                    _queuedRefreshes.Remove(name);
+                }
+            }
+
+            request.Done.TrySetException(ex);
+            throw;
+        }
+    }
+
+    /// <summary>How many pool scans refreshes have run (coalesced requests share one).</summary>
+    public long RefreshScans => Interlocked.Read(ref _refreshScans);
+
+    private readonly Dictionary<string, RefreshRequest> _queuedRefreshes = new(StringComparer.Ordinal);
+    private long _refreshScans;
+
+    private sealed class RefreshRequest
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private async Task RefreshQueuedAsync(string name)
+    {
+        var ct = CancellationToken.None;
+        using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        lock (_queuedRefreshes)
+        {
+            // Running now: later requests queue a new refresh, which sees what this one may miss.
+            _queuedRefreshes.Remove(name);
+        }
+
+        Interlocked.Increment(ref _refreshScans);
         var pool = RequirePool(name);
         RequireActive(pool);
         var backend = BackendFor(pool.Definition.Type);
@@ -293,7 +364,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     public async Task SetAutostartAsync(string name, bool autostart, CancellationToken ct = default)
     {
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
         var pool = RequirePool(name);
         if (!pool.Persistent)
         {
@@ -362,7 +433,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         IStorageBackend backend;
         VolumeDefinition prepared;
         VolumeJob job;
-        using (var held = await LockAsync(true, ct).ConfigureAwait(false))
+        using (var held = await _locks.PoolAsync(poolName, ct).ConfigureAwait(false))
         {
             pool = RequirePool(poolName);
             RequireActive(pool);
@@ -406,7 +477,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         VolumeDefinition current;
         ulong target;
         long delta;
-        using (var held = await LockAsync(true, ct).ConfigureAwait(false))
+        using (var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false))
         {
             pool = RequirePool(vol.Pool);
             RequireActive(pool);
@@ -452,7 +523,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         await ((IVolumeResizer)backend).ResizeVolumeAsync(new PoolContext(pool.Definition), current, target, flags.HasFlag(VolumeResizeFlags.Allocate), ct).ConfigureAwait(false);
         if (delta != 0)
         {
-            using var held = await LockAsync(true, ct).ConfigureAwait(false);
+            using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
             _store.AppendVolumeIndex(vol.Pool, VolumeIndex.AccountRecord(delta));
         }
     }
@@ -460,7 +531,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     /// <summary>storageVolDelete: refused while a job uses the volume; its labels go with it.</summary>
     public async Task DeleteVolumeAsync(VolumeRef vol, VolumeDeleteFlags flags = VolumeDeleteFlags.None, CancellationToken ct = default)
     {
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
         var pool = RequirePool(vol.Pool);
         RequireActive(pool);
         var entry = FindVolume(vol.Pool, vol.Name)
@@ -562,10 +633,11 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
         _reconciled = true;
         var problems = new List<string>();
-        using var held = await LockAsync(true, ct).ConfigureAwait(false);
+        using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
         var newBoot = _store.BeginBootIfNew();
         foreach (var name in _store.StatusNames().ToList())
         {
+            using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
             var pool = LoadPool(name);
             if (pool is null || !pool.Active)
             {
@@ -595,6 +667,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         {
             foreach (var name in _store.ConfigNames())
             {
+                using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
                 var pool = LoadPool(name);
                 if (pool is null || pool.Active || !pool.Autostart || !_backends.TryGet(pool.Definition.Type, out var backend))
                 {
@@ -646,29 +719,6 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         catch (Exception ex)
         {
             return Task.FromException<T>(ex);
-        }
-    }
-
-    private async Task<Releaser> LockAsync(bool exclusive, CancellationToken ct)
-    {
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            return new Releaser(_gate, _store.Lock(exclusive));
-        }
-        catch
-        {
-            _gate.Release();
-            throw;
-        }
-    }
-
-    private sealed class Releaser(SemaphoreSlim gate, StateLock fileLock) : IDisposable
-    {
-        public void Dispose()
-        {
-            fileLock.Dispose();
-            gate.Release();
         }
     }
 

@@ -10,7 +10,7 @@ namespace VirtPool.Core.State;
 /// <c>pools/NAME.xml</c> persistent definitions, <c>autostart/NAME</c> markers,
 /// <c>status/NAME.xml</c> the live definition of an active pool, <c>status/NAME.vols</c> its volume
 /// index and sizes, <c>boot_id</c> the boot the runtime state belongs to, and <c>lock</c>.
-/// Every write is atomic; a process holds <see cref="Lock"/> around each read-modify-write.
+/// Every write is atomic; writers hold a <see cref="StateLocks"/> lock around each read-modify-write.
 /// </summary>
 public sealed class StateStore
 {
@@ -37,7 +37,6 @@ public sealed class StateStore
     public string StatusDir { get; }
 
     private volatile bool _created;
-    private int _lockFd = -1;
 
     /// <summary>Creates the folders (0700: definitions may name secrets and hosts), once per instance.</summary>
     public void EnsureCreated()
@@ -56,40 +55,6 @@ public sealed class StateStore
         }
 
         _created = true;
-    }
-
-    /// <summary>
-    /// flock on <c>lock</c>: exclusive for writers, shared for readers, across processes. The lock
-    /// dies with the process, so a killed CLI never leaves the folder locked.
-    /// </summary>
-    /// <remarks>
-    /// One descriptor per store, kept open: flock belongs to the open file description, so callers in
-    /// one process must serialise among themselves (the pool manager holds a semaphore around it).
-    /// </remarks>
-    public StateLock Lock(bool exclusive)
-    {
-        EnsureCreated();
-        var path = Path.Combine(Root, "lock");
-        if (_lockFd < 0)
-        {
-            var opened = LibC.Check(LibC.Open(path, LibC.O_RDWR | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180), $"cannot open lock file '{path}'");
-            if (Interlocked.CompareExchange(ref _lockFd, opened, -1) != -1)
-            {
-                LibC.Close(opened);
-            }
-        }
-
-        var fd = _lockFd;
-        while (LibC.Flock(fd, exclusive ? LibC.LOCK_EX : LibC.LOCK_SH) < 0)
-        {
-            var errno = LibC.Errno;
-            if (errno != Errno.EINTR)
-            {
-                throw VirtPoolException.System($"cannot lock '{path}'", errno);
-            }
-        }
-
-        return new StateLock(fd);
     }
 
     public IEnumerable<string> ConfigNames() => Names(ConfigDir, ".xml");
@@ -435,19 +400,4 @@ public sealed class StateStore
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ((ulong, long, long, long) Version, object Value)> _parsed = new(StringComparer.Ordinal);
-}
-
-/// <summary>A held flock; disposing releases it (the descriptor stays open for the next lock).</summary>
-public sealed class StateLock(int fd) : IDisposable
-{
-    private int _fd = fd;
-
-    public void Dispose()
-    {
-        var fd = Interlocked.Exchange(ref _fd, -1);
-        if (fd >= 0)
-        {
-            LibC.Flock(fd, LibC.LOCK_UN);
-        }
-    }
 }

@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Interop;
+
+namespace VirtPool.Core.State;
+
+/// <summary>
+/// The state folder's write locks, each an in-process semaphore plus a flock shared with other
+/// processes (a flock dies with its process, so a killed CLI never leaves a lock behind):
+/// <list type="bullet">
+/// <item>one <b>lock per pool</b> (<c>ROOT/locks/NAME.lock</c>) for everything that changes one pool:
+/// build, start, stop, refresh, volume create/delete/resize and the index records of jobs. Work on
+/// different pools never waits on each other.</item>
+/// <item>the <b>global lock</b> (<c>ROOT/lock</c>) for what spans pools: define, create and undefine
+/// (duplicate checks against every pool) and start-up reconciliation. It is always taken before a
+/// pool lock, and pool locks in name order, so no two holders can wait on each other.</item>
+/// </list>
+/// Readers take no lock (see <see cref="StateStore"/>). Waiting polls the flock without blocking a
+/// thread, so a daemon never parks a worker behind another process's long operation.
+/// </summary>
+public sealed class StateLocks(StateStore store) : IDisposable
+{
+    private readonly SemaphoreSlim _global = new(1, 1);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _pools = new(StringComparer.Ordinal);
+
+    public string LocksDir => Path.Combine(store.Root, "locks");
+
+    /// <summary>The lock for what spans pools.</summary>
+    public Task<IDisposable> GlobalAsync(CancellationToken ct)
+        => AcquireAsync(_global, Path.Combine(store.Root, "lock"), ct);
+
+    /// <summary>The lock of one pool (the pool need not exist: define takes it for the name it makes).</summary>
+    public Task<IDisposable> PoolAsync(string name, CancellationToken ct)
+        => AcquireAsync(_pools.GetOrAdd(name, static _ => new SemaphoreSlim(1, 1)), PoolLockPath(name), ct);
+
+    /// <summary>The locks of several pools, taken in name order.</summary>
+    public async Task<IDisposable> PoolsAsync(IEnumerable<string> names, CancellationToken ct)
+    {
+        var held = new List<IDisposable>();
+        try
+        {
+            foreach (var name in names.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+            {
+                held.Add(await PoolAsync(name, ct).ConfigureAwait(false));
+            }
+
+            return new Held(held);
+        }
+        catch
+        {
+            new Held(held).Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        _global.Dispose();
+        foreach (var gate in _pools.Values)
+        {
+            gate.Dispose();
+        }
+    }
+
+    private string PoolLockPath(string name)
+    {
+        // "." and ".." are valid pool names; the suffix keeps their files ordinary ("..lock", "...lock").
+        // A name no pool can have (a '/', too long for a file name) still gets a lock, so the caller
+        // reports "no storage pool" as it would without locks; a digest names its file.
+        if (name.Length == 0 || name.Length > 200 || name.Contains('/', StringComparison.Ordinal))
+        {
+            var digest = Convert.ToHexStringLower(System.IO.Hashing.XxHash128.Hash(System.Text.Encoding.UTF8.GetBytes(name)));
+            return Path.Combine(LocksDir, $"#{digest}.lock");
+        }
+
+        return Path.Combine(LocksDir, name + ".lock");
+    }
+
+    private async Task<IDisposable> AcquireAsync(SemaphoreSlim gate, string path, CancellationToken ct)
+    {
+        await gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var fd = await FlockAsync(path, ct).ConfigureAwait(false);
+            return new Releaser(gate, fd);
+        }
+        catch
+        {
+            gate.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Opens <paramref name="path"/> and takes an exclusive flock on it, waiting without blocking a thread.</summary>
+    private async Task<int> FlockAsync(string path, CancellationToken ct)
+    {
+        store.EnsureCreated();
+        var fd = LibC.Open(path, LibC.O_RDWR | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180);
+        if (fd < 0 && LibC.Errno == Errno.ENOENT)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            fd = LibC.Open(path, LibC.O_RDWR | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180);
+        }
+
+        LibC.Check(fd, $"cannot open lock file '{path}'");
+        try
+        {
+            var delay = 1;
+            while (LibC.Flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) < 0)
+            {
+                var errno = LibC.Errno;
+                if (errno == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                if (errno != Errno.EAGAIN)
+                {
+                    throw VirtPoolException.System($"cannot lock '{path}'", errno);
+                }
+
+                // Held by another process: poll, backing off to 50 ms (an operation there takes at least that).
+                await Task.Delay(delay, ct).ConfigureAwait(false);
+                delay = Math.Min(delay * 2, 50);
+            }
+
+            return fd;
+        }
+        catch
+        {
+            LibC.Close(fd);
+            throw;
+        }
+    }
+
+    private sealed class Releaser(SemaphoreSlim gate, int fd) : IDisposable
+    {
+        private int _fd = fd;
+
+        public void Dispose()
+        {
+            var fd = Interlocked.Exchange(ref _fd, -1);
+            if (fd >= 0)
+            {
+                // Closing the descriptor drops the flock; the file stays (unlinking a lock file others
+                // may have open would let two holders in).
+                LibC.Close(fd);
+                gate.Release();
+            }
+        }
+    }
+
+    private sealed class Held(List<IDisposable> held) : IDisposable
+    {
+        public void Dispose()
+        {
+            for (var i = held.Count - 1; i >= 0; i--)
+            {
+                held[i].Dispose();
+            }
+        }
+    }
+}
