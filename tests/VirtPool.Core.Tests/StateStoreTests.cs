@@ -154,6 +154,75 @@ public sealed class StateStoreTests : IDisposable
         Assert.Empty(store.StatusNames());
     }
 
+    /// <summary>
+    /// A watched store answers unchanged state from memory; every change another store (process)
+    /// makes must still be seen by the very next read: configs, markers, listings and indexes.
+    /// </summary>
+    [Fact]
+    public void A_watched_store_sees_every_change_made_by_another_at_once()
+    {
+        var writer = new StateStore(_dir);
+        writer.EnsureCreated();
+        var reader = new StateStore(_dir);
+        reader.WatchForChanges();
+        static string Parse(string text) => text;
+
+        Assert.Null(reader.ReadParsed(reader.ConfigPath("p"), Parse));
+        Assert.Empty(reader.ConfigNames());
+        Assert.False(reader.IsAutostart("p"));
+        Assert.Null(reader.ListVolumes("p"));
+
+        for (var round = 0; round < 3; round++)
+        {
+            var xml = $"<pool>{round}</pool>";
+            writer.WriteConfig("p", xml);
+            Assert.Equal(xml, reader.ReadParsed(reader.ConfigPath("p"), Parse));
+            Assert.Equal(xml, reader.ReadParsed(reader.ConfigPath("p"), Parse));
+            Assert.Equal(["p"], reader.ConfigNames());
+
+            writer.SetAutostart("p", true);
+            Assert.True(reader.IsAutostart("p"));
+            writer.SetAutostart("p", false);
+            Assert.False(reader.IsAutostart("p"));
+
+            writer.WriteVolumeIndex("p", new VolumeIndex { Sizes = new PoolSizes(100, 0, 100) });
+            Assert.Empty(reader.ListVolumes("p")!);
+            writer.AppendVolumeIndex("p", VolumeIndex.AddRecord(new VolumeIndexEntry($"v{round}", "/v", "/v", VolumeType.File, "raw"), 1));
+            Assert.Equal([$"v{round}"], reader.ListVolumes("p")!.Select(v => v.Name));
+            Assert.Equal(1UL, reader.ReadPoolSizes("p").Allocation);
+
+            writer.WriteStatus("p", xml);
+            Assert.Equal(["p"], reader.StatusNames());
+            writer.DeleteStatus("p");
+            Assert.Empty(reader.StatusNames());
+            Assert.Null(reader.ListVolumes("p"));
+
+            writer.DeleteConfig("p");
+            Assert.Null(reader.ReadParsed(reader.ConfigPath("p"), Parse));
+            Assert.Empty(reader.ConfigNames());
+        }
+    }
+
+    [Fact]
+    public void A_watch_whose_folder_is_replaced_gives_way_to_stat()
+    {
+        var writer = new StateStore(_dir);
+        writer.EnsureCreated();
+        var reader = new StateStore(_dir);
+        reader.WatchForChanges();
+        static string Parse(string text) => text;
+        writer.WriteConfig("p", "<a/>");
+        Assert.Equal("<a/>", reader.ReadParsed(reader.ConfigPath("p"), Parse));
+
+        // The watched folder goes away and a new one takes its place: the watch no longer sees it.
+        Directory.Move(writer.ConfigDir, writer.ConfigDir + ".old");
+        Directory.CreateDirectory(writer.ConfigDir);
+        File.WriteAllText(writer.ConfigPath("p"), "<b/>");
+        Assert.Equal("<b/>", reader.ReadParsed(reader.ConfigPath("p"), Parse));
+        File.WriteAllText(writer.ConfigPath("q"), "<c/>");
+        Assert.Equal(["p", "q"], reader.ConfigNames());
+    }
+
     /// <summary>flock belongs to the open file description: a second open, as another process makes, conflicts.</summary>
     private static bool HeldElsewhere(string path)
     {

@@ -185,6 +185,40 @@ public static partial class LibC
         return total;
     }
 
+    public const int IN_NONBLOCK = 0x800;
+    public const int IN_CLOEXEC = 0x80000;
+
+    [LibraryImport("libc", EntryPoint = "inotify_init1", SetLastError = true)]
+    public static partial int InotifyInit1(int flags);
+
+    [LibraryImport("libc", EntryPoint = "inotify_add_watch", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int InotifyAddWatch(int fd, string path, uint mask);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    private static unsafe partial nint ReadRaw(int fd, byte* buffer, nint count);
+
+    /// <summary>One read(2), EINTR retried: bytes read, or -errno.</summary>
+    public static unsafe int Read(int fd, Span<byte> buffer)
+    {
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                var n = ReadRaw(fd, p, buffer.Length);
+                if (n >= 0)
+                {
+                    return (int)n;
+                }
+
+                var errno = Errno;
+                if (errno != Interop.Errno.EINTR)
+                {
+                    return -errno;
+                }
+            }
+        }
+    }
+
     /// <summary>Last errno of a call made with SetLastError.</summary>
     public static int Errno => Marshal.GetLastPInvokeError();
 

@@ -57,9 +57,9 @@ public sealed class StateStore
         _created = true;
     }
 
-    public IEnumerable<string> ConfigNames() => Names(ConfigDir, ".xml");
+    public IEnumerable<string> ConfigNames() => CachedNames(ConfigDir, ".xml");
 
-    public IEnumerable<string> StatusNames() => Names(StatusDir, ".xml");
+    public IEnumerable<string> StatusNames() => CachedNames(StatusDir, ".xml");
 
     public string ConfigPath(string name) => Path.Combine(ConfigDir, name + ".xml");
 
@@ -115,7 +115,7 @@ public sealed class StateStore
         AtomicFile.Delete(NewDefinitionMarkerPath(name));
     }
 
-    public bool IsAutostart(string name) => File.Exists(AutostartPath(name));
+    public bool IsAutostart(string name) => MarkerExists(AutostartPath(name));
 
     public void SetAutostart(string name, bool on)
     {
@@ -155,10 +155,18 @@ public sealed class StateStore
     private TResult ReadIndex<TState, TResult>(string name, TState state, Func<VolumeIndex?, TState, TResult> read)
     {
         var path = VolumeIndexPath(name);
+        var generation = Generation;
         var cached = _indexes.GetOrAdd(path, static _ => new CachedIndex());
         lock (cached)
         {
-            return read(CatchUp(path, cached), state);
+            if (generation >= 0 && cached.WatchGeneration == generation)
+            {
+                return read(cached.Index, state);
+            }
+
+            var index = CatchUp(path, cached);
+            cached.WatchGeneration = generation;
+            return read(index, state);
         }
     }
 
@@ -247,8 +255,12 @@ public sealed class StateStore
         /// <summary>The file's mtime when <see cref="Parsed"/> last caught up with its size.</summary>
         public (long Sec, long Nsec) MTime { get; set; } = (-1, -1);
 
+        /// <summary>The watch generation at which <see cref="Index"/> (or its absence) was last known current; -1 never.</summary>
+        public long WatchGeneration { get; set; } = -1;
+
         public void Reset(ulong inode, byte[] generation, VolumeIndex? index)
         {
+            WatchGeneration = -1;
             Inode = inode;
             Generation = generation;
             Index = index;
@@ -374,30 +386,112 @@ public sealed class StateStore
     public T? ReadParsed<T>(string path, Func<string, T> parse)
         where T : class
     {
-        // The common case in a long-lived process: the file did not change; one stat answers it.
-        if (_parsed.TryGetValue(path, out var known) && FileStat.TryStat(path, out var now, out _)
-            && known.Version == (now.Inode, now.MTimeSec, now.MTimeNsec, now.Size) && known.Value is T unchanged)
+        // Read first: an event after this point moves the generation on and the entry is checked again.
+        var generation = Generation;
+        if (_parsed.TryGetValue(path, out var known) && (known.Value is null || known.Value is T))
         {
-            return unchanged;
+            // Nothing changed in the folder since the entry was last checked: no syscall at all.
+            if (generation >= 0 && known.Generation == generation)
+            {
+                return (T?)known.Value;
+            }
+
+            // The common case otherwise: the file did not change; one stat answers it.
+            if (known.Value is T unchanged && FileStat.TryStat(path, out var now, out _)
+                && known.Version == (now.Inode, now.MTimeSec, now.MTimeNsec, now.Size))
+            {
+                _parsed[path] = known with { Generation = generation };
+                return unchanged;
+            }
         }
 
         var bytes = ReadBytesIfExists(path, out var st);
         if (bytes is null)
         {
-            _parsed.TryRemove(path, out _);
+            // Only a watch can vouch that a missing file is still missing.
+            if (generation >= 0)
+            {
+                _parsed[path] = new ParsedEntry(default, null, generation);
+            }
+            else
+            {
+                _parsed.TryRemove(path, out _);
+            }
+
             return null;
         }
 
         var version = (st.Inode, st.MTimeSec, st.MTimeNsec, st.Size);
         if (_parsed.TryGetValue(path, out var cached) && cached.Version == version && cached.Value is T hit)
         {
+            _parsed[path] = cached with { Generation = generation };
             return hit;
         }
 
         var value = parse(Encoding.UTF8.GetString(bytes));
-        _parsed[path] = (version, value);
+        _parsed[path] = new ParsedEntry(version, value, generation);
         return value;
     }
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ((ulong, long, long, long) Version, object Value)> _parsed = new(StringComparer.Ordinal);
+    /// <summary>A parsed file (or, with a watch, a known-missing one) and when it was last known current.</summary>
+    private sealed record ParsedEntry((ulong, long, long, long) Version, object? Value, long Generation);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ParsedEntry> _parsed = new(StringComparer.Ordinal);
+
+    // ----- change watch ----------------------------------------------------------------------------
+
+    private StateWatch? _watch;
+
+    /// <summary>
+    /// For long-lived processes: watch the folder (inotify), so reads of unchanged state cost no
+    /// syscalls beyond one read of the watch. Without it every cached read is checked with a stat.
+    /// </summary>
+    public void WatchForChanges()
+    {
+        EnsureCreated();
+        _watch ??= StateWatch.TryCreate([ConfigDir, AutostartDir, StatusDir]);
+    }
+
+    /// <summary>The watch's generation, or -1 when there is no (trustworthy) watch.</summary>
+    private long Generation => _watch?.Generation ?? -1;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Exists, long Generation)> _markers = new(StringComparer.Ordinal);
+
+    /// <summary>Whether a marker file exists; with a watch, answered from memory while nothing changed.</summary>
+    private bool MarkerExists(string path)
+    {
+        var generation = Generation;
+        if (generation >= 0 && _markers.TryGetValue(path, out var known) && known.Generation == generation)
+        {
+            return known.Exists;
+        }
+
+        var exists = File.Exists(path);
+        if (generation >= 0)
+        {
+            _markers[path] = (exists, generation);
+        }
+
+        return exists;
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (List<string> Names, long Generation)> _listings = new(StringComparer.Ordinal);
+
+    private List<string> CachedNames(string dir, string suffix)
+    {
+        var generation = Generation;
+        if (generation >= 0 && _listings.TryGetValue(dir, out var known) && known.Generation == generation)
+        {
+            return known.Names;
+        }
+
+        var names = Names(dir, suffix);
+        if (generation >= 0)
+        {
+            _listings[dir] = (names, generation);
+        }
+
+        return names;
+    }
+
 }

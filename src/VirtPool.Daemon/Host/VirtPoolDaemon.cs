@@ -64,6 +64,9 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
 
         var store = new StateStore(options.StateDir, options.RuntimeDir);
         store.EnsureCreated();
+
+        // A long-lived reader of the folder: unchanged state is then answered without a stat per file.
+        store.WatchForChanges();
         var manager = new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
         var secrets = new SecretStore(store.Root, store.StatusDir);
         var events = new EventHub(loggers.CreateLogger<EventHub>());
