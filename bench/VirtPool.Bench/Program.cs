@@ -37,9 +37,18 @@ if (mode == "plain-copy")
 
 if (mode == "rpc-floor")
 {
-    // rpc-floor SECONDS: the bench client's no-op loop against a busy-polling stub server.
-    var (calls, seconds) = await VirtPool.Bench.RpcLoad.FloorAsync(TimeSpan.FromSeconds(double.Parse(args[1], CultureInfo.InvariantCulture)));
+    // rpc-floor SECONDS: the bench client's no-op loop against a busy-polling stub server (this program, rpc-stub).
+    var self = Environment.ProcessPath!;
+    string[] prefix = Path.GetFileNameWithoutExtension(self) == "dotnet" ? [typeof(VirtPool.Bench.RpcLoad).Assembly.Location] : [];
+    var (calls, seconds) = await VirtPool.Bench.RpcLoad.FloorAsync(TimeSpan.FromSeconds(double.Parse(args[1], CultureInfo.InvariantCulture)), self, prefix);
     Report(mode, seconds, (int)calls);
+    return 0;
+}
+
+if (mode == "rpc-stub")
+{
+    // rpc-stub SOCKET: the stub server rpc-floor starts.
+    VirtPool.Bench.RpcLoad.RunStub(args[1]);
     return 0;
 }
 

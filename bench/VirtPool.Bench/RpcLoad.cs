@@ -52,29 +52,55 @@ internal static class RpcLoad
 
     /// <summary>
     /// The client's own floor: the same no-op loop against a stub server that busy-polls its socket and
-    /// answers every call with an empty OK reply, doing no work at all. No server can answer this
-    /// client faster over one connection, so it bounds any ratio measured with one connection.
+    /// answers every call with an empty OK reply, doing no work at all. The stub is a process of its
+    /// own, as a daemon is (a thread of the client's process is scheduled more kindly), so no server
+    /// can answer this client faster over one connection: it bounds any one-connection ratio.
     /// </summary>
-    public static async Task<(long Calls, double Seconds)> FloorAsync(TimeSpan duration)
+    public static async Task<(long Calls, double Seconds)> FloorAsync(TimeSpan duration, string stubCommand, IEnumerable<string> stubPrefix)
     {
         var dir = Directory.CreateTempSubdirectory("virtpool-floor-");
         var path = Path.Combine(dir.FullName, "stub.sock");
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(path));
-        listener.Listen(1);
-        using var stop = new CancellationTokenSource();
-        var stub = new Thread(() => ServeStub(listener, stop.Token)) { IsBackground = true };
-        stub.Start();
+        var psi = new ProcessStartInfo(stubCommand) { UseShellExecute = false };
+        foreach (var arg in stubPrefix.Append("rpc-stub").Append(path))
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var stub = Process.Start(psi)!;
         try
         {
+            var waited = Stopwatch.StartNew();
+            while (!File.Exists(path))
+            {
+                if (stub.HasExited || waited.Elapsed > TimeSpan.FromSeconds(30))
+                {
+                    throw new InvalidOperationException("the stub server did not start");
+                }
+
+                await Task.Delay(10).ConfigureAwait(false);
+            }
+
             return await NoopAsync(path, duration).ConfigureAwait(false);
         }
         finally
         {
-            await stop.CancelAsync().ConfigureAwait(false);
-            stub.Join(TimeSpan.FromSeconds(5));
+            if (!stub.HasExited)
+            {
+                stub.Kill();
+            }
+
+            await stub.WaitForExitAsync().ConfigureAwait(false);
             dir.Delete(recursive: true);
         }
+    }
+
+    /// <summary>The stub server of <see cref="FloorAsync"/>: serves one connection on <paramref name="path"/>, then exits.</summary>
+    public static void RunStub(string path)
+    {
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen(1);
+        ServeStub(listener, CancellationToken.None);
     }
 
     private static void ServeStub(Socket listener, CancellationToken stop)

@@ -705,7 +705,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     /// files in an order whose every prefix is a valid state (for crash safety), so a reader sees
     /// some valid state without waiting for writers, in this process or another.
     /// </summary>
-    private static Task<T> ReadState<T>(Func<T> read, CancellationToken ct)
+    private Task<T> ReadState<T>(Func<T> read, CancellationToken ct)
     {
         if (ct.IsCancellationRequested)
         {
@@ -714,6 +714,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
         try
         {
+            using var scope = _store.BeginRead();
             return Task.FromResult(read());
         }
         catch (Exception ex)

@@ -453,7 +453,41 @@ public sealed class StateStore
     }
 
     /// <summary>The watch's generation, or -1 when there is no (trustworthy) watch.</summary>
-    private long Generation => _watch?.Generation ?? -1;
+    private long Generation => t_scopeStore == this ? t_scopeGeneration : _watch?.Generation ?? -1;
+
+    [ThreadStatic]
+    private static StateStore? t_scopeStore;
+
+    [ThreadStatic]
+    private static long t_scopeGeneration;
+
+    /// <summary>
+    /// One synchronous read of several files (a manager call): the watch is drained once at the
+    /// start instead of once per file, as if the whole read happened at that instant.
+    /// </summary>
+    public ReadScope BeginRead()
+    {
+        if (_watch is null || t_scopeStore is not null)
+        {
+            return default;
+        }
+
+        t_scopeGeneration = _watch.Generation;
+        t_scopeStore = this;
+        return new ReadScope(true);
+    }
+
+    /// <summary>Ends a <see cref="BeginRead"/> scope on the thread that began it.</summary>
+    public readonly struct ReadScope(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active)
+            {
+                t_scopeStore = null;
+            }
+        }
+    }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Exists, long Generation)> _markers = new(StringComparer.Ordinal);
 

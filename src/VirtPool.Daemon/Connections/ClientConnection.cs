@@ -235,7 +235,7 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         long until = _idleSince + Math.Min(_busyPollLimitTicks, (2 * gap) + PollFloorTicks);
         while (_socket.Available == 0 && System.Diagnostics.Stopwatch.GetTimestamp() < until)
         {
-            Thread.SpinWait(20);
+            Thread.SpinWait(1);
         }
     }
 
