@@ -198,6 +198,29 @@ switch (mode)
             break;
         }
 
+    case "qcow2-floor":
+        {
+            // The floor of a durable qcow2 create on this filesystem: the very bytes VirtPool writes for
+            // one image (copied from a model it made, zero-filled clusters included, as qemu-img writes
+            // them), in one write to a new file, fsynced, with nothing else: no XML, locks, index or probe.
+            var manager = NewManager(Path.Combine(dir, "state"), Environment.GetEnvironmentVariable("BENCH_RUNTIME_DIR"));
+            await StartPoolAsync(manager, "model", Path.Combine(dir, "model"));
+            await manager.CreateVolumeAsync("model", Qcow2Xml("model.qcow2"));
+            var image = await File.ReadAllBytesAsync(Path.Combine(dir, "model", "model.qcow2"));
+            var target = Path.Combine(dir, "floor");
+            Directory.CreateDirectory(target);
+            var sw = Stopwatch.StartNew();
+            for (var i = 0; i < n; i++)
+            {
+                using var handle = File.OpenHandle(Path.Combine(target, $"v{i}.qcow2"), FileMode.CreateNew, FileAccess.Write);
+                RandomAccess.Write(handle, image, 0);
+                LibC.Check(LibC.FSync((int)handle.DangerousGetHandle()), "fsync");
+            }
+
+            Report(mode, sw.Elapsed.TotalSeconds, n);
+            break;
+        }
+
     case "clone" or "cp-clone" or "wipe" or "upload" or "cp-upload" or "download" or "cp-download":
         {
             // n is the size in MiB. Every mode starts from the same state: a pool with one volume (or a
