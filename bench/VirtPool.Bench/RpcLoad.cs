@@ -100,16 +100,16 @@ internal static class RpcLoad
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(path));
         listener.Listen(1);
-        ServeStub(listener, CancellationToken.None);
+        ServeStub(listener);
     }
 
-    private static void ServeStub(Socket listener, CancellationToken stop)
+    private static void ServeStub(Socket listener)
     {
         using var peer = listener.Accept();
         var input = new byte[64 * 1024];
         var output = new byte[RpcLimits.MinPacketLength];
         var have = 0;
-        while (!stop.IsCancellationRequested)
+        while (true)
         {
             if (peer.Available == 0)
             {

@@ -69,8 +69,7 @@ public sealed class StateLocks(StateStore store) : IDisposable
         // reports "no storage pool" as it would without locks; a digest names its file.
         if (name.Length == 0 || name.Length > 200 || name.Contains('/', StringComparison.Ordinal))
         {
-            var digest = Convert.ToHexStringLower(System.IO.Hashing.XxHash128.Hash(System.Text.Encoding.UTF8.GetBytes(name)));
-            return Path.Combine(LocksDir, $"#{digest}.lock");
+            return Path.Combine(LocksDir, $"#{VolumeJobs.NameDigest(name)}.lock");
         }
 
         return Path.Combine(LocksDir, name + ".lock");

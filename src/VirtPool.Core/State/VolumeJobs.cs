@@ -33,7 +33,7 @@ public sealed class VolumeJobs(string directory)
     public VolumeJob Begin(string pool, string volume, VolumeJobKind kind)
     {
         System.IO.Directory.CreateDirectory(Directory);
-        var path = Path.Combine(Directory, $"{Hash(pool)}.{Hash(pool + "\0" + volume)}.{(kind == VolumeJobKind.Building ? "b" : "u")}.{Guid.NewGuid():N}");
+        var path = Path.Combine(Directory, $"{NameDigest(pool)}.{NameDigest(pool + "\0" + volume)}.{(kind == VolumeJobKind.Building ? "b" : "u")}.{Guid.NewGuid():N}");
         var fd = LibC.Open(path, LibC.O_RDWR | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC, 0x180);
         if (fd < 0)
         {
@@ -66,7 +66,7 @@ public sealed class VolumeJobs(string directory)
     {
         var building = false;
         var inUse = 0;
-        foreach (var (kind, _) in Live($"{Hash(pool)}.{Hash(pool + "\0" + volume)}.", readNames: false))
+        foreach (var (kind, _) in Live($"{NameDigest(pool)}.{NameDigest(pool + "\0" + volume)}.", readNames: false))
         {
             if (kind == VolumeJobKind.Building)
             {
@@ -82,11 +82,11 @@ public sealed class VolumeJobs(string directory)
     }
 
     /// <summary>libvirt's asyncjobs count for a pool.</summary>
-    public int CountForPool(string pool) => Live($"{Hash(pool)}.", readNames: false).Count();
+    public int CountForPool(string pool) => Live($"{NameDigest(pool)}.", readNames: false).Count();
 
     /// <summary>Names of the volumes of a pool being built now (a refresh must not index them half-made).</summary>
     public IReadOnlySet<string> BuildingIn(string pool)
-        => Live($"{Hash(pool)}.", readNames: true).Where(j => j.Kind == VolumeJobKind.Building).Select(j => j.Volume!).ToHashSet(StringComparer.Ordinal);
+        => Live($"{NameDigest(pool)}.", readNames: true).Where(j => j.Kind == VolumeJobKind.Building).Select(j => j.Volume!).ToHashSet(StringComparer.Ordinal);
 
     private IEnumerable<(VolumeJobKind Kind, string? Volume)> Live(string prefix, bool readNames)
     {
@@ -137,10 +137,10 @@ public sealed class VolumeJobs(string directory)
     }
 
     /// <summary>
-    /// A name-safe digest of a pool or volume name for job file names. Not a secret, so no crypto:
-    /// SHA-256 here loaded OpenSSL into every process that looked at jobs (2.6 MiB of a daemon's RSS).
+    /// A file-name-safe digest of a pool or volume name (job files, lock files of odd names). Not a
+    /// secret, so no crypto: SHA-256 here loaded OpenSSL into every process (2.6 MiB of a daemon's RSS).
     /// </summary>
-    private static string Hash(string text) => Convert.ToHexStringLower(System.IO.Hashing.XxHash128.Hash(Encoding.UTF8.GetBytes(text)).AsSpan(0, 12));
+    internal static string NameDigest(string text) => Convert.ToHexStringLower(System.IO.Hashing.XxHash128.Hash(Encoding.UTF8.GetBytes(text)).AsSpan(0, 12));
 }
 
 /// <summary>A registered job; disposing ends it.</summary>
