@@ -39,7 +39,7 @@ if (mode == "rpc-floor")
 {
     // rpc-floor SECONDS: the bench client's no-op loop against a busy-polling stub server (this program, rpc-stub).
     var self = Environment.ProcessPath!;
-    string[] prefix = Path.GetFileNameWithoutExtension(self) == "dotnet" ? [typeof(VirtPool.Bench.RpcLoad).Assembly.Location] : [];
+    string[] prefix = Path.GetFileNameWithoutExtension(self) == "dotnet" ? [Path.Combine(AppContext.BaseDirectory, "VirtPool.Bench.dll")] : [];
     var (calls, seconds) = await VirtPool.Bench.RpcLoad.FloorAsync(TimeSpan.FromSeconds(double.Parse(args[1], CultureInfo.InvariantCulture)), self, prefix);
     Report(mode, seconds, (int)calls);
     return 0;

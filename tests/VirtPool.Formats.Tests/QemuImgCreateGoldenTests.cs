@@ -19,6 +19,17 @@ public class QemuImgCreateGoldenTests
     private static QemuImgCreateRequest Plain(StorageFileFormat format, string ext) =>
         new($"{Dir}/vol.{ext}", format, MiB, null, null, null, null, false, false, false, false);
 
+    // Declared before Cases: static fields are initialised in order.
+    private static readonly Guid SecretUuid = Guid.Parse("2ec115d7-3a88-3ceb-bc12-0ac909a6fd87");
+
+    private static readonly EncryptionDefinition AesCbc = new()
+    {
+        Format = EncryptionFormat.Luks,
+        Secrets = [new EncryptionSecret { Uuid = SecretUuid }],
+        Cipher = new EncryptionCipher { Name = "aes", Size = 256, Mode = "cbc", Hash = "sha256" },
+        Ivgen = new EncryptionIvgen { Name = "plain64", Hash = "sha256" },
+    };
+
     public static TheoryData<string> Names => [.. Cases.Keys];
 
     private static readonly Dictionary<string, QemuImgCreateRequest> Cases = new()
@@ -62,7 +73,35 @@ public class QemuImgCreateGoldenTests
         ["qcow-nocow"] = Plain(StorageFileFormat.Qcow, "qcow") with { NoCow = true },
         ["iso-as-raw"] = Plain(StorageFileFormat.Iso, "iso"),
         ["space-in-path"] = Qcow2() with { Path = $"{Dir}/my vol.qcow2" },
+
+        // Encrypted creates: libvirt's own argv, logged by libvirtd 9.0 for a dir pool at /tmp/lvl/pool.
+        ["luks-raw"] = Encrypted(
+            StorageFileFormat.Raw,
+            "/tmp/lvl/pool/plain.img",
+            new EncryptionDefinition { Format = EncryptionFormat.Luks, Secrets = [new EncryptionSecret { Usage = "/tmp/lvl/pool/x.img" }] },
+            "plain.img_encrypt0",
+            "/run/libvirt/storage/lp.plain.img.secret.EH2NZ3"),
+        ["luks-raw-cipher"] = Encrypted(StorageFileFormat.Raw, "/tmp/lvl/pool/enc.raw", AesCbc, "enc.raw_encrypt0", "/run/libvirt/storage/lp.enc.raw.secret.GYCNZ3"),
+        ["luks-qcow2-cipher"] = Encrypted(StorageFileFormat.Qcow2, "/tmp/lvl/pool/enc.qcow2", AesCbc, "enc.qcow2_encrypt0", "/run/libvirt/storage/lp.enc.qcow2.secret.I1HNZ3"),
+        // A comma in the secret file's path is doubled (qemu's option syntax); the target path is an argument of its own.
+        ["luks-qcow2-options-comma-path"] = Encrypted(
+            StorageFileFormat.Qcow2,
+            "/tmp/lvl/pool/b,c.qcow2",
+            new EncryptionDefinition
+            {
+                Format = EncryptionFormat.Luks,
+                Secrets = [new EncryptionSecret { Uuid = SecretUuid }],
+                Cipher = new EncryptionCipher { Name = "twofish", Size = 128 },
+            },
+            "bc.qcow2_encrypt0",
+            "/run/libvirt/storage/lp.b,c.qcow2.secret.3KEHZ3") with { Compat = "1.1", ClusterSize = 128 * 1024, LazyRefcounts = true },
     };
+
+    private static QemuImgCreateRequest Encrypted(StorageFileFormat format, string path, EncryptionDefinition encryption, string alias, string secretPath) =>
+        new(path, format, 8 * MiB, null, null, null, null, false, false, false, false)
+        {
+            Encryption = new QemuImgEncryption(encryption, alias, secretPath),
+        };
 
     [Theory]
     [MemberData(nameof(Names))]

@@ -32,6 +32,106 @@ public class QemuImgCreateTests
         Assert.Equal(message, ex.Message);
     }
 
+    private static QemuImgCreateRequest Luks(StorageFileFormat format, EncryptionFormat encryption = EncryptionFormat.Luks, int secrets = 1) =>
+        Request(format) with
+        {
+            Encryption = new QemuImgEncryption(
+                new EncryptionDefinition { Format = encryption, Secrets = [.. Enumerable.Range(0, secrets).Select(_ => new EncryptionSecret { Usage = "/p/v.img" })] },
+                "v.img_encrypt0",
+                "/run/s"),
+        };
+
+    // libvirt 9.0's encryption checks (virStorageBackendCreateQemuImgCmdFromVol and its helpers), in its order.
+    public static TheoryData<QemuImgCreateRequest, VirErrorCode, string> EncryptionErrors => new()
+    {
+        { Luks(StorageFileFormat.Qcow2, EncryptionFormat.Qcow), VirErrorCode.ConfigUnsupported, "unsupported configuration: creation of qcow2 encrypted image is not supported" },
+        { Luks(StorageFileFormat.Qcow, EncryptionFormat.Default), VirErrorCode.ConfigUnsupported, "unsupported configuration: creation of qcow2 encrypted image is not supported" },
+        { Luks(StorageFileFormat.Raw, EncryptionFormat.Qcow), VirErrorCode.InternalError, "internal error: Only luks encryption is supported for raw files" },
+        { Luks(StorageFileFormat.Raw, EncryptionFormat.Luks2), VirErrorCode.InternalError, "internal error: Only luks encryption is supported for raw files" },
+        { Luks(StorageFileFormat.Vmdk) with { PreallocMetadata = true }, VirErrorCode.ConfigUnsupported, "unsupported configuration: metadata preallocation only available with qcow2" },
+        { Luks(StorageFileFormat.Raw) with { BackingPath = "/b" }, VirErrorCode.ConfigUnsupported, "unsupported configuration: cannot set backing store for raw volume" },
+        { Luks(StorageFileFormat.Vmdk), VirErrorCode.ConfigUnsupported, "unsupported configuration: volume encryption unsupported with format vmdk" },
+        { Luks(StorageFileFormat.Qed), VirErrorCode.ConfigUnsupported, "unsupported configuration: volume encryption unsupported with format qed" },
+        { Luks(StorageFileFormat.Qcow2, EncryptionFormat.Luks2), VirErrorCode.ConfigUnsupported, "unsupported configuration: unsupported volume encryption format 3" },
+        { Luks(StorageFileFormat.Qcow2, secrets: 2), VirErrorCode.XmlError, "XML error: too many secrets for luks encryption" },
+        { Luks(StorageFileFormat.Raw, secrets: 0), VirErrorCode.XmlError, "XML error: no secret provided for luks encryption" },
+    };
+
+    [Theory]
+    [MemberData(nameof(EncryptionErrors))]
+    public void Encryption_errors_are_libvirts(QemuImgCreateRequest request, VirErrorCode code, string message)
+    {
+        var ex = Assert.Throws<VirtPoolException>(() => QemuImgCreate.BuildArgv(request));
+        Assert.Equal((code, message), (ex.Code, ex.Message));
+    }
+
+    [Theory]
+    [InlineData("enc.qcow2", "enc.qcow2_encrypt0")]
+    [InlineData("Disk-1_a.img", "Disk-1_a.img_encrypt0")]
+    [InlineData("b,c.qcow2", "volume_encrypt0")]
+    [InlineData("1disk", "volume_encrypt0")]
+    [InlineData("my disk", "volume_encrypt0")]
+    [InlineData("", "volume_encrypt0")]
+    public void Secret_alias_is_libvirts_when_qemu_can_take_it(string volume, string alias)
+    {
+        Assert.Equal(alias, QemuImgCreate.SecretAliasFor(volume));
+    }
+
+    [Fact]
+    public async Task An_encrypted_create_is_tried_again_while_only_qemus_pbkdf_calibration_failed()
+    {
+        var calls = 0;
+        var runner = new RecordingProcessRunner(_ => ++calls < 4
+            ? new ProcessResult(1, string.Empty, "qemu-img: /p/v.img: " + QemuImgCreate.PbkdfCalibrationFailure)
+            : new ProcessResult(0, string.Empty, string.Empty));
+        await QemuImgCreate.RunAsync(runner, Luks(StorageFileFormat.Raw), "qemu-img", CancellationToken.None);
+        Assert.Equal(4, runner.Calls.Count);
+        Assert.All(runner.Calls, c => Assert.Equal(runner.Calls[0], c));
+    }
+
+    [Fact]
+    public async Task The_calibration_retry_gives_up_and_other_failures_are_not_retried()
+    {
+        var flaky = new RecordingProcessRunner(_ => new ProcessResult(1, string.Empty, "qemu-img: /p/v.img: " + QemuImgCreate.PbkdfCalibrationFailure));
+        var ex = await Assert.ThrowsAsync<VirtPoolException>(() => QemuImgCreate.RunAsync(flaky, Luks(StorageFileFormat.Raw), "qemu-img", CancellationToken.None));
+        Assert.Equal(QemuImgCreate.PbkdfCalibrationAttempts, flaky.Calls.Count);
+        Assert.EndsWith("unexpected exit status 1: qemu-img: /p/v.img: Unable to get accurate CPU usage", ex.Message, StringComparison.Ordinal);
+
+        var broken = new RecordingProcessRunner(_ => new ProcessResult(1, string.Empty, "qemu-img: /p/v.img: Invalid password"));
+        await Assert.ThrowsAsync<VirtPoolException>(() => QemuImgCreate.RunAsync(broken, Luks(StorageFileFormat.Raw), "qemu-img", CancellationToken.None));
+        Assert.Single(broken.Calls);
+
+        // Without encryption there is no key derivation: the same text is not retried.
+        var plain = new RecordingProcessRunner(_ => new ProcessResult(1, string.Empty, QemuImgCreate.PbkdfCalibrationFailure));
+        await Assert.ThrowsAsync<VirtPoolException>(() => QemuImgCreate.RunAsync(plain, Request(), "qemu-img", CancellationToken.None));
+        Assert.Single(plain.Calls);
+    }
+
+    [Fact]
+    public async Task Real_qemu_img_makes_a_luks_volume_that_opens_with_its_passphrase_only()
+    {
+        using var dir = new TempDir();
+        var path = Path.Combine(dir.Path, "enc.img");
+        var secret = Path.Combine(dir.Path, "pass");
+        await File.WriteAllTextAsync(secret, "pass,word");
+        var request = Luks(StorageFileFormat.Raw) with { Path = path, Capacity = 4 * 1024 * 1024 };
+        request = request with { Encryption = request.Encryption! with { SecretPath = secret } };
+        await QemuImgCreate.RunAsync(ProcessRunner.Instance, request, CancellationToken.None);
+
+        var info = ImageProbe.ProbeFile(path);
+        Assert.Equal((StorageFileFormat.Raw, 4UL * 1024 * 1024, "luks"), (info.Format, info.Capacity, info.EncryptionFormat));
+        Assert.Equal(0, (await Decrypt(path, secret, dir)).ExitCode);
+        await File.WriteAllTextAsync(secret, "wrong");
+        var refused = await Decrypt(path, secret, dir);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("Invalid password, cannot unlock any keyslot", refused.StandardError, StringComparison.Ordinal);
+    }
+
+    /// <summary>qemu-img convert has to unlock the volume to read it (info would not).</summary>
+    private static Task<ProcessResult> Decrypt(string path, string secret, TempDir dir) => ProcessRunner.Instance.RunAsync(
+        ["qemu-img", "convert", "--object", $"secret,id=s0,file={secret}", "--image-opts", $"driver=luks,key-secret=s0,file.filename={path}", "-O", "raw", Path.Combine(dir.Path, Guid.NewGuid().ToString("N"))],
+        CancellationToken.None);
+
     [Fact]
     public void Prealloc_uses_kib_rounded_comparison()
     {

@@ -44,7 +44,7 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
         => _volumes.Prepare(RequireTarget(pool), volume);
 
     public Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
-        => _volumes.CreateAsync(volume, flags, progress, cancellationToken);
+        => _volumes.CreateAsync(volume, flags, pool.Passphrases, progress, cancellationToken);
 
     public Task ResizeVolumeAsync(PoolContext pool, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken)
         => _volumes.ResizeAsync(volume, capacity, allocate, cancellationToken);

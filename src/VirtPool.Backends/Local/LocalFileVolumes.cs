@@ -1,5 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using System.Buffers;
+using System.Security.Cryptography;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
@@ -172,7 +173,8 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         };
     }
 
-    public async Task<VolumeDefinition> CreateAsync(VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
+    /// <param name="passphrases">Where an encrypted volume's passphrase comes from (the pool context's); null: none can be found.</param>
+    public async Task<VolumeDefinition> CreateAsync(VolumeDefinition volume, VolumeCreateFlags flags, Func<EncryptionSecret, byte[]>? passphrases, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         var path = volume.Target.Path!;
         var mode = volume.Target.Permissions.Mode ?? DefaultVolumeMode;
@@ -202,7 +204,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
                 // Described from the descriptor it was made with: no second open and header read.
                 return CreateRaw(volume, path, mode, progress);
             default:
-                await CreateWithQemuImgAsync(volume, path, mode, flags.HasFlag(VolumeCreateFlags.PreallocMetadata), cancellationToken).ConfigureAwait(false);
+                await CreateWithQemuImgAsync(volume, path, mode, flags.HasFlag(VolumeCreateFlags.PreallocMetadata), passphrases, cancellationToken).ConfigureAwait(false);
                 break;
         }
 
@@ -358,9 +360,10 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         }
     }
 
-    private async Task CreateWithQemuImgAsync(VolumeDefinition volume, string path, uint mode, bool preallocMetadata, CancellationToken cancellationToken)
+    private async Task CreateWithQemuImgAsync(VolumeDefinition volume, string path, uint mode, bool preallocMetadata, Func<EncryptionSecret, byte[]>? passphrases, CancellationToken cancellationToken)
     {
-        CheckEncryption(volume);
+        // libvirt reads the passphrase before it checks anything else about the create.
+        var passphrase = ResolvePassphrase(volume, passphrases);
         if (volume.BackingStore?.Path is { } backing && LibC.Access(backing, 4 /* R_OK */) < 0)
         {
             throw VirtPoolException.System($"inaccessible backing store volume {backing}", LibC.Errno);
@@ -382,21 +385,38 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         // Reserve the name exclusively first: qemu-img would silently overwrite an existing file.
         var reserved = ReserveExclusive(path, LibC.O_WRONLY, mode);
         var reservedHandle = new SafeFileHandle(reserved, ownsHandle: true);
+        var secretFd = -1;
         try
         {
             var request = BuildRequest(volume, format, preallocMetadata);
-            if (!TryCreateQcow2Natively(request, reservedHandle, path))
+            if (passphrase is not null)
             {
-                reservedHandle.Dispose();
-                await QemuImgCreate.RunAsync(runner, request, cancellationToken).ConfigureAwait(false);
+                secretFd = PassphraseFile(passphrase, out var secretPath);
+                request = request with { Encryption = new QemuImgEncryption(volume.Target.Encryption!, QemuImgCreate.SecretAliasFor(volume.Name), secretPath) };
             }
 
             var perms = volume.Target.Permissions;
+            if (TryCreateQcow2Natively(request, reservedHandle, path))
+            {
+                // The file written is still open: no second open to set its owner and mode.
+                ApplyOwnerAndMode((int)reservedHandle.DangerousGetHandle(), perms, mode, path);
+                return;
+            }
+
+            reservedHandle.Dispose();
+            await QemuImgCreate.RunAsync(runner, request, cancellationToken).ConfigureAwait(false);
             var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
             if (fd >= 0)
             {
                 try
                 {
+                    // qemu-img may have made the file anew with its own mode (it does for luks):
+                    // as libvirt, compare with what is there, not with what open() was asked for.
+                    if (FileStat.TryFStat(fd, out var st, out _) && (st.Mode & PermissionBits) != mode && LibC.FChmod(fd, mode) < 0)
+                    {
+                        throw VirtPoolException.System($"cannot set mode of '{path}' to {Convert.ToString(mode, 8)}", LibC.Errno);
+                    }
+
                     ApplyOwnerAndMode(fd, perms, mode, path);
                 }
                 finally
@@ -413,7 +433,63 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         finally
         {
             reservedHandle.Dispose();
+            if (secretFd >= 0)
+            {
+                LibC.Close(secretFd);
+            }
+
+            if (passphrase is not null)
+            {
+                CryptographicOperations.ZeroMemory(passphrase);
+            }
         }
+    }
+
+    /// <summary>
+    /// The passphrase in an anonymous memory file (memfd) that qemu-img opens through /proc. libvirt
+    /// writes a temporary file instead; this one never reaches a disk and cannot be left behind.
+    /// </summary>
+    private static int PassphraseFile(byte[] passphrase, out string path)
+    {
+        var fd = LibC.MemfdCreate("virtpool-passphrase", LibC.MFD_CLOEXEC);
+        if (fd < 0)
+        {
+            throw VirtPoolException.System("failed to open secret file for write", LibC.Errno);
+        }
+
+        try
+        {
+            unsafe
+            {
+                fixed (byte* p = passphrase)
+                {
+                    for (var done = 0; done < passphrase.Length;)
+                    {
+                        var n = LibC.Write(fd, p + done, passphrase.Length - done);
+                        if (n < 0)
+                        {
+                            var errno = LibC.Errno;
+                            if (errno == Errno.EINTR)
+                            {
+                                continue;
+                            }
+
+                            throw VirtPoolException.System("failed to write secret file", errno);
+                        }
+
+                        done += (int)n;
+                    }
+                }
+            }
+        }
+        catch
+        {
+            LibC.Close(fd);
+            throw;
+        }
+
+        path = $"/proc/{Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)}/fd/{fd.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        return fd;
     }
 
     /// <summary>The qemu-img create request a volume definition stands for.</summary>
@@ -516,7 +592,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
     /// </summary>
     private static bool TryCreateQcow2Natively(QemuImgCreateRequest request, SafeFileHandle file, string path)
     {
-        if (request.Format != StorageFileFormat.Qcow2)
+        if (request.Format != StorageFileFormat.Qcow2 || request.Encryption is not null)
         {
             return false;
         }
@@ -550,36 +626,36 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
 
             return info.Capacity;
         });
-        if (options is null || !Qcow2Writer.CanWrite(options))
-        {
-            return false;
-        }
-
         // Write ends with a flush to disk, as qemu-img's close does.
-        Qcow2Writer.Write(file, options);
-        return true;
+        return options is not null && Qcow2Writer.TryWrite(file, options);
     }
 
     /// <summary>
-    /// libvirt's checks before an encrypted create. The passphrase comes from the secret store, which
-    /// VirtPool does not have yet: no secret can match, and the create says so as libvirt would.
+    /// libvirt's storageBackendCreateQemuImgSecretPath up to the value: exactly one &lt;secret&gt;, which
+    /// must exist (by UUID or volume usage) and have a value. Null for an unencrypted volume.
     /// </summary>
-    private static void CheckEncryption(VolumeDefinition volume)
+    private static byte[]? ResolvePassphrase(VolumeDefinition volume, Func<EncryptionSecret, byte[]>? passphrases)
     {
         if (volume.Target.Encryption is not { } enc)
         {
-            return;
+            return null;
         }
 
-        if (enc.Format is EncryptionFormat.Luks or EncryptionFormat.Luks2 && enc.Secrets.Count != 1)
+        if (enc.Secrets.Count != 1)
         {
             throw VirtPoolException.InvalidArg("A single <secret type='passphrase'...> element is expected in encryption description");
         }
 
-        var secret = enc.Secrets.Count > 0 ? enc.Secrets[0] : null;
-        throw secret?.Uuid is { } uuid
-            ? new VirtPoolException(VirErrorCode.NoSecret, $"no secret with matching uuid '{uuid:D}'", VirErrorDomain.Secret)
-            : new VirtPoolException(VirErrorCode.NoSecret, $"no secret with matching usage '{secret?.Usage}'", VirErrorDomain.Secret);
+        var secret = enc.Secrets[0];
+        if (passphrases is null)
+        {
+            // No secret store behind this operation: no secret can match.
+            throw secret.Uuid is { } uuid
+                ? new VirtPoolException(VirErrorCode.NoSecret, $"no secret with matching uuid '{uuid:D}'", VirErrorDomain.Secret)
+                : new VirtPoolException(VirErrorCode.NoSecret, $"no secret with matching usage '{secret.Usage}'", VirErrorDomain.Secret);
+        }
+
+        return passphrases(secret);
     }
 
     private static uint ReadUmask()
@@ -693,6 +769,10 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
                 Permissions = new Permissions { Mode = st.Mode & PermissionBits, Owner = st.Uid, Group = st.Gid },
                 Timestamps = Timestamps(st),
                 Features = new VolumeFeatures { LazyRefcounts = info.LazyRefcounts, ExtendedL2 = info.ExtendedL2 },
+                // As libvirt's probe: the header names the encryption format only, no secret.
+                Encryption = EncryptionNames.TryParse(info.EncryptionFormat, out EncryptionFormat encryption)
+                    ? new EncryptionDefinition { Format = encryption }
+                    : null,
             },
             BackingStore = info.BackingStore is null
                 ? null

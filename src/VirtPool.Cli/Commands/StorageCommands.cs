@@ -194,7 +194,7 @@ public sealed partial class StorageCommands
 
     /// <summary>The secret store next to the embedded manager's state (secrets need a connection's secret API otherwise).</summary>
     private Remote.EmbeddedSecretApi EmbeddedSecrets() => _mgr is PoolManager embedded
-        ? new Remote.EmbeddedSecretApi(new Core.Secrets.SecretStore(embedded.Store.Root, embedded.Store.StatusDir))
+        ? new Remote.EmbeddedSecretApi(embedded.Secrets)
         : throw VirtPoolException.NoSupport("secrets need the connection's secret API");
 
     private async Task<bool> PoolSimpleAsync(Func<IStorageApi, string, Task> action, Func<string, string> success, Func<string, string> failure)

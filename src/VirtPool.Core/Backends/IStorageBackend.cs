@@ -188,6 +188,12 @@ public sealed record PoolContext(PoolDefinition Definition)
     public string Name => Definition.Name;
 
     public string? TargetPath => Definition.Target.Path;
+
+    /// <summary>
+    /// The passphrase an encrypted volume's &lt;secret&gt; names (libvirt's virSecretGetSecretString), with
+    /// libvirt's errors when there is no such secret or value; null where the operation was given none.
+    /// </summary>
+    public Func<EncryptionSecret, byte[]>? Passphrases { get; init; }
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Model;
+using VirtPool.Core.Secrets;
 using VirtPool.Core.State;
 using VirtPool.Core.Xml;
 
@@ -27,9 +28,13 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         _store = store;
         _backends = backends;
         _locks = new StateLocks(store);
+        Secrets = new SecretStore(store.Root, store.StatusDir);
     }
 
     public StateStore Store => _store;
+
+    /// <summary>The secrets kept beside this state (libvirt's secret driver), where encrypted volumes find their passphrase.</summary>
+    public SecretStore Secrets { get; }
 
     public void Dispose() => _locks.Dispose();
 
@@ -459,7 +464,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         // (O_EXCL), so a racing create of the same name fails cleanly instead of sharing a file.
         using (job)
         {
-            var refreshed = await backend.CreateVolumeAsync(new PoolContext(pool.Definition), prepared, flags, progress, ct).ConfigureAwait(false);
+            var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
+            var refreshed = await backend.CreateVolumeAsync(context, prepared, flags, progress, ct).ConfigureAwait(false);
             await AddToIndexAsync(poolName, refreshed).ConfigureAwait(false);
             return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
         }
@@ -937,6 +943,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             Compat = t.Compat,
             ClusterSize = t.ClusterSize,
             Flags = flags,
+            Encryption = t.Encryption,
         };
     }
 
@@ -952,6 +959,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             Compat = e.Compat,
             ClusterSize = e.ClusterSize,
             NoCow = e.Flags.HasFlag(VolumeEntryFlags.NoCow),
+            Encryption = e.Encryption,
             Features = new VolumeFeatures
             {
                 LazyRefcounts = e.Flags.HasFlag(VolumeEntryFlags.LazyRefcounts),

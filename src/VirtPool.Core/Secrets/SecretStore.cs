@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
+using VirtPool.Core.Model;
 using VirtPool.Core.State;
 
 namespace VirtPool.Core.Secrets;
@@ -138,6 +139,27 @@ public sealed class SecretStore
         {
             CryptographicOperations.ZeroMemory(key);
         }
+    }
+
+    /// <summary>
+    /// virSecretGetSecretString for a volume's passphrase: the secret an &lt;encryption&gt; names, by UUID or by
+    /// volume usage, and its value. The storage driver reads private secrets too (libvirt elevates its
+    /// identity for it). A secret of another usage type is refused, as libvirt refuses it.
+    /// </summary>
+    public byte[] GetVolumePassphrase(EncryptionSecret secret)
+    {
+        ArgumentNullException.ThrowIfNull(secret);
+        var def = secret.Uuid is { } uuid
+            ? LookupByUuid(uuid)
+            : LookupByUsage((int)SecretUsageType.Volume, secret.Usage ?? string.Empty);
+        if (def.UsageType is not (SecretUsageType.None or SecretUsageType.Volume))
+        {
+            // libvirt formats the lookup's UUID here, which is all zeros for a lookup by usage.
+            throw VirtPoolException.InvalidArg(
+                $"secret with uuid {secret.Uuid ?? Guid.Empty:D} is of type '{SecretUsageTypes.Name(def.UsageType)}' not expected 'volume' type");
+        }
+
+        return GetValue(def.Uuid, internalCall: true);
     }
 
     /// <summary>Whether the secret has a value (without reading it; allowed for private secrets).</summary>

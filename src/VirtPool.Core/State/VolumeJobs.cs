@@ -32,9 +32,16 @@ public sealed class VolumeJobs(string directory)
     /// <remarks>Call with the state lock held, after checking <see cref="StateOf"/>, so check and register are one step.</remarks>
     public VolumeJob Begin(string pool, string volume, VolumeJobKind kind)
     {
-        System.IO.Directory.CreateDirectory(Directory);
         var path = Path.Combine(Directory, $"{NameDigest(pool)}.{NameDigest(pool + "\0" + volume)}.{(kind == VolumeJobKind.Building ? "b" : "u")}.{Guid.NewGuid():N}");
-        var fd = LibC.Open(path, LibC.O_RDWR | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC, 0x180);
+        const int flags = LibC.O_RDWR | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC;
+        var fd = LibC.Open(path, flags, 0x180);
+        if (fd < 0 && LibC.Errno == Errno.ENOENT)
+        {
+            // The folder is made on first use (and again if something removed it).
+            System.IO.Directory.CreateDirectory(Directory);
+            fd = LibC.Open(path, flags, 0x180);
+        }
+
         if (fd < 0)
         {
             throw VirtPoolException.System($"cannot create job file '{path}'", LibC.Errno);

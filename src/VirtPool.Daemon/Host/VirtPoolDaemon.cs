@@ -68,7 +68,7 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
         // A long-lived reader of the folder: unchanged state is then answered without a stat per file.
         store.WatchForChanges();
         var manager = new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
-        var secrets = new SecretStore(store.Root, store.StatusDir);
+        var secrets = manager.Secrets;
         var events = new EventHub(loggers.CreateLogger<EventHub>());
         var daemon = new VirtPoolDaemon(options, loggers, new DaemonServices(manager, secrets, events), events, DaemonProcedures.Create());
         try

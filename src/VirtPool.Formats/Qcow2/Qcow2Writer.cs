@@ -59,6 +59,28 @@ public static class Qcow2Writer
 
         var layout = Qcow2Layout.Plan(options)
             ?? throw new ArgumentException("qemu-img would have to grow the refcount table; not supported natively", nameof(options));
+        WriteLayout(file, options, layout);
+    }
+
+    /// <summary>
+    /// <see cref="CanWrite"/> and <see cref="Write"/> in one, planning the layout once: false (nothing
+    /// written) for options only qemu-img can create.
+    /// </summary>
+    public static bool TryWrite(SafeFileHandle file, Qcow2CreateOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(options);
+        if (Validate(options) is not null || Qcow2Layout.Plan(options) is not { } layout)
+        {
+            return false;
+        }
+
+        WriteLayout(file, options, layout);
+        return true;
+    }
+
+    private static void WriteLayout(SafeFileHandle file, Qcow2CreateOptions options, Qcow2Layout layout)
+    {
         if (RandomAccess.GetLength(file) != 0)
         {
             throw new ArgumentException("the file must be empty", nameof(file));
