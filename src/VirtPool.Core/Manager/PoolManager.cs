@@ -613,7 +613,23 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
         var backend = BackendFor(pool.Definition.Type);
         var def = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
-        return (pool.Definition.Type, def);
+        return (pool.Definition.Type, WithDefaultSecret(def));
+    }
+
+    /// <summary>
+    /// libvirt's storageBackendLoadDefaultSecrets on a volume refresh: an encrypted volume known without
+    /// its secret (a pool refresh found it) shows the volume-usage secret named by its path, if any.
+    /// </summary>
+    private VolumeDefinition WithDefaultSecret(VolumeDefinition def)
+    {
+        if (def.Target.Encryption is not { Secrets.Count: 0 } encryption || def.Target.Path is not { } path
+            || Secrets.FindByUsage(SecretUsageType.Volume, path) is not { } secret)
+        {
+            return def;
+        }
+
+        var found = encryption with { Secrets = [new EncryptionSecret { Uuid = secret.Uuid }] };
+        return def with { Target = def.Target with { Encryption = found } };
     }
 
     public Task<string> GetVolumePathAsync(VolumeRef vol, CancellationToken ct = default) => ReadState(() =>

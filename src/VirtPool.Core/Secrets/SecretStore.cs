@@ -91,6 +91,13 @@ public sealed class SecretStore
                ?? throw new VirtPoolException(VirErrorCode.NoSecret, $"no secret with matching usage '{usageId}'", VirErrorDomain.Secret);
     }
 
+    /// <summary>As <see cref="LookupByUsage"/>, null instead of an error when none matches.</summary>
+    public SecretDefinition? FindByUsage(SecretUsageType usageType, string usageId)
+    {
+        using var held = Lock(exclusive: false);
+        return FindByUsage(LoadAll(), (int)usageType, usageId)?.Definition;
+    }
+
     /// <summary>virConnectListAllSecrets: the matching secrets, ordered by UUID.</summary>
     /// <exception cref="VirtPoolException">An unknown flag bit (virCheckFlags' message).</exception>
     public IReadOnlyList<SecretDefinition> List(SecretListFlags flags = SecretListFlags.None)

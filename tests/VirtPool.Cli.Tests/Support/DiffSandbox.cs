@@ -166,10 +166,39 @@ public sealed partial class DiffSandbox : IAsyncDisposable
             }
         }
 
-        var shown = string.Join(' ', oracleArgs.Select(Quote));
-        _commands.Add(shown);
         var oracle = await _oracle.VirshAsync(Expand(oracleArgs, _o.Root)).ConfigureAwait(false);
         var cli = await VirtPoolCli.RunAsync(StateDir, Expand(cliArgs, _v.Root)).ConfigureAwait(false);
+        return Record(oracleArgs, oracle, cli);
+    }
+
+    /// <summary>
+    /// As <see cref="StepAsync(string[])"/>, but the oracle's command runs again (at most
+    /// <paramref name="attempts"/> times) while <paramref name="transient"/> says its failure was the
+    /// host's (a tool of libvirt's failing at random here), not libvirt's answer to the command.
+    /// </summary>
+    public async Task<Step> StepRetryingOracleAsync(Func<RunResult, bool> transient, int attempts, params string[] args)
+    {
+        foreach (var a in args)
+        {
+            RegisterFixedUuids(a);
+        }
+
+        RunResult oracle;
+        var attempt = 0;
+        do
+        {
+            oracle = await _oracle.VirshAsync(Expand(args, _o.Root)).ConfigureAwait(false);
+        }
+        while (oracle.ExitCode != 0 && transient(oracle) && ++attempt < attempts);
+
+        var cli = await VirtPoolCli.RunAsync(StateDir, Expand(args, _v.Root)).ConfigureAwait(false);
+        return Record(args, oracle, cli);
+    }
+
+    private Step Record(string[] args, RunResult oracle, RunResult cli)
+    {
+        var shown = string.Join(' ', args.Select(Quote));
+        _commands.Add(shown);
         var step = new Step(_commands.Count, shown, oracle, cli, Normalise(oracle, _o), Normalise(cli, _v));
         if (!step.Same)
         {
