@@ -220,9 +220,8 @@ public static class QemuImgCreate
 
         if (enc is not null)
         {
-            // storageBackendCreateQemuImgSecretObject
             argv.Add("--object");
-            argv.Add($"secret,id={enc.SecretAlias},file={EscapeComma(enc.SecretPath)}");
+            argv.Add(SecretObject(enc));
         }
 
         if (opts.Count > 0)
@@ -257,7 +256,7 @@ public static class QemuImgCreate
         SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._");
 
     /// <summary>storageBackendCreateQemuImgCheckEncryption: LUKS with exactly one secret, on raw or qcow2 only.</summary>
-    private static void CheckEncryption(StorageFileFormat format, string type, EncryptionDefinition enc)
+    internal static void CheckEncryption(StorageFileFormat format, string type, EncryptionDefinition enc)
     {
         if (format is not (StorageFileFormat.Raw or StorageFileFormat.Qcow2))
         {
@@ -314,8 +313,12 @@ public static class QemuImgCreate
         }
     }
 
+    /// <summary>storageBackendCreateQemuImgSecretObject: the --object value that names the passphrase file.</summary>
+    internal static string SecretObject(QemuImgEncryption encryption) =>
+        $"secret,id={encryption.SecretAlias},file={EscapeComma(encryption.SecretPath)}";
+
     /// <summary>virQEMUBuildBufferEscapeComma: qemu's option syntax doubles a comma inside a value.</summary>
-    private static string EscapeComma(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
+    internal static string EscapeComma(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
 
     /// <summary>
     /// Finds qemu-img in PATH and runs the create. Throws libvirt's errors: "creation of non-raw file images
@@ -334,6 +337,12 @@ public static class QemuImgCreate
     {
         ArgumentNullException.ThrowIfNull(runner);
         var argv = BuildArgv(request, qemuImgPath);
+        await RunCreateArgvAsync(runner, argv, request.Encryption is not null, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a create argv; an encrypted one again while only qemu-img's PBKDF calibration failed.</summary>
+    internal static async Task RunCreateArgvAsync(IProcessRunner runner, IReadOnlyList<string> argv, bool encrypted, CancellationToken ct)
+    {
         for (var attempt = 1; ; attempt++)
         {
             var result = await runner.RunAsync(argv, ct).ConfigureAwait(false);
@@ -342,7 +351,7 @@ public static class QemuImgCreate
                 return;
             }
 
-            if (request.Encryption is null || attempt >= PbkdfCalibrationAttempts
+            if (!encrypted || attempt >= PbkdfCalibrationAttempts
                 || !result.StandardError.Contains(PbkdfCalibrationFailure, StringComparison.Ordinal))
             {
                 throw ChildProcessFailed(argv, result);

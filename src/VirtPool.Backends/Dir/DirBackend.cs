@@ -47,10 +47,10 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
         => _volumes.CreateAsync(volume, flags, pool.Passphrases, progress, cancellationToken);
 
     public Task ResizeVolumeAsync(PoolContext pool, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken)
-        => _volumes.ResizeAsync(volume, capacity, allocate, cancellationToken);
+        => _volumes.ResizeAsync(volume, capacity, allocate, pool.Passphrases, cancellationToken);
 
     public Task<VolumeDefinition> CreateVolumeFromAsync(PoolContext pool, VolumeDefinition volume, VolumeDefinition source, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
-        => _volumes.CreateFromAsync(volume, source, flags, progress, cancellationToken);
+        => _volumes.CreateFromAsync(volume, source, flags, pool.Passphrases, progress, cancellationToken);
 
     public Task<VolumeDefinition> WipeVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
         => LocalFileVolumes.WipeAsync(volume, algorithm, progress, cancellationToken);

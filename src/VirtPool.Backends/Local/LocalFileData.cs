@@ -15,11 +15,13 @@ public sealed partial class LocalFileVolumes
     /// libvirt's buildVolFrom for file pools: raw to raw natively (reflink when the filesystem can,
     /// else copy_file_range over the source's data, holes kept), anything else with qemu-img convert.
     /// </summary>
-    public async Task<VolumeDefinition> CreateFromAsync(VolumeDefinition volume, VolumeDefinition source, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
+    /// <param name="passphrases">Where encrypted volumes' passphrases come from (the pool context's).</param>
+    public async Task<VolumeDefinition> CreateFromAsync(VolumeDefinition volume, VolumeDefinition source, VolumeCreateFlags flags, Func<EncryptionSecret, byte[]>? passphrases, IProgress<long>? progress, CancellationToken cancellationToken)
     {
-        if (volume.Target.Encryption is not null)
+        if (volume.Target.Encryption is not null || source.Target.Encryption is not null)
         {
-            throw VirtPoolException.Unsupported("storage pool does not support building encrypted volumes from other volumes");
+            await ConvertEncryptedAsync(volume, source, flags, passphrases, cancellationToken).ConfigureAwait(false);
+            return Refresh(volume);
         }
 
         var rawToRaw = volume.Type == VolumeType.File && volume.Target.Format is "raw" or null

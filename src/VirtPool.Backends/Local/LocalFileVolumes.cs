@@ -216,7 +216,8 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
     /// ftruncate; never shrinks data away behind the manager's checks), other formats with
     /// <c>qemu-img resize</c>, which refuses the formats it cannot resize.
     /// </summary>
-    public async Task ResizeAsync(VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken)
+    /// <param name="passphrases">Where an encrypted volume's passphrase comes from (the pool context's).</param>
+    public async Task ResizeAsync(VolumeDefinition volume, ulong capacity, bool allocate, Func<EncryptionSecret, byte[]>? passphrases, CancellationToken cancellationToken)
     {
         var path = volume.Target.Path!;
         if (volume.Target.Format is "raw" or null && volume.Target.Encryption is null)
@@ -230,20 +231,37 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             throw new VirtPoolException(VirErrorCode.OperationUnsupported, "preallocate is only supported for raw type volume");
         }
 
-        List<string> argv = ["qemu-img", "resize"];
-        if (capacity < volume.Capacity)
+        if (!StorageFileFormatNames.TryParse(volume.Target.Format ?? "raw", out var format))
         {
-            argv.Add("--shrink");
+            throw VirtPoolException.Unsupported($"unknown storage vol format type {volume.Target.Format}");
         }
 
-        argv.Add(path);
-        argv.Add(capacity.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var qemuImg = QemuImgCreate.FindInPath("qemu-img") ?? "qemu-img";
-        argv[0] = qemuImg;
-        var result = await runner.RunAsync(argv, cancellationToken).ConfigureAwait(false);
-        if (!result.Succeeded)
+        var shrink = capacity < volume.Capacity;
+        if (volume.Target.Encryption is not { } encryption)
         {
-            throw QemuImgCreate.ChildProcessFailed(argv, result);
+            await QemuImgResize.RunAsync(runner, QemuImgResize.BuildArgv(path, format, capacity, shrink, null, null, qemuImg), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // libvirt checks the encryption, then reads the passphrase, then runs qemu-img.
+        _ = QemuImgResize.BuildArgv(path, format, capacity, shrink, encryption, null, qemuImg);
+        var passphrase = ResolvePassphrase(volume, passphrases)!;
+        var fd = -1;
+        try
+        {
+            fd = PassphraseFile(passphrase, out var secretPath);
+            var secret = new QemuImgEncryption(encryption, QemuImgCreate.SecretAliasFor(volume.Name), secretPath);
+            await QemuImgResize.RunAsync(runner, QemuImgResize.BuildArgv(path, format, capacity, shrink, encryption, secret, qemuImg), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (fd >= 0)
+            {
+                LibC.Close(fd);
+            }
+
+            CryptographicOperations.ZeroMemory(passphrase);
         }
     }
 
@@ -405,25 +423,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
 
             reservedHandle.Dispose();
             await QemuImgCreate.RunAsync(runner, request, cancellationToken).ConfigureAwait(false);
-            var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
-            if (fd >= 0)
-            {
-                try
-                {
-                    // qemu-img may have made the file anew with its own mode (it does for luks):
-                    // as libvirt, compare with what is there, not with what open() was asked for.
-                    if (FileStat.TryFStat(fd, out var st, out _) && (st.Mode & PermissionBits) != mode && LibC.FChmod(fd, mode) < 0)
-                    {
-                        throw VirtPoolException.System($"cannot set mode of '{path}' to {Convert.ToString(mode, 8)}", LibC.Errno);
-                    }
-
-                    ApplyOwnerAndMode(fd, perms, mode, path);
-                }
-                finally
-                {
-                    LibC.Close(fd);
-                }
-            }
+            SetOwnerAndModeAfterTool(path, perms, mode);
         }
         catch
         {
@@ -568,6 +568,125 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
 
             LibC.Unlink(path);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// libvirt's create-from when either volume is encrypted: both passphrases are read first (the new
+    /// volume's, then the input's), then the new volume is created empty and the input converted into
+    /// it. The name is reserved exclusively first and removed again if a step fails.
+    /// </summary>
+    private async Task ConvertEncryptedAsync(VolumeDefinition volume, VolumeDefinition source, VolumeCreateFlags flags, Func<EncryptionSecret, byte[]>? passphrases, CancellationToken cancellationToken)
+    {
+        var unsupported = flags & ~VolumeCreateFlags.PreallocMetadata;
+        if (unsupported != VolumeCreateFlags.None)
+        {
+            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{(int)unsupported:x}) in function storageBackendCreateQemuImg");
+        }
+
+        var passphrase = ResolvePassphrase(volume, passphrases);
+        byte[]? inputPassphrase = null;
+        var secretFds = new List<int>();
+        var path = volume.Target.Path!;
+        var reserved = false;
+        try
+        {
+            inputPassphrase = ResolvePassphrase(source, passphrases);
+            if (!StorageFileFormatNames.TryParse(volume.Target.Format ?? "raw", out var format))
+            {
+                throw VirtPoolException.Unsupported($"unknown storage vol format type {volume.Target.Format}");
+            }
+
+            if (!StorageFileFormatNames.TryParse(source.Target.Format ?? "raw", out var inputFormat))
+            {
+                throw VirtPoolException.Unsupported($"unknown storage vol format type {source.Target.Format}");
+            }
+
+            var mode = volume.Target.Permissions.Mode ?? DefaultVolumeMode;
+            var fd = ReserveExclusive(path, LibC.O_WRONLY, mode);
+            reserved = true;
+            LibC.Close(fd);
+
+            var output = BuildRequest(volume, format, flags.HasFlag(VolumeCreateFlags.PreallocMetadata));
+            if (passphrase is not null)
+            {
+                secretFds.Add(PassphraseFile(passphrase, out var secretPath));
+                output = output with { Encryption = new QemuImgEncryption(volume.Target.Encryption!, QemuImgCreate.SecretAliasFor(volume.Name), secretPath) };
+            }
+
+            QemuImgEncryption? input = null;
+            if (inputPassphrase is not null)
+            {
+                secretFds.Add(PassphraseFile(inputPassphrase, out var secretPath));
+                var alias = QemuImgCreate.SecretAliasFor(source.Name);
+                // Two secret objects cannot share an id (a clone keeping its name in another pool).
+                input = new QemuImgEncryption(source.Target.Encryption!, alias == output.Encryption?.SecretAlias ? "input_" + alias : alias, secretPath);
+            }
+
+            var request = new QemuImgConvertRequest(output, source.Target.Path!, inputFormat)
+            {
+                InputIsBlockDevice = source.Type == VolumeType.Block,
+                InputBackingPath = source.BackingStore?.Path,
+            };
+            await QemuImgConvert.RunEncryptedAsync(runner, request, input, cancellationToken).ConfigureAwait(false);
+            SetOwnerAndModeAfterTool(path, volume.Target.Permissions, mode);
+        }
+        catch
+        {
+            // Only a name this call reserved is removed: an existing file of that name is not ours.
+            if (reserved)
+            {
+                LibC.Unlink(path);
+            }
+
+            throw;
+        }
+        finally
+        {
+            foreach (var secretFd in secretFds)
+            {
+                LibC.Close(secretFd);
+            }
+
+            ZeroAll(passphrase, inputPassphrase);
+        }
+    }
+
+    /// <summary>
+    /// The owner and mode the volume asks for, on a file qemu-img wrote. qemu-img may have made the file
+    /// anew with a mode of its own (it does for LUKS): as libvirt, compare with what is there.
+    /// </summary>
+    private static void SetOwnerAndModeAfterTool(string path, Permissions perms, uint mode)
+    {
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            return;
+        }
+
+        try
+        {
+            if (FileStat.TryFStat(fd, out var st, out _) && (st.Mode & PermissionBits) != mode && LibC.FChmod(fd, mode) < 0)
+            {
+                throw VirtPoolException.System($"cannot set mode of '{path}' to {Convert.ToString(mode, 8)}", LibC.Errno);
+            }
+
+            ApplyOwnerAndMode(fd, perms, mode, path);
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
+    }
+
+    private static void ZeroAll(params byte[]?[] secrets)
+    {
+        foreach (var secret in secrets)
+        {
+            if (secret is not null)
+            {
+                CryptographicOperations.ZeroMemory(secret);
+            }
         }
     }
 

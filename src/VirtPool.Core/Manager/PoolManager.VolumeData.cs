@@ -46,7 +46,7 @@ public sealed partial class PoolManager
             }
 
             var sourceBackend = BackendFor(sourcePool.Definition.Type);
-            original = await sourceBackend.RefreshVolumeAsync(new PoolContext(sourcePool.Definition), ToDefinition(sourceEntry), ct).ConfigureAwait(false);
+            original = WithDefaultSecret(await sourceBackend.RefreshVolumeAsync(new PoolContext(sourcePool.Definition), ToDefinition(sourceEntry), ct).ConfigureAwait(false));
 
             // libvirt: never smaller than the original; no allocation given means fully allocated.
             var capacity = Math.Max(def.Capacity, original.Capacity);
@@ -65,7 +65,8 @@ public sealed partial class PoolManager
         using (building)
         using (reading)
         {
-            var made = await ((IVolumeCloner)backend).CreateVolumeFromAsync(new PoolContext(pool.Definition), prepared, original, flags, progress, ct).ConfigureAwait(false);
+            var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
+            var made = await ((IVolumeCloner)backend).CreateVolumeFromAsync(context, prepared, original, flags, progress, ct).ConfigureAwait(false);
             await AddToIndexAsync(poolName, made).ConfigureAwait(false);
             return new VolumeRef(poolName, made.Name, made.Key ?? string.Empty);
         }

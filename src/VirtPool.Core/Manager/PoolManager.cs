@@ -491,7 +491,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
                         ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
             RequireIdle(vol, allowReaders: false);
             backend = BackendFor(pool.Definition.Type);
-            current = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
+            current = WithDefaultSecret(await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false));
             var allocation = current.Allocation ?? 0;
             if (flags.HasFlag(VolumeResizeFlags.Delta))
             {
@@ -526,7 +526,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             }
         }
 
-        await ((IVolumeResizer)backend).ResizeVolumeAsync(new PoolContext(pool.Definition), current, target, flags.HasFlag(VolumeResizeFlags.Allocate), ct).ConfigureAwait(false);
+        var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
+        await ((IVolumeResizer)backend).ResizeVolumeAsync(context, current, target, flags.HasFlag(VolumeResizeFlags.Allocate), ct).ConfigureAwait(false);
         if (delta != 0)
         {
             using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);

@@ -59,18 +59,31 @@ public sealed class EncryptedVolumeDifferentialTests(LibvirtOracle oracle)
         {
             // qemu-img 7.2's PBKDF calibration fails at random on this machine (it measures no CPU time);
             // libvirtd reports that, VirtPool tries again: the oracle's command is repeated until it got past it.
-            (await s.StepRetryingOracleAsync(r => r.Stderr.Contains("Unable to get accurate CPU usage", StringComparison.Ordinal), 40, "vol-create", Pool, file)).ExpectOracle(0);
+            (await s.StepRetryingOracleAsync(CalibrationFailed, 40, "vol-create", Pool, file)).ExpectOracle(0);
             await s.StepAsync("vol-dumpxml", name, "--pool", Pool);
             await s.StepAsync("vol-info", name, "--pool", Pool);
         }
 
         await s.StepAsync("vol-list", Pool, "--details");
+
+        // qemu-img resize through --image-opts with the key secret; --allocate is refused.
+        (await s.StepAsync("vol-resize", "enc.raw", "16M", "--pool", Pool)).ExpectOracle(0);
+        await s.StepAsync("vol-info", "enc.raw", "--pool", Pool);
+        (await s.StepAsync("vol-resize", "enc.raw", "12M", "--pool", Pool, "--shrink")).ExpectOracle(0);
+        await s.StepAsync("vol-resize", "enc.qcow2", "10M", "--pool", Pool, "--allocate");
+        await s.StepAsync("vol-info", "enc.raw", "--pool", Pool);
+
         (await s.StepAsync("pool-refresh", Pool)).ExpectOracle(0);
         foreach (var name in new[] { "enc.raw", "enc.qcow2" })
         {
             await s.StepAsync("vol-dumpxml", name, "--pool", Pool);
             await s.StepAsync("vol-info", name, "--pool", Pool);
         }
+
+        // After the refresh enc.raw has no secret (none is named by its path): libvirt refuses a resize.
+        await s.StepAsync("vol-resize", "enc.raw", "14M", "--pool", Pool);
+        (await s.StepAsync("vol-resize", "enc.qcow2", "12M", "--pool", Pool)).ExpectOracle(0);
+        await s.StepAsync("vol-info", "enc.qcow2", "--pool", Pool);
 
         // Both sides' images open with the stored passphrase, and only with it.
         foreach (var root in new[] { s.OracleRoot, s.CliRoot })
@@ -85,6 +98,45 @@ public sealed class EncryptedVolumeDifferentialTests(LibvirtOracle oracle)
         await s.StepAsync("vol-list", Pool);
         s.AssertNoDifferences();
     }
+
+    /// <summary>libvirt's two-step create-from: plain data into a LUKS volume, and out of it into a plain qcow2.</summary>
+    [Fact]
+    public async Task Create_from_into_and_out_of_a_luks_volume()
+    {
+        await using var scope = await StartAsync();
+        var s = scope.Sandbox;
+        var data = new byte[2 * 1024 * 1024];
+        new Random(7).NextBytes(data.AsSpan(0, 512 * 1024));
+        s.WriteBytes("p/enc/plain.raw", data);
+        (await s.StepAsync("pool-refresh", Pool)).ExpectOracle(0);
+
+        // Smaller than its input: the new volume takes the input's capacity (a LUKS volume's unwritten
+        // tail would read back as the decryption of zeros).
+        var into = s.WriteFile("into.xml", "<volume><name>enc.qcow2</name><capacity unit='M'>1</capacity><target><format type='raw'/><encryption format='luks'><secret type='passphrase' usage='@ROOT@/p/enc/enc.qcow2'/></encryption></target></volume>");
+        var outOf = s.WriteFile("outof.xml", "<volume><name>plain.qcow2</name><capacity>0</capacity><target><format type='qcow2'/></target></volume>");
+        (await s.StepRetryingOracleAsync(CalibrationFailed, 40, "vol-create-from", Pool, into, "plain.raw", "--inputpool", Pool)).ExpectOracle(0);
+        await s.StepAsync("vol-dumpxml", "enc.qcow2", "--pool", Pool);
+        (await s.StepAsync("vol-create-from", Pool, outOf, "enc.qcow2", "--inputpool", Pool)).ExpectOracle(0);
+        await s.StepAsync("vol-info", "plain.qcow2", "--pool", Pool);
+        await s.StepAsync("vol-list", Pool, "--details");
+
+        // A secret of another usage type: refused before anything is made.
+        var wrong = s.WriteFile("wrong.xml", Volume("wrong.raw", Luks("raw", $"uuid='{CephSecret}'")));
+        await s.StepAsync("vol-create-from", Pool, wrong, "plain.raw", "--inputpool", Pool);
+        await s.StepAsync("vol-list", Pool);
+
+        foreach (var root in new[] { s.OracleRoot, s.CliRoot })
+        {
+            await AssertOpensAsync(Path.Combine(root, "p/enc/enc.qcow2"), "luks", Passphrase, expectOk: true);
+            var back = await ProcessRunner.Instance.RunAsync(["qemu-img", "convert", "-O", "raw", Path.Combine(root, "p/enc/plain.qcow2"), Path.Combine(root, "x/back.raw")], CancellationToken.None);
+            Assert.True(back.Succeeded, back.StandardError);
+            Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(root, "x/back.raw")));
+        }
+
+        s.AssertNoDifferences();
+    }
+
+    private static bool CalibrationFailed(RunResult r) => r.Stderr.Contains("Unable to get accurate CPU usage", StringComparison.Ordinal);
 
     private async Task<SecretScope> StartAsync()
     {
