@@ -94,6 +94,7 @@ public sealed partial class LocalFileVolumes
     /// <summary>libvirt's wipeVol for files, every algorithm natively; the file is then re-discovered.</summary>
     public static async Task<VolumeDefinition> WipeAsync(VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
     {
+        RefusePloop(volume, "unable to find ploop tools, please install them");
         await VolumeWiper.WipeAsync(volume.Target.Path!, algorithm, volume.Allocation ?? 0, progress, cancellationToken).ConfigureAwait(false);
         return Rediscover(volume);
     }
@@ -119,6 +120,7 @@ public sealed partial class LocalFileVolumes
     /// </summary>
     public static async Task<long> UploadAsync(VolumeDefinition volume, VolumeDataEndpoint source, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
     {
+        RefusePloop(volume, PloopToolMissing);
         var path = volume.Target.Path!;
         using var target = OpenVolume(path, FileAccess.Write);
         var room = volume.Capacity - Math.Min(offset, volume.Capacity);
@@ -157,6 +159,7 @@ public sealed partial class LocalFileVolumes
     /// <summary>libvirt's downloadVol: from the offset to the end, or <paramref name="length"/> bytes.</summary>
     public static async Task<long> DownloadAsync(VolumeDefinition volume, VolumeDataEndpoint target, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
     {
+        RefusePloop(volume, PloopToolMissing);
         var path = volume.Target.Path!;
         using var source = OpenVolume(path, FileAccess.Read);
         var size = (ulong)DataExtents.GetSize(source);
@@ -179,6 +182,7 @@ public sealed partial class LocalFileVolumes
 
     public static async Task<byte[]> Sha256Async(VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken)
     {
+        RefusePloop(volume, PloopToolMissing);
         using var source = OpenVolume(volume.Target.Path!, FileAccess.Read);
         return await VolumeChecksum.Sha256Async(source, progress, cancellationToken).ConfigureAwait(false);
     }

@@ -190,6 +190,20 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
                 }
 
                 break;
+            case "ploop":
+                // storageBackendCreatePloop's checks; the volume itself would be made by `ploop init`.
+                if (volume.Target.Encryption is not null)
+                {
+                    throw VirtPoolException.Unsupported("encrypted ploop volumes are not supported with ploop init");
+                }
+
+                if (volume.BackingStore is not null)
+                {
+                    throw VirtPoolException.Unsupported("copy-on-write ploop volumes are not yet supported");
+                }
+
+                RefusePloop(volume, PloopToolMissing);
+                break;
             case "raw" when volume.Target.Encryption is null:
                 if (flags.HasFlag(VolumeCreateFlags.PreallocMetadata))
                 {
@@ -219,6 +233,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
     /// <param name="passphrases">Where an encrypted volume's passphrase comes from (the pool context's).</param>
     public async Task ResizeAsync(VolumeDefinition volume, ulong capacity, bool allocate, Func<EncryptionSecret, byte[]>? passphrases, CancellationToken cancellationToken)
     {
+        RefusePloop(volume, PloopToolMissing);
         var path = volume.Target.Path!;
         if (volume.Target.Format is "raw" or null && volume.Target.Encryption is null)
         {
@@ -313,10 +328,16 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             return;
         }
 
+        // virFileRemove: a folder (a ploop volume) is removed with rmdir, so only an empty one goes.
         if (LibC.Unlink(path) < 0)
         {
             var errno = LibC.Errno;
-            throw VirtPoolException.System($"cannot unlink file '{path}'", errno);
+            if (errno == Errno.EISDIR && LibC.Rmdir(path) == 0)
+            {
+                return;
+            }
+
+            throw VirtPoolException.System($"cannot unlink file '{path}'", errno == Errno.EISDIR ? LibC.Errno : errno);
         }
     }
 
@@ -841,8 +862,10 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
 
             if (st.IsDirectory)
             {
-                // libvirt reports directories with capacity 0.
-                return Describe(path, name, st, VolumeType.Dir, new ImageInfo { Format = StorageFileFormat.Dir, Capacity = 0 });
+                // libvirt reports directories with capacity 0, ploop directories by their image.
+                return IsPloopDirectory(path)
+                    ? ProbePloop(path, name, buffer)
+                    : Describe(path, name, st, VolumeType.Dir, new ImageInfo { Format = StorageFileFormat.Dir, Capacity = 0 });
             }
 
             if (!st.IsRegular && !st.IsBlockDevice)
@@ -862,6 +885,61 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             LibC.Close(fd);
         }
     }
+
+    /// <summary>virStorageBackendIsPloopDir: a folder holding a ploop image and its descriptor.</summary>
+    private static bool IsPloopDirectory(string path)
+        => File.Exists(Path.Combine(path, PloopImage)) && File.Exists(Path.Combine(path, PloopDescriptor));
+
+    /// <summary>
+    /// virStorageBackendRedoPloopUpdate: a ploop volume is its folder, described by its image (size,
+    /// allocation, owner, times), format ploop; libvirt 9.0 still calls it a file volume.
+    /// </summary>
+    private static VolumeDefinition? ProbePloop(string path, string name, byte[] buffer)
+    {
+        var fd = LibC.Open(Path.Combine(path, PloopImage), LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (!FileStat.TryFStat(fd, out var st, out _) || !st.IsRegular)
+            {
+                return null;
+            }
+
+            var read = ReadHeader(fd, buffer);
+            var info = read > 0 ? ImageProbe.Probe(buffer.AsSpan(0, read), (ulong)st.Size) : new ImageInfo { Capacity = (ulong)st.Size };
+            return Describe(path, name, st, VolumeType.File, info with { Format = StorageFileFormat.Ploop, Capacity = (ulong)st.Size });
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// libvirt drives ploop volumes with the ploop tools, which Debian does not ship; without them it
+    /// refuses every data operation on one with this message. VirtPool does not drive them at all.
+    /// </summary>
+    internal static void RefusePloop(VolumeDefinition volume, string messageWithoutTools)
+    {
+        if (volume.Target.Format != "ploop")
+        {
+            return;
+        }
+
+        throw QemuImgCreate.FindInPath("ploop") is null
+            ? VirtPoolException.Internal(messageWithoutTools)
+            : VirtPoolException.NoSupport("VirtPool does not drive the ploop tools: ploop volumes are read-only here");
+    }
+
+    internal const string PloopToolMissing = "unable to find ploop, please install ploop tools";
+
+    private const string PloopImage = "root.hds";
+
+    private const string PloopDescriptor = "DiskDescriptor.xml";
 
     /// <summary>The header, as much of it as the file has; a read error counts as an empty header (raw).</summary>
     private static int ReadHeader(int fd, byte[] buffer) => Math.Max(0, LibC.PReadFully(fd, buffer.AsSpan(0, ImageProbe.HeaderBytes), 0));

@@ -381,6 +381,36 @@ public sealed class VolumeDifferentialTests(LibvirtOracle oracle)
         s.AssertNoDifferences();
     }
 
+    /// <summary>
+    /// A ploop volume (a folder with root.hds and DiskDescriptor.xml) found by a refresh: described by its
+    /// image, and every data operation refused as libvirt 9.0 refuses it without the ploop tools
+    /// (Debian does not ship them).
+    /// </summary>
+    [Fact]
+    public async Task Ploop_volumes_are_found_and_refused_as_without_the_ploop_tools()
+    {
+        await using var s = await NewPoolAsync();
+        s.WriteBytes("p/vols/pl.vol/root.hds", new byte[1024 * 1024]);
+        s.WriteBytes("p/vols/pl.vol/DiskDescriptor.xml", "<?xml version='1.0'?><Parallels_disk_image><Disk_Parameters><Disk_size>2048</Disk_size></Disk_Parameters></Parallels_disk_image>\n"u8.ToArray());
+        s.WriteBytes("p/vols/half.vol/root.hds", new byte[4096]);
+        var upload = s.WriteBytes("x/up.bin", new byte[4096]);
+        (await s.StepAsync("pool-refresh", Pool)).ExpectOracle(0);
+        await s.StepAsync("vol-list", Pool, "--details");
+        await ShowVolumeAsync(s, "pl.vol");
+        await s.StepAsync("vol-info", "half.vol", "--pool", Pool);
+
+        await s.StepAsync("vol-wipe", "pl.vol", "--pool", Pool);
+        await s.StepAsync("vol-upload", "pl.vol", upload, "--pool", Pool);
+        await s.StepAsync("vol-download", "pl.vol", "@ROOT@/x/down.bin", "--pool", Pool);
+        await s.StepAsync("vol-resize", "pl.vol", "4M", "--pool", Pool);
+        await s.StepAsync("vol-clone", "pl.vol", "pl2.vol", "--pool", Pool);
+        await s.StepAsync("vol-create-as", Pool, "new.ploop", "1M", "--format", "ploop");
+        await s.StepAsync("vol-create-as", Pool, "cow.ploop", "1M", "--format", "ploop", "--backing-vol", "pl.vol", "--backing-vol-format", "ploop");
+        await s.StepAsync("vol-delete", "pl.vol", "--pool", Pool);
+        await s.StepAsync("vol-list", Pool, "--details");
+        s.AssertNoDifferences();
+    }
+
     private async Task<DiffSandbox> NewPoolAsync()
     {
         var s = await oracle.NewSandboxAsync();
