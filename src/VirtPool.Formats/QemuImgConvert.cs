@@ -180,11 +180,8 @@ public static class QemuImgConvert
     /// <summary>driver=TYPE,file.filename=PATH[,(encrypt.)key-secret=ALIAS]: a raw LUKS volume is driver luks.</summary>
     private static string ImageOpts(StorageFileFormat format, string path, QemuImgEncryption? encryption)
     {
-        var driver = format == StorageFileFormat.Raw && encryption is not null ? "luks" : format.ToName();
-        var spec = $"driver={driver},file.filename={QemuImgCreate.EscapeComma(path)}";
-        return encryption is null
-            ? spec
-            : $"{spec},{(format == StorageFileFormat.Qcow2 ? "encrypt." : string.Empty)}key-secret={encryption.SecretAlias}";
+        var spec = $"driver={QemuImgCreate.DriverFor(format, encryption is not null)},file.filename={QemuImgCreate.EscapeComma(path)}";
+        return encryption is null ? spec : $"{spec},{QemuImgCreate.EncryptionPrefix(format)}key-secret={encryption.SecretAlias}";
     }
 
     /// <summary>Finds qemu-img in PATH and runs the convert, failing as <see cref="QemuImgCreate.RunAsync(IProcessRunner, QemuImgCreateRequest, CancellationToken)"/> does.</summary>

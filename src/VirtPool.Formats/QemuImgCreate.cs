@@ -277,11 +277,10 @@ public static class QemuImgCreate
     /// <summary>storageBackendBuildQemuImgEncriptionOpts: the key secret, then the cipher and its IV generator if given.</summary>
     private static void AddEncryptionOptions(List<string> opts, StorageFileFormat format, QemuImgEncryption enc)
     {
-        var prefix = string.Empty;
+        var prefix = EncryptionPrefix(format);
         if (format == StorageFileFormat.Qcow2)
         {
             opts.Add("encrypt.format=luks");
-            prefix = "encrypt.";
         }
 
         opts.Add($"{prefix}key-secret={enc.SecretAlias}");
@@ -312,6 +311,13 @@ public static class QemuImgCreate
             opts.Add($"{prefix}ivgen-hash-alg={EscapeComma(ivgenHash)}");
         }
     }
+
+    /// <summary>qemu's driver for a volume: a raw volume that is encrypted is a LUKS image.</summary>
+    internal static string DriverFor(StorageFileFormat format, bool encrypted)
+        => format == StorageFileFormat.Raw && encrypted ? "luks" : format.ToName();
+
+    /// <summary>Where qemu takes the key secret: under encrypt. inside a qcow2 image, at the top of a LUKS one.</summary>
+    internal static string EncryptionPrefix(StorageFileFormat format) => format == StorageFileFormat.Qcow2 ? "encrypt." : string.Empty;
 
     /// <summary>storageBackendCreateQemuImgSecretObject: the --object value that names the passphrase file.</summary>
     internal static string SecretObject(QemuImgEncryption encryption) =>

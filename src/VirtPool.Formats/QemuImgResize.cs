@@ -17,7 +17,7 @@ public static class QemuImgResize
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(qemuImgPath);
-        var type = format == StorageFileFormat.Raw && encryption is not null ? "luks" : format.ToName();
+        var type = QemuImgCreate.DriverFor(format, encryption is not null);
         if (encryption is not null)
         {
             QemuImgCreate.CheckEncryption(format, type, encryption);
@@ -39,7 +39,7 @@ public static class QemuImgResize
             argv.Add("--object");
             argv.Add(QemuImgCreate.SecretObject(secret));
             argv.Add("--image-opts");
-            argv.Add($"driver={type},{(format == StorageFileFormat.Qcow2 ? "encrypt." : string.Empty)}key-secret={secret.SecretAlias},file.filename={QemuImgCreate.EscapeComma(path)}");
+            argv.Add($"driver={type},{QemuImgCreate.EncryptionPrefix(format)}key-secret={secret.SecretAlias},file.filename={QemuImgCreate.EscapeComma(path)}");
         }
 
         argv.Add(capacity.ToString(CultureInfo.InvariantCulture));
