@@ -250,13 +250,7 @@ public sealed class RemoteStorageApi : IStorageApi
     public async Task<long> UploadVolumeAsync(VolumeRef vol, VolumeDataEndpoint source, ulong offset, ulong length, bool sparse, IProgress<long>? progress = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(source);
-        var stream = await _conn.OpenStreamAsync(RemoteProcedure.StorageVolUpload, w =>
-        {
-            WriteVol(w, vol);
-            w.WriteUInt64(offset);
-            w.WriteUInt64(length);
-            w.WriteUInt32(sparse ? 1u : 0u);
-        }, ct).ConfigureAwait(false);
+        var stream = await OpenTransferAsync(RemoteProcedure.StorageVolUpload, vol, offset, length, sparse, ct).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
             long sent = 0;
@@ -302,6 +296,16 @@ public sealed class RemoteStorageApi : IStorageApi
         }
     }
 
+    /// <summary>The stream of a vol-upload or vol-download: the volume, offset, length and sparse flag.</summary>
+    private Task<RemoteStream> OpenTransferAsync(RemoteProcedure procedure, VolumeRef vol, ulong offset, ulong length, bool sparse, CancellationToken ct)
+        => _conn.OpenStreamAsync(procedure, w =>
+        {
+            WriteVol(w, vol);
+            w.WriteUInt64(offset);
+            w.WriteUInt64(length);
+            w.WriteUInt32(sparse ? 1u : 0u);
+        }, ct);
+
     /// <summary>
     /// cmdVolDownload over a stream: data written in order, holes skipped (the file is extended over
     /// them, so they stay holes), until the empty CONTINUE; then finish.
@@ -313,13 +317,7 @@ public sealed class RemoteStorageApi : IStorageApi
             throw VirtPoolException.NoSupport("this download target cannot be written from a remote connection");
         }
 
-        var stream = await _conn.OpenStreamAsync(RemoteProcedure.StorageVolDownload, w =>
-        {
-            WriteVol(w, vol);
-            w.WriteUInt64(offset);
-            w.WriteUInt64(length);
-            w.WriteUInt32(sparse ? 1u : 0u);
-        }, ct).ConfigureAwait(false);
+        var stream = await OpenTransferAsync(RemoteProcedure.StorageVolDownload, vol, offset, length, sparse, ct).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
             long position = 0;
