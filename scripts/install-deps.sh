@@ -3,7 +3,12 @@
 # libvirt is the oracle of the differential tests and the baseline of bench/; it is never started by
 # the package (no systemd here): the tests start their own libvirtd with scripts/libvirtd-up.sh.
 set -euo pipefail
-pkgs=(libvirt-daemon libvirt-daemon-system libvirt-clients qemu-utils python3-libvirt clang zlib1g-dev hyperfine xfsprogs btrfs-progs
+# The storage drivers for rbd, gluster, iscsi-direct and zfs are separate packages Debian only
+# suggests: without them the oracle answers "missing backend for pool type" for those pool types.
+pkgs=(libvirt-daemon libvirt-daemon-system libvirt-clients qemu-utils python3-libvirt
+      libvirt-daemon-driver-storage-rbd libvirt-daemon-driver-storage-gluster
+      libvirt-daemon-driver-storage-iscsi-direct libvirt-daemon-driver-storage-zfs
+      clang zlib1g-dev hyperfine xfsprogs btrfs-progs e2fsprogs util-linux
       ansible python3-lxml golang-go golang-github-digitalocean-go-libvirt-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

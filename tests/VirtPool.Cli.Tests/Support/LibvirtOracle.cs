@@ -167,6 +167,16 @@ public sealed partial class LibvirtOracle : IAsyncLifetime
             throw new InvalidOperationException($"the oracle libvirtd does not answer at {Uri}: {caps.Stderr}\n{LogTail()}");
         }
 
+        // Debian ships some storage drivers as packages of their own: a missing one would make every
+        // differential test of that type fail with "missing backend"; say so once, up front.
+        var missing = OracleBackends.Where(t => !caps.Stdout.Contains($"<pool type='{t}' supported='yes'>", StringComparison.Ordinal)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"the oracle libvirtd has no storage backend for {string.Join(", ", missing)}: run scripts/install-deps.sh "
+                + "(it installs libvirt-daemon-driver-storage-rbd, -gluster, -iscsi-direct and -zfs)");
+        }
+
         var pools = await PoolNamesAsync().ConfigureAwait(false);
         if (pools.Count > 0)
         {
@@ -222,6 +232,10 @@ public sealed partial class LibvirtOracle : IAsyncLifetime
             TestPaths.DeleteTree(Root);
         }
     }
+
+    /// <summary>Every pool type Debian's libvirt 9.0 has a backend for, once install-deps.sh ran.</summary>
+    private static readonly string[] OracleBackends =
+        ["dir", "fs", "netfs", "logical", "disk", "iscsi", "iscsi-direct", "scsi", "mpath", "rbd", "gluster", "zfs"];
 
     private string LogTail()
     {
