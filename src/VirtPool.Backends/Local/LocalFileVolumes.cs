@@ -83,9 +83,11 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             throw VirtPoolException.System($"cannot statvfs path '{directory}'", LibC.Errno);
         }
 
+        // libvirt's virStorageBackendFileSystemRefresh: blocks reserved for root count as available
+        // (f_bfree, not f_bavail), so capacity = allocation + available on every filesystem.
         var capacity = vfs.Frsize * vfs.Blocks;
-        var available = vfs.Frsize * vfs.Bavail;
-        var allocation = (vfs.Blocks - vfs.Bfree) * vfs.Frsize;
+        var available = vfs.Frsize * vfs.Bfree;
+        var allocation = capacity - available;
         var perms = new Permissions { Mode = dst.Mode & PermissionBits, Owner = dst.Uid, Group = dst.Gid };
         return new PoolScan(new PoolSizes(capacity, allocation, available), volumes, perms);
     }

@@ -147,6 +147,10 @@ public sealed partial class LibvirtOracle : IAsyncLifetime
         {
             Directory.CreateDirectory(fs);
             await Mounts.MountTmpfsAsync(fs, "512m").ConfigureAwait(false);
+
+            // Shared, so that a filesystem a test mounts below it later reaches the daemon's own
+            // mount namespace (a slave of this one) as well.
+            await Mounts.RunOrThrowAsync("mount", "--make-shared", fs).ConfigureAwait(false);
         }
 
         var script = TestPaths.Script("libvirtd-up.sh");
