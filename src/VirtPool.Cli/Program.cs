@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using VirtPool.Backends;
 using VirtPool.Cli.Commands;
 using VirtPool.Cli.Output;
@@ -29,7 +30,7 @@ public static class Program
         }
         catch (VirshUsageException ex)
         {
-            await Console.Error.WriteAsync(ex.ToStderrText()).ConfigureAwait(false);
+            await StandardStreams.Error.WriteAsync(ex.ToStderrText()).ConfigureAwait(false);
             return VirshUsageException.ExitCode;
         }
 
@@ -53,16 +54,17 @@ public static class Program
         }
 
         // Ctrl-C cancels the running operation, which removes what it made half-way; a second Ctrl-C
-        // while it unwinds is left to the default handler.
+        // while it unwinds is left to the default handler. (A POSIX signal registration rather than
+        // Console.CancelKeyPress, which sets the terminal up and prints escape sequences virsh does not.)
         using var interrupted = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
         {
             if (!interrupted.IsCancellationRequested)
             {
-                e.Cancel = true;
+                context.Cancel = true;
                 interrupted.Cancel();
             }
-        };
+        });
 
         if (options.Connect is { } uri)
         {
