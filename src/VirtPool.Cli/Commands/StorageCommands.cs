@@ -114,6 +114,7 @@ public sealed partial class StorageCommands
         "pool-info" => PoolInfoAsync(),
         "pool-list" => PoolListAsync(),
         "pool-dumpxml" => PoolDumpXmlAsync(),
+        "pool-edit" => PoolEditAsync(),
         "pool-uuid" => PoolUuidAsync(),
         "pool-name" => PoolNameAsync(),
         "pool-capabilities" => PoolCapabilitiesAsync(),

@@ -56,6 +56,14 @@ public sealed class VirshConsole : IDisposable
         _stderr.Flush();
     }
 
+    /// <summary>Text on stderr as it is: what a child process of libvirt's would print there itself.</summary>
+    public void ErrorRaw(string text)
+    {
+        _stdout.Flush();
+        _stderr.Write(text);
+        _stderr.Flush();
+    }
+
     /// <summary>
     /// What vshCommandRun prints after each command it ran: a blank line (not under -q), or under
     /// -t "\n(Time: %.3f ms)\n\n" (even under -q).
