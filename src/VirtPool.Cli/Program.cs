@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.InteropServices;
 using VirtPool.Backends;
 using VirtPool.Cli.Commands;
 using VirtPool.Cli.Output;
@@ -29,7 +31,7 @@ public static class Program
         }
         catch (VirshUsageException ex)
         {
-            await Console.Error.WriteAsync(ex.ToStderrText()).ConfigureAwait(false);
+            await StandardStreams.Error.WriteAsync(ex.ToStderrText()).ConfigureAwait(false);
             return VirshUsageException.ExitCode;
         }
 
@@ -42,27 +44,34 @@ public static class Program
 
         if (options.Version != VersionRequest.None)
         {
-            console.Print(VersionText + "\n");
+            console.Print(options.Version == VersionRequest.Long ? LongVersionText : VersionText + "\n");
             return 0;
         }
 
-        if (options.ShowUsage || invocation.Interactive)
+        if (options.ShowUsage)
+        {
+            console.Print(HelpView.Usage());
+            return 0;
+        }
+
+        if (invocation.Interactive)
         {
             console.Print(HelpView.Help(null)!);
-            return options.ShowUsage ? 0 : 1;
+            return 1;
         }
 
         // Ctrl-C cancels the running operation, which removes what it made half-way; a second Ctrl-C
-        // while it unwinds is left to the default handler.
+        // while it unwinds is left to the default handler. (A POSIX signal registration rather than
+        // Console.CancelKeyPress, which sets the terminal up and prints escape sequences virsh does not.)
         using var interrupted = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
         {
             if (!interrupted.IsCancellationRequested)
             {
-                e.Cancel = true;
+                context.Cancel = true;
                 interrupted.Cancel();
             }
-        };
+        });
 
         if (options.Connect is { } uri)
         {
@@ -114,7 +123,31 @@ public static class Program
         return ok ? 0 : 1;
     }
 
+    /// <summary>
+    /// What <c>-v</c>/<c>--version</c> print: the version of the libvirt whose virsh this CLI matches, as
+    /// <c>virsh --version</c> prints it (scripts parse it to decide what the tool can do).
+    /// </summary>
     public const string VersionText = "9.0.0";
+
+    /// <summary>VirtPool's own version (Directory.Build.props), without a build-metadata suffix.</summary>
+    public static string VirtPoolVersion { get; } = ReadVirtPoolVersion();
+
+    /// <summary>What <c>-V</c>/<c>--version=long</c> print: VirtPool's version first, then the virsh it matches.</summary>
+    public static string LongVersionText =>
+        $"virtpool (VirtPool) {VirtPoolVersion}\n"
+        + $"Compatible with virsh of libvirt {VersionText} (the number -v and --version print, as virsh's do)\n";
+
+    private static string ReadVirtPoolVersion()
+    {
+        var informational = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+        if (string.IsNullOrEmpty(informational))
+        {
+            return typeof(Program).Assembly.GetName().Version?.ToString(3) ?? "unknown";
+        }
+
+        var plus = informational.IndexOf('+', StringComparison.Ordinal);
+        return plus < 0 ? informational : informational[..plus];
+    }
 
     /// <summary>The state folder, resolved as everywhere in VirtPool (<see cref="StateLocations"/>).</summary>
     public static string ResolveStateDir(string? option) => StateLocations.ResolveStateDir(option);

@@ -163,7 +163,7 @@ public sealed class SecretCommands
             {
                 // Not text: the bytes go to stdout as they are, after what was printed before.
                 _out.Flush();
-                using var stdout = Console.OpenStandardOutput();
+                using var stdout = StandardStreams.OpenOutput();
                 stdout.Write(value);
                 stdout.Flush();
             }

@@ -114,6 +114,7 @@ public sealed partial class StorageCommands
         "pool-info" => PoolInfoAsync(),
         "pool-list" => PoolListAsync(),
         "pool-dumpxml" => PoolDumpXmlAsync(),
+        "pool-edit" => PoolEditAsync(),
         "pool-uuid" => PoolUuidAsync(),
         "pool-name" => PoolNameAsync(),
         "pool-capabilities" => PoolCapabilitiesAsync(),
@@ -481,7 +482,6 @@ public sealed partial class StorageCommands
         }
 
         var details = _cmd.GetBool("details");
-        var labels = details ? await _mgr.GetPoolLabelsAsync(pool.Name).ConfigureAwait(false) : null;
         var entries = new List<VolumeListEntry>(vols.Count);
         foreach (var v in vols)
         {
@@ -494,10 +494,7 @@ public sealed partial class StorageCommands
             try
             {
                 var def = await _mgr.GetVolumeAsync(v).ConfigureAwait(false);
-                entries.Add(new VolumeListEntry(v.Name, def.Target.Path, def.Type, def.Capacity, def.Allocation ?? 0)
-                {
-                    Labels = labels!.TryGetValue(v.Name, out var l) ? LabelText(l) : null,
-                });
+                entries.Add(new VolumeListEntry(v.Name, def.Target.Path, def.Type, def.Capacity, def.Allocation ?? 0));
             }
             catch (VirtPoolException)
             {

@@ -36,7 +36,7 @@ public sealed class ProgressBar : IProgress<long>, IDisposable
 
     /// <summary>A bar on stderr when it is a terminal and output is not quiet.</summary>
     public static ProgressBar ForConsole(string label, long total, bool quiet)
-        => new(label, total, quiet || Console.IsErrorRedirected ? null : Console.Error);
+        => new(label, total, quiet || Console.IsErrorRedirected ? null : StandardStreams.Error);
 
     public void Report(long value)
     {

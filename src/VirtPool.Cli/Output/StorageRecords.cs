@@ -51,9 +51,6 @@ public sealed record VolumeListEntry(string Name, string? Path, VolumeType Type,
 {
     /// <summary>virStorageVolGetInfo failed: type and sizes show as "unknown".</summary>
     public bool InfoUnavailable { get; init; }
-
-    /// <summary>VirtPool's labels as "k=v,k2=v2"; a Labels column appears only when some volume has labels.</summary>
-    public string? Labels { get; init; }
 }
 
 /// <summary>What <c>vol-info</c> shows.</summary>

@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace VirtPool.Cli.Output;
 
 /// <summary>
@@ -10,8 +8,6 @@ namespace VirtPool.Cli.Output;
 /// </summary>
 public sealed class VirshConsole : IDisposable
 {
-    private static readonly UTF8Encoding Utf8NoBom = new(encoderShouldEmitUTF8Identifier: false);
-
     private readonly TextWriter _stdout;
     private readonly TextWriter _stderr;
     private readonly bool _ownsWriters;
@@ -35,8 +31,8 @@ public sealed class VirshConsole : IDisposable
     /// <summary>The process's stdout and stderr as UTF-8 without a byte-order mark, whatever the locale.</summary>
     public static VirshConsole CreateStandard(bool quiet)
     {
-        var stdout = new StreamWriter(Console.OpenStandardOutput(), Utf8NoBom) { AutoFlush = false, NewLine = "\n" };
-        var stderr = new StreamWriter(Console.OpenStandardError(), Utf8NoBom) { AutoFlush = true, NewLine = "\n" };
+        var stdout = StandardStreams.CreateWriter(1, autoFlush: false);
+        var stderr = StandardStreams.CreateWriter(2, autoFlush: true);
         return new VirshConsole(stdout, stderr, quiet, ownsWriters: true);
     }
 
@@ -57,6 +53,14 @@ public sealed class VirshConsole : IDisposable
     {
         _stdout.Flush();
         _stderr.Write("error: " + message + "\n");
+        _stderr.Flush();
+    }
+
+    /// <summary>Text on stderr as it is: what a child process of libvirt's would print there itself.</summary>
+    public void ErrorRaw(string text)
+    {
+        _stdout.Flush();
+        _stderr.Write(text);
         _stderr.Flush();
     }
 

@@ -114,14 +114,10 @@ public static class VirshViews
     {
         var sorted = SortByName(volumes, v => v.Name);
 
-        // The Labels column is VirtPool's; without labels the table is virsh's, byte for byte.
-        var labels = details && sorted.Any(v => !string.IsNullOrEmpty(v.Labels));
-        var table = (details, labels) switch
-        {
-            (true, true) => new VirshTable("Name", "Path", "Type", "Capacity", "Allocation", "Labels"),
-            (true, false) => new VirshTable("Name", "Path", "Type", "Capacity", "Allocation"),
-            _ => new VirshTable("Name", "Path"),
-        };
+        // Always virsh's table, byte for byte (scripts parse it): VirtPool's labels show in vol-info --details.
+        var table = details
+            ? new VirshTable("Name", "Path", "Type", "Capacity", "Allocation")
+            : new VirshTable("Name", "Path");
         foreach (var volume in sorted)
         {
             var path = volume.Path ?? "unknown";
@@ -139,7 +135,7 @@ public static class VirshViews
                 row = [volume.Name, path, VolumeTypeName(volume.Type), VirshSize.Pretty(volume.Capacity), VirshSize.Pretty(volume.Allocation)];
             }
 
-            table.AddRow(labels ? [.. row, volume.Labels ?? string.Empty] : row);
+            table.AddRow(row);
         }
 
         return table.Render(!style.Quiet, style.Utf8Locale);

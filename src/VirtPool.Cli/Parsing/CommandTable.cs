@@ -151,6 +151,8 @@ public static class CommandTable
             Bool("inactive", "show inactive defined XML"),
             NamedStr("xpath", XpathHelp),
             Bool("wrap", WrapHelp)),
+        Pool("pool-edit", "edit XML configuration for a storage pool", "Edit the XML configuration for a storage pool.",
+            Data("pool", PoolNameOrUuid)),
         Pool("pool-info", "storage pool information", "Returns basic information about the storage pool.",
             Data("pool", PoolNameOrUuid),
             Bool("bytes", "Return pool info in bytes")),

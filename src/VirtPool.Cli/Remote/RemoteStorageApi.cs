@@ -366,9 +366,8 @@ public sealed class RemoteStorageApi : IStorageApi
     public Task<IReadOnlyDictionary<string, string>> GetVolumeLabelsAsync(VolumeRef vol, CancellationToken ct = default)
         => throw StorageApiErrors.EmbeddedOnly("volume labels");
 
-    /// <summary>vol-list --details shows no labels column over a connection: libvirt has no labels.</summary>
     public Task<IReadOnlyDictionary<string, SortedDictionary<string, string>>> GetPoolLabelsAsync(string pool, CancellationToken ct = default)
-        => Task.FromResult<IReadOnlyDictionary<string, SortedDictionary<string, string>>>(new Dictionary<string, SortedDictionary<string, string>>());
+        => throw StorageApiErrors.EmbeddedOnly("volume labels");
 
     public Task<IReadOnlyDictionary<string, string>> UpdateVolumeLabelsAsync(VolumeRef vol, IReadOnlyDictionary<string, string> set, IReadOnlyCollection<string> remove, CancellationToken ct = default)
         => throw StorageApiErrors.EmbeddedOnly("vol-label");

@@ -66,6 +66,26 @@ public sealed class ProcessRunner : IProcessRunner
 
         return new ProcessResult(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
     }
+
+    /// <summary>
+    /// Runs an interactive program (virsh's $EDITOR) on this process's own terminal: stdin, stdout and
+    /// stderr inherited, the caller's environment and locale kept, waited for however long it takes.
+    /// Returns its exit status; throws <see cref="System.ComponentModel.Win32Exception"/> when it cannot start.
+    /// </summary>
+    public async Task<int> RunAttachedAsync(IReadOnlyList<string> argv)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(argv.Count);
+        var psi = new ProcessStartInfo(argv[0]) { UseShellExecute = false };
+        for (var i = 1; i < argv.Count; i++)
+        {
+            psi.ArgumentList.Add(argv[i]);
+        }
+
+        using var process = new System.Diagnostics.Process { StartInfo = psi };
+        process.Start();
+        await process.WaitForExitAsync().ConfigureAwait(false);
+        return process.ExitCode;
+    }
 }
 
 /// <summary>Records argv instead of running, for golden-file tests of command construction.</summary>

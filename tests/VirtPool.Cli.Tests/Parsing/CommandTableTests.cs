@@ -77,6 +77,7 @@ public class CommandTableTests
             "pool-info",
             "pool-list",
             "pool-dumpxml",
+            "pool-edit",
             "pool-uuid",
             "pool-name",
             "pool-capabilities",
@@ -126,6 +127,7 @@ public class CommandTableTests
     [InlineData("pool-info", 1)]
     [InlineData("pool-list", 1)]
     [InlineData("pool-dumpxml", 1)]
+    [InlineData("pool-edit", 1)]
     [InlineData("pool-uuid", 1)]
     [InlineData("pool-name", 1)]
     [InlineData("pool-capabilities", 0)]

@@ -68,6 +68,7 @@ public static class RemoteScenario
         await run.StepAsync("pool-info", "@POOL@", "--bytes");
         await run.StepAsync("pool-dumpxml", "@POOL@");
         await run.StepAsync("pool-uuid", "@POOL@");
+        await PoolEditRemoteSteps.RunAsync(run);
 
         await run.StepAsync("vol-create-as", "@POOL@", "a.raw", "10M");
         await run.StepAsync("vol-create-as", "@POOL@", "b.qcow2", "20M", "--format", "qcow2");

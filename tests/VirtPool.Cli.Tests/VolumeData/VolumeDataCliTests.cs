@@ -91,7 +91,7 @@ public sealed class VolumeDataCliTests : IDisposable
     }
 
     [Fact]
-    public async Task Labels_show_in_vol_info_and_vol_list_details()
+    public async Task Labels_show_in_vol_info_details_and_never_in_vol_list()
     {
         await StartPoolAsync();
         await OkAsync("vol-create-as", "p", "a.raw", "1M", "--allocation", "0");
@@ -108,9 +108,9 @@ public sealed class VolumeDataCliTests : IDisposable
         Assert.EndsWith("Labels:         env=prod\n\n", info.Stdout, StringComparison.Ordinal);
         var infoB = await OkAsync("vol-info", "b.raw", "--pool", "p", "--details");
         Assert.EndsWith("Labels:         \n\n", infoB.Stdout, StringComparison.Ordinal);
-        var list = (await OkAsync("vol-list", "p", "--details")).Stdout.Split('\n');
-        Assert.Contains("Labels", list[0], StringComparison.Ordinal);
-        Assert.Contains(list, l => l.StartsWith(" a.raw", StringComparison.Ordinal) && l.TrimEnd().EndsWith("env=prod", StringComparison.Ordinal));
+
+        // virsh's table, byte for byte, whatever the labels: scripts parse it.
+        Assert.Equal(plainList, (await OkAsync("vol-list", "p", "--details")).Stdout);
 
         var bad = await RunAsync("vol-label", "a.raw", "--pool", "p", "=x");
         Assert.Equal(1, bad.ExitCode);
