@@ -51,6 +51,31 @@ public sealed class StateStoreTests : IDisposable
     }
 
     [Fact]
+    public void Index_and_label_files_escape_fields_alike_and_read_what_earlier_versions_wrote()
+    {
+        // Lines as the index and the labels file have always been written: backslash, TAB and LF
+        // escaped; an unknown escape and a lone trailing backslash read as written.
+        var index = VolumeIndex.Parse("sizes\t1\t2\t3\nvol\ta\\tb\\n\\\\c\t/p/x\\q\t/p/x\\q\t0\traw\t\t\t\t\t0\nvol\td\\\t/d\t/d\t0\t\t\t\t\t\t0\n");
+        Assert.Equal(
+            [new VolumeIndexEntry("a\tb\n\\c", "/p/xq", "/p/xq", VolumeType.File, "raw"), new VolumeIndexEntry("d\\", "/d", "/d", VolumeType.File, null)],
+            index.Volumes);
+
+        var store = new StateStore(_dir);
+        store.EnsureCreated();
+        var labelsPath = VolumeLabels.PathFor(store, "p");
+        Directory.CreateDirectory(Path.GetDirectoryName(labelsPath)!);
+        File.WriteAllText(labelsPath, "a\\tb\\n\\\\c\tk\tv\\\\1\\t2\nd\\\tk\tx\\q\n");
+        var labels = VolumeLabels.Read(store, "p");
+        Assert.Equal("v\\1\t2", labels["a\tb\n\\c"]["k"]);
+        Assert.Equal("xq", labels["d\\"]["k"]);
+
+        // Written back, both files spell a field the same way.
+        VolumeLabels.WriteVolume(store, "p", "a\tb\n\\c", labels["a\tb\n\\c"]);
+        Assert.StartsWith("a\\tb\\n\\\\c\tk\tv\\\\1\\t2\n", File.ReadAllText(labelsPath), StringComparison.Ordinal);
+        Assert.Contains("\nvol\ta\\tb\\n\\\\c\t", index.Serialize(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Appended_records_add_delete_and_account_and_a_torn_last_line_is_ignored()
     {
         var store = new StateStore(_dir);
