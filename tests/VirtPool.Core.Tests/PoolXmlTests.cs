@@ -225,12 +225,15 @@ public class PoolXmlTests
     [InlineData("5-d1c0e7a2b3f4c8d9e0a1b2c3d4e5f63", false)]
     [InlineData("{5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63}", false)]
     [InlineData("", false)]
+    [InlineData("\f\r\n5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63 ", true)]
+    [InlineData("\v5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63", false)] // g_ascii_isspace, as virsh secret-dumpxml shows
+    [InlineData("5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63\v", false)]
     public void TryParseUuid_matches_virUUIDParse(string text, bool valid)
     {
-        Assert.Equal(valid, PoolXml.TryParseUuid(text, out var uuid));
+        Assert.Equal(valid, LibvirtUuid.TryParse(text, out var uuid));
         if (valid)
         {
-            Assert.Equal("5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63", PoolXml.FormatUuid(uuid));
+            Assert.Equal("5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63", LibvirtUuid.Format(uuid));
         }
     }
 

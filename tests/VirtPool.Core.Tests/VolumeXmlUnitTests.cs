@@ -274,5 +274,5 @@ public class VolumeXmlUnitTests
     [InlineData("0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d-", false)]
     [InlineData("0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5g", false)]
     public void Secret_uuids_follow_virUUIDParse(string text, bool ok)
-        => Assert.Equal(ok, EncryptionXml.TryParseUuid(text, out _));
+        => Assert.Equal(ok, LibvirtUuid.TryParse(text, out _));
 }

@@ -81,7 +81,7 @@ public static class EncryptionXml
             var line = $"<secret type='{secret.Type.ToName()}'";
             if (secret.Uuid is { } uuid)
             {
-                line += $" uuid='{uuid.ToString("D", CultureInfo.InvariantCulture)}'";
+                line += $" uuid='{LibvirtUuid.Format(uuid)}'";
             }
             else if (secret.Usage is not null)
             {
@@ -104,53 +104,6 @@ public static class EncryptionXml
         buf.Close("encryption");
     }
 
-    /// <summary>virUUIDParse: 32 hex digits, '-' or ' ' between pairs, surrounding whitespace.</summary>
-    public static bool TryParseUuid(string text, out Guid uuid)
-    {
-        uuid = Guid.Empty;
-        Span<char> hex = stackalloc char[32];
-        var count = 0;
-        var i = 0;
-        while (i < text.Length && IsGlibSpace(text[i]))
-        {
-            i++;
-        }
-
-        while (count < 32)
-        {
-            if (i >= text.Length)
-            {
-                return false;
-            }
-
-            if (text[i] is '-' or ' ')
-            {
-                i++;
-                continue;
-            }
-
-            if (i + 1 >= text.Length || !char.IsAsciiHexDigit(text[i]) || !char.IsAsciiHexDigit(text[i + 1]))
-            {
-                return false;
-            }
-
-            hex[count++] = text[i];
-            hex[count++] = text[i + 1];
-            i += 2;
-        }
-
-        for (; i < text.Length; i++)
-        {
-            if (!IsGlibSpace(text[i]))
-            {
-                return false;
-            }
-        }
-
-        uuid = Guid.ParseExact(hex, "N");
-        return true;
-    }
-
     private static EncryptionSecret ParseSecret(XElement node)
     {
         var typeName = VolumeXmlNodes.AttributeString(node, "type")
@@ -160,30 +113,8 @@ public static class EncryptionXml
             throw VirtPoolException.Unsupported($"unknown volume encryption secret type {typeName}");
         }
 
-        // virSecretLookupParseSecret
-        var uuidText = VolumeXmlNodes.Prop(node, "uuid");
-        var usage = VolumeXmlNodes.Prop(node, "usage");
-        if (uuidText is null && usage is null)
-        {
-            throw VirtPoolException.Xml("missing secret uuid or usage attribute");
-        }
-
-        if (uuidText is not null && usage is not null)
-        {
-            throw VirtPoolException.Xml("either secret uuid or usage expected");
-        }
-
-        if (uuidText is not null)
-        {
-            if (!TryParseUuid(uuidText, out var uuid))
-            {
-                throw VirtPoolException.Xml($"invalid secret uuid '{uuidText}'");
-            }
-
-            return new EncryptionSecret { Type = type, Uuid = uuid };
-        }
-
-        return new EncryptionSecret { Type = type, Usage = usage };
+        var (uuid, usage) = SecretLookupXml.Parse(node);
+        return new EncryptionSecret { Type = type, Uuid = uuid, Usage = usage };
     }
 
     private static EncryptionCipher ParseCipher(XElement node)
@@ -208,7 +139,4 @@ public static class EncryptionXml
             Hash = VolumeXmlNodes.Prop(node, "hash"),
         };
     }
-
-    // g_ascii_isspace: not \v.
-    private static bool IsGlibSpace(char c) => c is ' ' or '\t' or '\n' or '\f' or '\r';
 }
