@@ -135,6 +135,8 @@ public class PoolXmlTests
     [InlineData("<pool type='fs'><name>px</name><source><device path='/d'/><format type='btrfs'/></source></pool>", VirErrorCode.ConfigUnsupported, VirErrorDomain.Storage)]
     [InlineData("<pool type='netfs'><name>px</name><features><cow state='yes'/></features></pool>", VirErrorCode.NoSupport, VirErrorDomain.Storage)]
     [InlineData("<pool type='scsi'><name>px</name><source><adapter type='fc_host' wwnn='1' wwpn='2'/></source></pool>", VirErrorCode.InternalError, VirErrorDomain.Storage)]
+    [InlineData("<pool type='rbd'><name>px</name><source><name>x</name><host name='h'/><auth username='u' type='ceph'><secret uuid='zz'/></auth></source></pool>", VirErrorCode.XmlError, VirErrorDomain.None)]
+    [InlineData("<pool type='rbd'><name>px</name><source><name>x</name><host name='h'/><auth username='u' type='ceph'><secret/></auth></source></pool>", VirErrorCode.XmlError, VirErrorDomain.None)]
     public void Errors_carry_libvirts_code_and_domain(string xml, VirErrorCode code, VirErrorDomain domain)
     {
         var ex = Assert.Throws<VirtPoolException>(() => PoolXml.Parse(xml));

@@ -121,15 +121,10 @@ public static class EncryptionXml
     {
         var name = VolumeXmlNodes.Prop(node, "name") ?? throw VirtPoolException.Xml("cipher info missing 'name' attribute");
 
-        // virXMLPropUInt(node, "size", 10, VIR_XML_PROP_REQUIRED, ...)
-        var element = VolumeXmlNodes.NodeName(node);
-        var sizeText = VolumeXmlNodes.Prop(node, "size")
-                       ?? throw VirtPoolException.Xml($"Missing required attribute 'size' in element '{element}'");
-        if (!CNumbers.TryUIntP(sizeText, 10, out var size))
-        {
-            throw VirtPoolException.Xml(
-                $"Invalid value for attribute 'size' in element '{element}': '{sizeText}'. Expected non-negative integer value");
-        }
+        // virXMLPropUInt(node, "size", 10, VIR_XML_PROP_REQUIRED, ...): errors from the XML domain.
+        var size = VolumeXmlNodes.Prop(node, "size") is null
+            ? throw PoolXmlReading.MissingAttribute(node, "size")
+            : PoolXmlReading.PropUInt(node, "size", 10);
 
         return new EncryptionCipher
         {

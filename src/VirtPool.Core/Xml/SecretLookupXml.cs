@@ -1,8 +1,12 @@
 using System.Xml.Linq;
+using VirtPool.Core.Errors;
 
 namespace VirtPool.Core.Xml;
 
-/// <summary>virSecretLookupParseSecret: a &lt;secret&gt; reference names its secret by uuid or by usage, never both.</summary>
+/// <summary>
+/// virSecretLookupParseSecret: a &lt;secret&gt; reference names its secret by uuid or by usage, never
+/// both. Its errors carry no domain (virsecret.c reports from VIR_FROM_NONE).
+/// </summary>
 internal static class SecretLookupXml
 {
     /// <summary>The uuid, or else the usage, of <paramref name="secret"/>; libvirt's error when it has neither, both, or a bad uuid.</summary>
@@ -12,12 +16,12 @@ internal static class SecretLookupXml
         var usage = PoolXmlReading.Prop(secret, "usage");
         if (uuidText is null && usage is null)
         {
-            throw PoolXmlErrors.Xml("missing secret uuid or usage attribute");
+            throw Error("missing secret uuid or usage attribute");
         }
 
         if (uuidText is not null && usage is not null)
         {
-            throw PoolXmlErrors.Xml("either secret uuid or usage expected");
+            throw Error("either secret uuid or usage expected");
         }
 
         if (uuidText is null)
@@ -27,6 +31,8 @@ internal static class SecretLookupXml
 
         return LibvirtUuid.TryParse(uuidText, out var uuid)
             ? (uuid, null)
-            : throw PoolXmlErrors.Xml($"invalid secret uuid '{uuidText}'");
+            : throw Error($"invalid secret uuid '{uuidText}'");
     }
+
+    private static VirtPoolException Error(string detail) => new(VirErrorCode.XmlError, detail, VirErrorDomain.None);
 }
