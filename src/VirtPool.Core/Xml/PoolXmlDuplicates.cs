@@ -208,6 +208,6 @@ public static class PoolSourceDuplicates
             return null;
         }
 
-        return PoolXmlReading.TryParseUInt(rest, 10, out var number) ? number : null;
+        return CNumbers.TryUInt(rest, 10, out var number) ? number : null;
     }
 }

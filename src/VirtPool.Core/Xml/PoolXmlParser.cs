@@ -280,7 +280,7 @@ internal static class PoolXmlParser
             var address = XNode(node, "./parentaddr/address") ?? throw PoolXmlErrors.Xml("Missing scsi_host PCI address element");
             var pci = ParsePciAddress(address);
             var uniqueId = XString(node, "./parentaddr/@unique_id");
-            if (uniqueId is null || !TryParseInt(uniqueId, 10, out var id) || id < 0)
+            if (uniqueId is null || !CNumbers.TryInt(uniqueId, 10, out var id) || id < 0)
             {
                 throw PoolXmlErrors.Xml("Missing or invalid scsi adapter 'unique_id' value");
             }
