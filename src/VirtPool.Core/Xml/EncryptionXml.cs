@@ -21,7 +21,7 @@ public static class EncryptionXml
         var encryption = new EncryptionDefinition { Format = format };
 
         // virXMLPropEnum(..., VIR_XML_PROP_NONZERO): "default" is as invalid as an unknown name.
-        var engineName = VolumeXmlNodes.Prop(node, "engine");
+        var engineName = PoolXmlReading.Prop(node, "engine");
         if (engineName is not null)
         {
             if (!EncryptionNames.TryParse(engineName, out EncryptionEngine engine) || engine == EncryptionEngine.Default)
@@ -59,8 +59,8 @@ public static class EncryptionXml
 
                 encryption.Ivgen = new EncryptionIvgen
                 {
-                    Name = VolumeXmlNodes.Prop(ivgenNode, "name") ?? throw VirtPoolException.Xml("missing ivgen info name string"),
-                    Hash = VolumeXmlNodes.Prop(ivgenNode, "hash"),
+                    Name = PoolXmlReading.Prop(ivgenNode, "name") ?? throw VirtPoolException.Xml("missing ivgen info name string"),
+                    Hash = PoolXmlReading.Prop(ivgenNode, "hash"),
                 };
             }
         }
@@ -119,10 +119,10 @@ public static class EncryptionXml
 
     private static EncryptionCipher ParseCipher(XElement node)
     {
-        var name = VolumeXmlNodes.Prop(node, "name") ?? throw VirtPoolException.Xml("cipher info missing 'name' attribute");
+        var name = PoolXmlReading.Prop(node, "name") ?? throw VirtPoolException.Xml("cipher info missing 'name' attribute");
 
         // virXMLPropUInt(node, "size", 10, VIR_XML_PROP_REQUIRED, ...): errors from the XML domain.
-        var size = VolumeXmlNodes.Prop(node, "size") is null
+        var size = PoolXmlReading.Prop(node, "size") is null
             ? throw PoolXmlReading.MissingAttribute(node, "size")
             : PoolXmlReading.PropUInt(node, "size", 10);
 
@@ -130,8 +130,8 @@ public static class EncryptionXml
         {
             Name = name,
             Size = size,
-            Mode = VolumeXmlNodes.Prop(node, "mode"),
-            Hash = VolumeXmlNodes.Prop(node, "hash"),
+            Mode = PoolXmlReading.Prop(node, "mode"),
+            Hash = PoolXmlReading.Prop(node, "hash"),
         };
     }
 }

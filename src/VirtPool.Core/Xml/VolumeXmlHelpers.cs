@@ -48,20 +48,6 @@ internal static class VolumeXmlNodes
         return null;
     }
 
-    /// <summary>virXMLPropString (xmlGetProp): the attribute's value, "" when empty, null when missing.</summary>
-    public static string? Prop(XElement element, string attribute)
-    {
-        foreach (var attr in element.Attributes())
-        {
-            if (!attr.IsNamespaceDeclaration && attr.Name.LocalName == attribute)
-            {
-                return attr.Value;
-            }
-        }
-
-        return null;
-    }
-
     /// <summary>libxml2's node->name: the local name without prefix.</summary>
     public static string NodeName(XElement element) => element.Name.LocalName;
 
