@@ -53,7 +53,9 @@ public static class Program
         }
 
         // Ctrl-C cancels the running operation, which removes what it made half-way; a second Ctrl-C
-        // while it unwinds is left to the default handler.
+        // while it unwinds is left to the default handler. A SIGINT that was ignored when virtpool
+        // started (a script's background job) stays ignored, as in dd: the runtime then installs no
+        // handler, and a Ctrl-C meant for the script must not cancel a wipe running behind it.
         using var interrupted = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {

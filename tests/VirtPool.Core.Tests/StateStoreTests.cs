@@ -1,5 +1,6 @@
 using VirtPool.Core.Model;
 using VirtPool.Core.State;
+using VirtPool.TestSupport;
 
 namespace VirtPool.Core.Tests;
 
@@ -286,9 +287,9 @@ public sealed class StateStoreTests : IDisposable
             Assert.True(HeldElsewhere(Path.Combine(locks.LocksDir, "b.lock")));
         }
 
-        // A second holder in this process waits until the first lets go.
+        // A second holder in this process waits until the first lets go (it cannot get past the
+        // in-process gate the first one holds, so there is nothing to wait for before looking).
         var second = locks.PoolAsync("a", CancellationToken.None);
-        await Task.Delay(100);
         Assert.False(second.IsCompleted);
         a.Dispose();
         (await second.WaitAsync(TimeSpan.FromSeconds(10))).Dispose();
@@ -305,11 +306,17 @@ public sealed class StateStoreTests : IDisposable
         Assert.Equal(0, Interop.LibC.Flock(other, Interop.LibC.LOCK_EX));
         try
         {
-            using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => locks.PoolAsync("p", cancel.Token));
+            // Given up while it polls the lock (it has opened the lock file beside the holder's descriptor).
+            using var cancel = new CancellationTokenSource();
+            var givenUp = locks.PoolAsync("p", cancel.Token);
+            await Eventually.UntilAsync(() => OpenFiles.DescriptorsOn(path) == 2, "the waiter to open the lock file");
+            Assert.False(givenUp.IsCompleted);
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => givenUp);
+            Assert.Equal(1, OpenFiles.DescriptorsOn(path));
 
             var waiting = locks.PoolAsync("p", CancellationToken.None);
-            await Task.Delay(100);
+            await Eventually.UntilAsync(() => OpenFiles.DescriptorsOn(path) == 2, "the waiter to open the lock file");
             Assert.False(waiting.IsCompleted);
             Interop.LibC.Close(other);
             other = -1;
