@@ -63,6 +63,8 @@ public static class Program
         // Ctrl-C cancels the running operation, which removes what it made half-way; a second Ctrl-C
         // while it unwinds is left to the default handler. (A POSIX signal registration rather than
         // Console.CancelKeyPress, which sets the terminal up and prints escape sequences virsh does not.)
+        // A SIGINT that was ignored when virtpool started (a script's background job) stays ignored,
+        // as in dd: a Ctrl-C meant for the script must not cancel a wipe running behind it.
         using var interrupted = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
         {

@@ -48,49 +48,11 @@ public static class QemuImgConvert
         ArgumentNullException.ThrowIfNull(qemuImgPath);
 
         var output = request.Output;
-        var format = request.OutputIsBlockDevice || output.Format == StorageFileFormat.Iso ? StorageFileFormat.Raw : output.Format;
-        var features = output.LazyRefcounts || output.ExtendedL2;
-        var compat = output.Compat ?? (features ? "1.1" : null);
+        var (format, _, _) = QemuImgCreate.SetInfo(output, request.OutputIsBlockDevice);
+        var inputFormat = InputFormat(request);
 
-        // virStorageBackendCreateQemuImgSetInfo
-        if (output.PreallocMetadata && format != StorageFileFormat.Qcow2)
-        {
-            throw VirtPoolException.Unsupported("metadata preallocation only available with qcow2");
-        }
-
-        if (compat is not null && format != StorageFileFormat.Qcow2)
-        {
-            throw VirtPoolException.Unsupported("compatibility option only available with qcow2");
-        }
-
-        if (features && format != StorageFileFormat.Qcow2)
-        {
-            throw VirtPoolException.Unsupported("format features only available with qcow2");
-        }
-
-        // storageBackendCreateQemuImgSetInput
-        var inputFormat = request.InputIsBlockDevice || request.InputFormat == StorageFileFormat.Iso
-            ? StorageFileFormat.Raw
-            : request.InputFormat;
-
-        // storageBackendCreateQemuImgSetBacking: checked, then ignored for a convert.
-        if (output.BackingPath is not null)
-        {
-            if (format == StorageFileFormat.Raw)
-            {
-                throw VirtPoolException.Unsupported("cannot set backing store for raw volume");
-            }
-
-            if (output.PreallocMetadata)
-            {
-                throw VirtPoolException.Unsupported("metadata preallocation conflicts with backing store");
-            }
-
-            if (request.InputBackingPath is not null && request.InputBackingPath != output.BackingPath)
-            {
-                throw VirtPoolException.Internal("a different backing store cannot be specified.");
-            }
-        }
+        // Checked, then ignored for a convert: no backing_fmt, no -b.
+        _ = QemuImgCreate.SetBacking(output, format, request.InputBackingPath);
 
         // storageBackendCreateQemuImgOpts, with no backing path: the create argv's -o is exactly that.
         var createArgv = QemuImgCreate.BuildArgv(output with { Format = format, BackingPath = null, BackingFormat = null }, qemuImgPath);
@@ -127,22 +89,17 @@ public static class QemuImgConvert
         var output = request.Output;
 
         // virStorageBackendCreateQemuImgCmdFromVol's first two checks.
-        if (output.Encryption?.Definition.Format is EncryptionFormat.Qcow or EncryptionFormat.Default
-            && output.Format is StorageFileFormat.Qcow or StorageFileFormat.Qcow2)
-        {
-            throw VirtPoolException.Unsupported("creation of qcow2 encrypted image is not supported");
-        }
-
+        QemuImgCreate.RefuseQcowEncryption(output);
         if (inputEncryption is not null && inputEncryption.Definition.Format != EncryptionFormat.Luks)
         {
             throw VirtPoolException.Unsupported("encryption format of inputvol must be LUKS");
         }
 
         _ = BuildArgv(request with { Output = output with { Encryption = null } }, qemuImgPath);
-        var format = request.OutputIsBlockDevice || output.Format == StorageFileFormat.Iso ? StorageFileFormat.Raw : output.Format;
+        var (format, _, _) = QemuImgCreate.SetInfo(output, request.OutputIsBlockDevice);
         var create = QemuImgCreate.BuildArgv(output with { Format = format, BackingPath = null, BackingFormat = null }, qemuImgPath);
 
-        var inputFormat = request.InputIsBlockDevice || request.InputFormat == StorageFileFormat.Iso ? StorageFileFormat.Raw : request.InputFormat;
+        var inputFormat = InputFormat(request);
         var convert = new List<string> { qemuImgPath, "convert", "--image-opts", "-n", "--target-image-opts" };
         if (output.Encryption is { } outputEncryption)
         {
@@ -166,15 +123,9 @@ public static class QemuImgConvert
     {
         ArgumentNullException.ThrowIfNull(runner);
         ArgumentNullException.ThrowIfNull(request);
-        var qemuImg = QemuImgCreate.FindInPath(QemuImgCreate.QemuImgName)
-            ?? throw VirtPoolException.Internal("creation of non-raw file images is not supported without qemu-img.");
-        var (create, convert) = BuildEncryptedArgv(request, inputEncryption, qemuImg);
+        var (create, convert) = BuildEncryptedArgv(request, inputEncryption, QemuImgCreate.Locate());
         await QemuImgCreate.RunCreateArgvAsync(runner, create, request.Output.Encryption is not null, ct).ConfigureAwait(false);
-        var result = await runner.RunAsync(convert, ct).ConfigureAwait(false);
-        if (!result.Succeeded)
-        {
-            throw QemuImgCreate.ChildProcessFailed(convert, result);
-        }
+        await QemuImgCreate.RunArgvAsync(runner, convert, ct).ConfigureAwait(false);
     }
 
     /// <summary>driver=TYPE,file.filename=PATH[,(encrypt.)key-secret=ALIAS]: a raw LUKS volume is driver luks.</summary>
@@ -186,23 +137,18 @@ public static class QemuImgConvert
 
     /// <summary>Finds qemu-img in PATH and runs the convert, failing as <see cref="QemuImgCreate.RunAsync(IProcessRunner, QemuImgCreateRequest, CancellationToken)"/> does.</summary>
     public static Task RunAsync(IProcessRunner runner, QemuImgConvertRequest request, CancellationToken ct)
-    {
-        var qemuImg = QemuImgCreate.FindInPath(QemuImgCreate.QemuImgName)
-            ?? throw VirtPoolException.Internal("creation of non-raw file images is not supported without qemu-img.");
-        return RunAsync(runner, request, qemuImg, ct);
-    }
+        => RunAsync(runner, request, QemuImgCreate.Locate(), ct);
 
     /// <summary>As <see cref="RunAsync(IProcessRunner, QemuImgConvertRequest, CancellationToken)"/> with a given program path.</summary>
     public static async Task RunAsync(IProcessRunner runner, QemuImgConvertRequest request, string qemuImgPath, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(runner);
-        var argv = BuildArgv(request, qemuImgPath);
-        var result = await runner.RunAsync(argv, ct).ConfigureAwait(false);
-        if (!result.Succeeded)
-        {
-            throw QemuImgCreate.ChildProcessFailed(argv, result);
-        }
+        await QemuImgCreate.RunArgvAsync(runner, BuildArgv(request, qemuImgPath), ct).ConfigureAwait(false);
     }
+
+    /// <summary>storageBackendCreateQemuImgSetInput: libvirt reads a block device or an iso volume as raw, whatever its format.</summary>
+    private static StorageFileFormat InputFormat(QemuImgConvertRequest request)
+        => request.InputIsBlockDevice || request.InputFormat == StorageFileFormat.Iso ? StorageFileFormat.Raw : request.InputFormat;
 
     /// <summary>The -o value of a create argv without backing store: [prog, create, -f, FMT, (-o, OPTS), PATH, SIZE]: 8 elements with options, 6 without.</summary>
     private static string? OptionsOf(IReadOnlyList<string> createArgv) => createArgv.Count == 8 ? createArgv[5] : null;

@@ -93,34 +93,9 @@ public static class QemuImgCreate
 
         var enc = request.Encryption;
 
-        // virStorageBackendCreateQemuImgCmdFromVol
-        if (enc?.Definition.Format is EncryptionFormat.Qcow or EncryptionFormat.Default
-            && request.Format is StorageFileFormat.Qcow or StorageFileFormat.Qcow2)
-        {
-            throw VirtPoolException.Unsupported("creation of qcow2 encrypted image is not supported");
-        }
-
-        var format = request.Format == StorageFileFormat.Iso ? StorageFileFormat.Raw : request.Format;
+        RefuseQcowEncryption(request);
+        var (format, compat, features) = SetInfo(request, isBlockDevice: false);
         var type = format.ToName();
-        var features = request.LazyRefcounts || request.ExtendedL2;
-        var compat = request.Compat ?? (features ? "1.1" : null);
-
-        // virStorageBackendCreateQemuImgSetInfo
-        if (request.PreallocMetadata && format != StorageFileFormat.Qcow2)
-        {
-            throw VirtPoolException.Unsupported("metadata preallocation only available with qcow2");
-        }
-
-        if (compat is not null && format != StorageFileFormat.Qcow2)
-        {
-            throw VirtPoolException.Unsupported("compatibility option only available with qcow2");
-        }
-
-        if (features && format != StorageFileFormat.Qcow2)
-        {
-            throw VirtPoolException.Unsupported("format features only available with qcow2");
-        }
-
         if (format == StorageFileFormat.Raw && enc is not null)
         {
             type = enc.Definition.Format == EncryptionFormat.Luks
@@ -128,21 +103,7 @@ public static class QemuImgCreate
                 : throw VirtPoolException.Internal("Only luks encryption is supported for raw files");
         }
 
-        // storageBackendCreateQemuImgSetBacking
-        StorageFileFormat? backingFormat = null;
-        if (request.BackingPath is not null)
-        {
-            if (format == StorageFileFormat.Raw)
-            {
-                throw VirtPoolException.Unsupported("cannot set backing store for raw volume");
-            }
-
-            backingFormat = request.BackingFormat ?? StorageFileFormat.Raw;
-            if (request.PreallocMetadata)
-            {
-                throw VirtPoolException.Unsupported("metadata preallocation conflicts with backing store");
-            }
-        }
+        var backingFormat = SetBacking(request, format, inputBackingPath: null);
 
         if (enc is not null)
         {
@@ -239,6 +200,80 @@ public static class QemuImgCreate
         return argv;
     }
 
+    /// <summary>virStorageBackendCreateQemuImgCmdFromVol's first check: qemu-img no longer writes qcow's own encryption.</summary>
+    internal static void RefuseQcowEncryption(QemuImgCreateRequest request)
+    {
+        if (request.Encryption?.Definition.Format is EncryptionFormat.Qcow or EncryptionFormat.Default
+            && request.Format is StorageFileFormat.Qcow or StorageFileFormat.Qcow2)
+        {
+            throw VirtPoolException.Unsupported("creation of qcow2 encrypted image is not supported");
+        }
+    }
+
+    /// <summary>
+    /// virStorageBackendCreateQemuImgSetInfo for a create and a convert alike: the format qemu-img writes
+    /// (raw for an iso volume and for any volume on a block device), the compat level (1.1 when a feature
+    /// is asked for without one, see <see cref="BuildArgv(QemuImgCreateRequest, string)"/>) and whether a
+    /// feature is asked for; refuses what only qcow2 can do on another format, in libvirt's order.
+    /// </summary>
+    internal static (StorageFileFormat Format, string? Compat, bool Features) SetInfo(QemuImgCreateRequest request, bool isBlockDevice)
+    {
+        var format = isBlockDevice || request.Format == StorageFileFormat.Iso ? StorageFileFormat.Raw : request.Format;
+        var features = request.LazyRefcounts || request.ExtendedL2;
+        var compat = request.Compat ?? (features ? "1.1" : null);
+        if (request.PreallocMetadata && format != StorageFileFormat.Qcow2)
+        {
+            throw VirtPoolException.Unsupported("metadata preallocation only available with qcow2");
+        }
+
+        if (compat is not null && format != StorageFileFormat.Qcow2)
+        {
+            throw VirtPoolException.Unsupported("compatibility option only available with qcow2");
+        }
+
+        if (features && format != StorageFileFormat.Qcow2)
+        {
+            throw VirtPoolException.Unsupported("format features only available with qcow2");
+        }
+
+        return (format, compat, features);
+    }
+
+    /// <summary>
+    /// storageBackendCreateQemuImgSetBacking: the backing store's format (raw when the XML named none),
+    /// or null without a backing store. A convert passes its input's backing path: the new volume may
+    /// only name that one.
+    /// </summary>
+    internal static StorageFileFormat? SetBacking(QemuImgCreateRequest request, StorageFileFormat format, string? inputBackingPath)
+    {
+        if (request.BackingPath is null)
+        {
+            return null;
+        }
+
+        if (format == StorageFileFormat.Raw)
+        {
+            throw VirtPoolException.Unsupported("cannot set backing store for raw volume");
+        }
+
+        if (request.PreallocMetadata)
+        {
+            throw VirtPoolException.Unsupported("metadata preallocation conflicts with backing store");
+        }
+
+        if (inputBackingPath is not null && inputBackingPath != request.BackingPath)
+        {
+            throw VirtPoolException.Internal("a different backing store cannot be specified.");
+        }
+
+        return request.BackingFormat ?? StorageFileFormat.Raw;
+    }
+
+    /// <summary>qemu-img's absolute path from PATH, or libvirt's error when it is missing.</summary>
+    internal static string Locate()
+        => FindInPath(QemuImgName)
+           ?? throw VirtPoolException.Internal("creation of non-raw file images is not supported without qemu-img.");
+
     /// <summary>
     /// The secret object's id for a volume: libvirt's VOLUME_encrypt0. qemu only takes ids made of
     /// letters, digits, '-', '.' and '_' that start with a letter; libvirt passes other names as they
@@ -333,9 +368,7 @@ public static class QemuImgCreate
     /// </summary>
     public static Task RunAsync(IProcessRunner runner, QemuImgCreateRequest request, CancellationToken ct)
     {
-        var qemuImg = FindInPath(QemuImgName)
-            ?? throw VirtPoolException.Internal("creation of non-raw file images is not supported without qemu-img.");
-        return RunAsync(runner, request, qemuImg, ct);
+        return RunAsync(runner, request, Locate(), ct);
     }
 
     /// <summary>As <see cref="RunAsync(IProcessRunner, QemuImgCreateRequest, CancellationToken)"/> with a given program path.</summary>
@@ -345,6 +378,10 @@ public static class QemuImgCreate
         var argv = BuildArgv(request, qemuImgPath);
         await RunCreateArgvAsync(runner, argv, request.Encryption is not null, ct).ConfigureAwait(false);
     }
+
+    /// <summary>Runs a qemu-img argv, failing as virCommandRun reports it.</summary>
+    internal static Task RunArgvAsync(IProcessRunner runner, IReadOnlyList<string> argv, CancellationToken ct)
+        => RunCreateArgvAsync(runner, argv, encrypted: false, ct);
 
     /// <summary>Runs a create argv; an encrypted one again while only qemu-img's PBKDF calibration failed.</summary>
     internal static async Task RunCreateArgvAsync(IProcessRunner runner, IReadOnlyList<string> argv, bool encrypted, CancellationToken ct)

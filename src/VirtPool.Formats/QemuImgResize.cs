@@ -47,14 +47,10 @@ public static class QemuImgResize
     }
 
     /// <summary>Runs the resize, failing as virCommandRun reports it.</summary>
-    public static async Task RunAsync(IProcessRunner runner, IReadOnlyList<string> argv, CancellationToken ct)
+    public static Task RunAsync(IProcessRunner runner, IReadOnlyList<string> argv, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(runner);
         ArgumentNullException.ThrowIfNull(argv);
-        var result = await runner.RunAsync(argv, ct).ConfigureAwait(false);
-        if (!result.Succeeded)
-        {
-            throw QemuImgCreate.ChildProcessFailed(argv, result);
-        }
+        return QemuImgCreate.RunArgvAsync(runner, argv, ct);
     }
 }

@@ -4,6 +4,7 @@ using VirtPool.Core.Manager;
 using VirtPool.Core.Model;
 using VirtPool.Core.Process;
 using VirtPool.Core.State;
+using VirtPool.TestSupport;
 
 namespace VirtPool.Backends.Tests;
 
@@ -36,18 +37,19 @@ public sealed class PoolLockingTests : IDisposable
 
         public OtherProcessHolding(string state, string pool)
         {
-            _fd = LibC.Open(Path.Combine(state, "locks", pool + ".lock"), LibC.O_RDWR | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180);
+            LockPath = Path.Combine(state, "locks", pool + ".lock");
+            _fd = LibC.Open(LockPath, LibC.O_RDWR | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180);
             Assert.True(_fd >= 0);
 
             // The manager's last holder has closed its descriptor, but a child process that another
-            // test forked in the meantime keeps that lock until its exec closes the copy: try a while.
-            var deadline = DateTime.UtcNow.AddSeconds(5);
-            while (LibC.Flock(_fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the pool's lock stayed taken");
-                Thread.Sleep(5);
-            }
+            // test forked in the meantime keeps that lock until its exec closes the copy.
+            Eventually.Until(() => LibC.Flock(_fd, LibC.LOCK_EX | LibC.LOCK_NB) == 0, "the pool's lock to be free");
         }
+
+        public string LockPath { get; }
+
+        /// <summary>Returns once someone in this process waits for the lock: it has opened the lock file too.</summary>
+        public Task WaitedForAsync() => Eventually.UntilAsync(() => OpenFiles.DescriptorsOn(LockPath) >= 2, $"a waiter on {LockPath}");
 
         public void Dispose()
         {
@@ -69,6 +71,7 @@ public sealed class PoolLockingTests : IDisposable
 
         // The busy pool's writers wait...
         var blocked = mgr.CreateVolumeAsync("busy", "<volume><name>late.img</name><capacity>4096</capacity></volume>");
+        await other.WaitedForAsync();
 
         // ...while everything else goes on: the other pool's writes, new definitions, and reads of the busy pool.
         var timeout = TimeSpan.FromSeconds(10);
@@ -93,10 +96,10 @@ public sealed class PoolLockingTests : IDisposable
         await StartAsync(mgr, "p");
         var scansBefore = mgr.RefreshScans;
         Task[] refreshes;
-        using (new OtherProcessHolding(State, "p"))
+        using (var other = new OtherProcessHolding(State, "p"))
         {
             refreshes = [.. Enumerable.Range(0, 5).Select(_ => mgr.RefreshPoolAsync("p"))];
-            await Task.Delay(200);
+            await other.WaitedForAsync();
             Assert.All(refreshes, r => Assert.False(r.IsCompleted));
 
             // Made behind the manager's back while the refreshes wait: the one scan must still see it.
@@ -118,10 +121,10 @@ public sealed class PoolLockingTests : IDisposable
         using var mgr = NewManager();
         await StartAsync(mgr, "gone");
         Task[] refreshes;
-        using (new OtherProcessHolding(State, "gone"))
+        using (var other = new OtherProcessHolding(State, "gone"))
         {
             refreshes = [.. Enumerable.Range(0, 3).Select(_ => mgr.RefreshPoolAsync("gone"))];
-            await Task.Delay(100);
+            await other.WaitedForAsync();
             Directory.Delete(Path.Combine(_root, "gone"));
         }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
@@ -269,9 +268,7 @@ public sealed class VolumeDataTests : IDisposable
             using var mgr = await StartedPoolAsync(Path.Combine(mountPoint, "pool"), Path.Combine(_root, "xfs-state"));
             // Written data: xfs clones written extents only (fallocated, unwritten ones stay holes).
             var source = await VolumeWithDataAsync(mgr, "base.raw", Random(16 << 20, 4), 0, "268435456");
-            var started = Stopwatch.GetTimestamp();
             var clone = await mgr.CreateVolumeFromAsync("p", RawXml("thin.raw", "0"), source, VolumeCreateFlags.Reflink);
-            Assert.True(Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(10));
             var map = await RunOrThrowAsync("filefrag", "-v", Path.Combine(mountPoint, "pool", "thin.raw"));
             Assert.Contains("shared", map, StringComparison.Ordinal);
             Assert.Equal(268435456UL, (await mgr.GetVolumeInfoAsync(clone)).Capacity);

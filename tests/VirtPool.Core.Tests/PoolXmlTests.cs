@@ -135,6 +135,8 @@ public class PoolXmlTests
     [InlineData("<pool type='fs'><name>px</name><source><device path='/d'/><format type='btrfs'/></source></pool>", VirErrorCode.ConfigUnsupported, VirErrorDomain.Storage)]
     [InlineData("<pool type='netfs'><name>px</name><features><cow state='yes'/></features></pool>", VirErrorCode.NoSupport, VirErrorDomain.Storage)]
     [InlineData("<pool type='scsi'><name>px</name><source><adapter type='fc_host' wwnn='1' wwpn='2'/></source></pool>", VirErrorCode.InternalError, VirErrorDomain.Storage)]
+    [InlineData("<pool type='rbd'><name>px</name><source><name>x</name><host name='h'/><auth username='u' type='ceph'><secret uuid='zz'/></auth></source></pool>", VirErrorCode.XmlError, VirErrorDomain.None)]
+    [InlineData("<pool type='rbd'><name>px</name><source><name>x</name><host name='h'/><auth username='u' type='ceph'><secret/></auth></source></pool>", VirErrorCode.XmlError, VirErrorDomain.None)]
     public void Errors_carry_libvirts_code_and_domain(string xml, VirErrorCode code, VirErrorDomain domain)
     {
         var ex = Assert.Throws<VirtPoolException>(() => PoolXml.Parse(xml));
@@ -225,12 +227,15 @@ public class PoolXmlTests
     [InlineData("5-d1c0e7a2b3f4c8d9e0a1b2c3d4e5f63", false)]
     [InlineData("{5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63}", false)]
     [InlineData("", false)]
+    [InlineData("\f\r\n5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63 ", true)]
+    [InlineData("\v5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63", false)] // g_ascii_isspace, as virsh secret-dumpxml shows
+    [InlineData("5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63\v", false)]
     public void TryParseUuid_matches_virUUIDParse(string text, bool valid)
     {
-        Assert.Equal(valid, PoolXml.TryParseUuid(text, out var uuid));
+        Assert.Equal(valid, LibvirtUuid.TryParse(text, out var uuid));
         if (valid)
         {
-            Assert.Equal("5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63", PoolXml.FormatUuid(uuid));
+            Assert.Equal("5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63", LibvirtUuid.Format(uuid));
         }
     }
 

@@ -1,5 +1,6 @@
 using VirtPool.Core.Model;
 using VirtPool.Core.State;
+using VirtPool.TestSupport;
 
 namespace VirtPool.Core.Tests;
 
@@ -48,6 +49,31 @@ public sealed class StateStoreTests : IDisposable
         var back = VolumeIndex.Parse(index.Serialize());
         Assert.Equal(index.Sizes, back.Sizes);
         Assert.Equal(index.Volumes, back.Volumes);
+    }
+
+    [Fact]
+    public void Index_and_label_files_escape_fields_alike_and_read_what_earlier_versions_wrote()
+    {
+        // Lines as the index and the labels file have always been written: backslash, TAB and LF
+        // escaped; an unknown escape and a lone trailing backslash read as written.
+        var index = VolumeIndex.Parse("sizes\t1\t2\t3\nvol\ta\\tb\\n\\\\c\t/p/x\\q\t/p/x\\q\t0\traw\t\t\t\t\t0\nvol\td\\\t/d\t/d\t0\t\t\t\t\t\t0\n");
+        Assert.Equal(
+            [new VolumeIndexEntry("a\tb\n\\c", "/p/xq", "/p/xq", VolumeType.File, "raw"), new VolumeIndexEntry("d\\", "/d", "/d", VolumeType.File, null)],
+            index.Volumes);
+
+        var store = new StateStore(_dir);
+        store.EnsureCreated();
+        var labelsPath = VolumeLabels.PathFor(store, "p");
+        Directory.CreateDirectory(Path.GetDirectoryName(labelsPath)!);
+        File.WriteAllText(labelsPath, "a\\tb\\n\\\\c\tk\tv\\\\1\\t2\nd\\\tk\tx\\q\n");
+        var labels = VolumeLabels.Read(store, "p");
+        Assert.Equal("v\\1\t2", labels["a\tb\n\\c"]["k"]);
+        Assert.Equal("xq", labels["d\\"]["k"]);
+
+        // Written back, both files spell a field the same way.
+        VolumeLabels.WriteVolume(store, "p", "a\tb\n\\c", labels["a\tb\n\\c"]);
+        Assert.StartsWith("a\\tb\\n\\\\c\tk\tv\\\\1\\t2\n", File.ReadAllText(labelsPath), StringComparison.Ordinal);
+        Assert.Contains("\nvol\ta\\tb\\n\\\\c\t", index.Serialize(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -261,9 +287,9 @@ public sealed class StateStoreTests : IDisposable
             Assert.True(HeldElsewhere(Path.Combine(locks.LocksDir, "b.lock")));
         }
 
-        // A second holder in this process waits until the first lets go.
+        // A second holder in this process waits until the first lets go (it cannot get past the
+        // in-process gate the first one holds, so there is nothing to wait for before looking).
         var second = locks.PoolAsync("a", CancellationToken.None);
-        await Task.Delay(100);
         Assert.False(second.IsCompleted);
         a.Dispose();
         (await second.WaitAsync(TimeSpan.FromSeconds(10))).Dispose();
@@ -280,11 +306,17 @@ public sealed class StateStoreTests : IDisposable
         Assert.Equal(0, Interop.LibC.Flock(other, Interop.LibC.LOCK_EX));
         try
         {
-            using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => locks.PoolAsync("p", cancel.Token));
+            // Given up while it polls the lock (it has opened the lock file beside the holder's descriptor).
+            using var cancel = new CancellationTokenSource();
+            var givenUp = locks.PoolAsync("p", cancel.Token);
+            await Eventually.UntilAsync(() => OpenFiles.DescriptorsOn(path) == 2, "the waiter to open the lock file");
+            Assert.False(givenUp.IsCompleted);
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => givenUp);
+            Assert.Equal(1, OpenFiles.DescriptorsOn(path));
 
             var waiting = locks.PoolAsync("p", CancellationToken.None);
-            await Task.Delay(100);
+            await Eventually.UntilAsync(() => OpenFiles.DescriptorsOn(path) == 2, "the waiter to open the lock file");
             Assert.False(waiting.IsCompleted);
             Interop.LibC.Close(other);
             other = -1;

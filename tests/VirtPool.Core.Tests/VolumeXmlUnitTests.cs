@@ -274,5 +274,24 @@ public class VolumeXmlUnitTests
     [InlineData("0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d-", false)]
     [InlineData("0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5g", false)]
     public void Secret_uuids_follow_virUUIDParse(string text, bool ok)
-        => Assert.Equal(ok, EncryptionXml.TryParseUuid(text, out _));
+        => Assert.Equal(ok, LibvirtUuid.TryParse(text, out _));
+
+    // Codes, domains and messages as python3-libvirt shows them for these documents against libvirt 9.0's
+    // test:///default driver (storage_conf.c, virxml.c and virsecret.c each report from their own domain).
+    [Theory]
+    [InlineData("<secret type='passphrase' uuid='zz'/>", VirErrorCode.XmlError, VirErrorDomain.None, "XML error: invalid secret uuid 'zz'")]
+    [InlineData("<secret type='passphrase'/>", VirErrorCode.XmlError, VirErrorDomain.None, "XML error: missing secret uuid or usage attribute")]
+    [InlineData("<secret type='passphrase' uuid='5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63' usage='x'/>", VirErrorCode.XmlError, VirErrorDomain.None, "XML error: either secret uuid or usage expected")]
+    [InlineData("<secret type='x' uuid='5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63'/>", VirErrorCode.ConfigUnsupported, VirErrorDomain.Storage, "unsupported configuration: unknown volume encryption secret type x")]
+    [InlineData(Passphrase + "<cipher size='1'/>", VirErrorCode.XmlError, VirErrorDomain.Storage, "XML error: cipher info missing 'name' attribute")]
+    [InlineData(Passphrase + "<cipher name='aes'/>", VirErrorCode.XmlError, VirErrorDomain.Xml, "XML error: Missing required attribute 'size' in element 'cipher'")]
+    [InlineData(Passphrase + "<cipher name='aes' size='-1'/>", VirErrorCode.XmlError, VirErrorDomain.Xml, "XML error: Invalid value for attribute 'size' in element 'cipher': '-1'. Expected non-negative integer value")]
+    public void Encryption_errors_carry_libvirts_code_and_domain(string encryption, VirErrorCode code, VirErrorDomain domain, string message)
+    {
+        var xml = $"<volume><name>v</name><capacity>1</capacity><target><format type='qcow2'/><encryption format='luks'>{encryption}</encryption></target></volume>";
+        var ex = Assert.Throws<VirtPoolException>(() => VolumeXml.Parse(xml, PoolType.Dir));
+        Assert.Equal((code, domain, message), (ex.Code, ex.Domain, ex.Message));
+    }
+
+    private const string Passphrase = "<secret type='passphrase' uuid='5d1c0e7a-2b3f-4c8d-9e0a-1b2c3d4e5f63'/>";
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using VirtPool.Daemon.Host;
 using VirtPool.Rpc;
+using VirtPool.TestSupport;
 
 namespace VirtPool.Daemon.Tests;
 
@@ -57,11 +58,18 @@ public sealed class ConnectionTests
     public async Task Many_concurrent_calls_are_all_answered_by_serial()
     {
         int running = 0, peak = 0;
+        var fiveRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var harness = await ConnectionHarness.StartAsync(table => table.Register(RemoteProcedure.StorageVolWipe, async (ctx, _) =>
         {
             int now = Interlocked.Increment(ref running);
             InterlockedMax(ref peak, now);
-            await Task.Delay(20, ctx.CancellationToken);
+            if (now == 5)
+            {
+                fiveRunning.TrySetResult();
+            }
+
+            // Held until five run at once: the bound is reached for certain, and a sixth would show.
+            await fiveRunning.Task.WaitAsync(ctx.CancellationToken);
             Interlocked.Decrement(ref running);
             ctx.ReplyWriter.WriteUInt32(ctx.Call.Serial);
         }));
@@ -82,7 +90,7 @@ public sealed class ConnectionTests
         }
 
         // Bounded like libvirt's worker pool (5 per connection).
-        Assert.InRange(peak, 2, 5);
+        Assert.Equal(5, peak);
     }
 
     /// <summary>
@@ -96,27 +104,50 @@ public sealed class ConnectionTests
     public async Task Replies_larger_than_the_socket_buffer_arrive_whole_while_small_ones_keep_their_order(int busyPollMicros)
     {
         const int Big = 512 * 1024;
-        await using var harness = await ConnectionHarness.StartAsync(table => table.Register(RemoteProcedure.StorageVolWipe, (ctx, _) =>
-        {
-            // The serial's low byte fills the payload, so a reply mixed with another shows.
-            var payload = new byte[Big];
-            payload.AsSpan().Fill((byte)ctx.Call.Serial);
-            ctx.ReplyWriter.WriteFixedOpaque(payload);
-            return ValueTask.CompletedTask;
-        }), busyPollMicros: busyPollMicros);
-        await harness.OpenAsync();
         const int BigCalls = 12;
+        int bigAnswered = 0;
+        var allBigAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var lastCallRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var harness = await ConnectionHarness.StartAsync(
+            table =>
+            {
+                table.Register(RemoteProcedure.StorageVolWipe, (ctx, _) =>
+                {
+                    // The serial's low byte fills the payload, so a reply mixed with another shows.
+                    var payload = new byte[Big];
+                    payload.AsSpan().Fill((byte)ctx.Call.Serial);
+                    ctx.ReplyWriter.WriteFixedOpaque(payload);
+                    if (Interlocked.Increment(ref bigAnswered) == BigCalls)
+                    {
+                        allBigAnswered.TrySetResult();
+                    }
+
+                    return ValueTask.CompletedTask;
+                });
+
+                // An inline procedure, run by the reader in turn: every call before it has been taken.
+                table.Register(RemoteProcedure.StorageVolGetPath, (_, _) =>
+                {
+                    lastCallRead.TrySetResult();
+                    return ValueTask.CompletedTask;
+                });
+            },
+            busyPollMicros: busyPollMicros);
+        await harness.OpenAsync();
         for (uint i = 0; i < BigCalls; i++)
         {
             harness.Client.SendCall(RemoteProcedure.StorageVolWipe, 1000 + i, []);
             harness.Client.SendCall(RemoteProcedure.ConnectGetLibVersion, 2000 + i, []);
         }
 
-        // Nothing read yet: the socket buffer fills and the rest waits in the connection's queue.
-        await Task.Delay(300);
+        harness.Client.SendCall(RemoteProcedure.StorageVolGetPath, 3000, []);
+
+        // Nothing read yet, every call answered: the socket buffer is full and the rest waits in the
+        // connection's queue.
+        await Task.WhenAll(allBigAnswered.Task, lastCallRead.Task).WaitAsync(Eventually.HangGuard);
         var big = new HashSet<uint>();
         var small = new List<uint>();
-        while (big.Count < BigCalls || small.Count < BigCalls)
+        while (big.Count < BigCalls || small.Count < BigCalls + 1)
         {
             var reply = await harness.Client.ReadAsync(TimeSpan.FromSeconds(20));
             Assert.NotNull(reply);
@@ -133,8 +164,8 @@ public sealed class ConnectionTests
             }
         }
 
-        Assert.Equal(Enumerable.Range(2000, BigCalls).Select(i => (uint)i), small);
-        var after = await harness.Client.CallAsync(RemoteProcedure.ConnectGetLibVersion, 3000, []);
+        Assert.Equal(Enumerable.Range(2000, BigCalls).Select(i => (uint)i).Append(3000u), small);
+        var after = await harness.Client.CallAsync(RemoteProcedure.ConnectGetLibVersion, 4000, []);
         Assert.Equal(RpcMessageStatus.Ok, after.Header.Status);
     }
 
@@ -174,12 +205,7 @@ public sealed class ConnectionTests
             partial.SendRaw(Convert.FromHexString("0000004020008086"));
         }
 
-        for (int i = 0; i < 100 && daemon.Daemon.ConnectionCount > 0; i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.Equal(0, daemon.Daemon.ConnectionCount);
+        await Eventually.UntilAsync(() => daemon.Daemon.ConnectionCount == 0, "the daemon to drop the vanished client");
         using var client = RawClient.Unix(daemon.Socket);
         Assert.Equal(RpcMessageStatus.Ok, (await client.CallAsync(RemoteProcedure.AuthList, 0, [])).Header.Status);
     }
@@ -189,7 +215,7 @@ public sealed class ConnectionTests
     {
         await using var quiet = await ConnectionHarness.StartAsync(_ => { }, c => c.KeepaliveInterval = TimeSpan.FromMilliseconds(100));
         await quiet.OpenAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => quiet.Client.ReadAsync(TimeSpan.FromMilliseconds(600)));
+        Assert.False(quiet.Connection.KeepaliveRequested);
 
         await using var asked = await ConnectionHarness.StartAsync(_ => { }, c =>
         {
@@ -198,12 +224,20 @@ public sealed class ConnectionTests
         });
         var feature = await asked.Client.CallAsync(RemoteProcedure.ConnectSupportsFeature, 1, Payload.Int(10));
         Assert.Equal("00000001", Tool.Hex(feature.Payload));
+        Assert.True(asked.Connection.KeepaliveRequested);
         var ping = await asked.Client.ReadAsync(TimeSpan.FromSeconds(5));
         Assert.True(ping!.IsPing);
 
         // Never answering: after KeepaliveCount silent intervals the server gives up on the client.
         Assert.True(await asked.Client.ClosedByServerAsync(TimeSpan.FromSeconds(10)));
         await asked.Run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // All that while (more than KeepaliveCount intervals) the quiet client, which never asked, got
+        // nothing: the first packet it reads is the answer to its next call, and it is still served.
+        Assert.False(quiet.Connection.KeepaliveRequested);
+        quiet.Client.SendCall(RemoteProcedure.ConnectGetLibVersion, 2, []);
+        var first = await quiet.Client.ReadAsync();
+        Assert.Equal((RpcMessageType.Reply, 2u, RpcMessageStatus.Ok), (first!.Header.Type, first.Header.Serial, first.Header.Status));
     }
 
     [Fact]

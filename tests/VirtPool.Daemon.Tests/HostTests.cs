@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using VirtPool.Rpc;
+using VirtPool.TestSupport;
 
 namespace VirtPool.Daemon.Tests;
 
@@ -33,28 +34,31 @@ public sealed class HostTests
 
     private static async Task WaitForSocketAsync(Process process, string socket)
     {
-        for (int i = 0; i < 300; i++)
-        {
-            Assert.False(process.HasExited, "virtpoold exited during start-up: " + (process.HasExited ? await process.StandardError.ReadToEndAsync() : ""));
-            if (File.Exists(socket))
-            {
-                try
-                {
-                    using var probe = RawClient.Unix(socket);
-                    if ((await probe.CallAsync(RemoteProcedure.AuthList, 0, [])).Header.Status == RpcMessageStatus.Ok)
-                    {
-                        return;
-                    }
-                }
-                catch (System.Net.Sockets.SocketException)
-                {
-                }
-            }
+        await Eventually.UntilAsync(() => AnswersOrExitedAsync(process, socket), "virtpoold to answer on " + socket);
+        Assert.False(process.HasExited, "virtpoold exited during start-up: " + (process.HasExited ? await process.StandardError.ReadToEndAsync() : ""));
+    }
 
-            await Task.Delay(100);
+    private static async Task<bool> AnswersOrExitedAsync(Process process, string socket)
+    {
+        if (process.HasExited)
+        {
+            return true;
         }
 
-        Assert.Fail("virtpoold did not answer on " + socket);
+        if (!File.Exists(socket))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var probe = RawClient.Unix(socket);
+            return (await probe.CallAsync(RemoteProcedure.AuthList, 0, [])).Header.Status == RpcMessageStatus.Ok;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 
     private static async Task StopAsync(Process process)

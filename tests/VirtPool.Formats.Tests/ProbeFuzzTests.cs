@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Numerics;
 using System.Text;
 using CsCheck;
@@ -105,10 +104,10 @@ public sealed class ProbeFuzzCorpus : IAsyncLifetime
 /// </summary>
 public sealed class ProbeFuzzTests(ProbeFuzzCorpus corpus) : IClassFixture<ProbeFuzzCorpus>
 {
-    /// <summary>Far above the microseconds a probe takes: only a loop or a quadratic walk could reach it.</summary>
-    private static readonly TimeSpan SlowProbe = TimeSpan.FromMilliseconds(250);
-
-    /// <summary>Each test's whole budget; a hang fails the test instead of stalling the run.</summary>
+    /// <summary>
+    /// Each test's hang guard, not a speed limit: a probe or walk that never ends fails the test instead
+    /// of stalling the run (no per-probe time limit: it would fail on a loaded machine, not on a slow probe).
+    /// </summary>
     private static readonly TimeSpan Budget = TimeSpan.FromSeconds(60);
 
     private static readonly string[] PlantedNames =
@@ -232,9 +231,7 @@ public sealed class ProbeFuzzTests(ProbeFuzzCorpus corpus) : IClassFixture<Probe
 
             var path = Path.Combine(dir.Path, $"f{Environment.CurrentManagedThreadId}");
             File.WriteAllBytes(path, bytes);
-            var watch = Stopwatch.StartNew();
             var fromFile = ImageProbe.ProbeFile(path);
-            Assert.True(watch.Elapsed < SlowProbe, $"{name}: ProbeFile took {watch.Elapsed}");
             var fromSpan = Check(bytes.AsSpan(0, Math.Min(bytes.Length, ImageProbe.HeaderBytes)), (ulong)bytes.Length, name);
             Assert.Equal(fromSpan, fromFile);
             Assert.Equal(ImageProbe.Probe(bytes, (ulong)bytes.Length).Format, ImageProbe.ProbeFile(path, ImageProbe.MaxHeaderBytes).Format);
@@ -276,7 +273,6 @@ public sealed class ProbeFuzzTests(ProbeFuzzCorpus corpus) : IClassFixture<Probe
 
                 File.CreateSymbolicLink(Path.Combine(run, "link"), "top.qcow2");
                 Directory.CreateDirectory(Path.Combine(run, "sub"));
-                var watch = Stopwatch.StartNew();
                 try
                 {
                     var chain = BackingChain.Resolve(Path.Combine(run, files[start]), maxDepth);
@@ -291,8 +287,6 @@ public sealed class ProbeFuzzTests(ProbeFuzzCorpus corpus) : IClassFixture<Probe
                     Assert.False(string.IsNullOrEmpty(ex.Message));
                     Interlocked.Increment(ref outcomes[1]);
                 }
-
-                Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"Resolve took {watch.Elapsed}");
             }
             finally
             {
@@ -556,7 +550,7 @@ public sealed class ProbeFuzzTests(ProbeFuzzCorpus corpus) : IClassFixture<Probe
     /// <summary>Probes and checks every invariant a result must keep whatever the bytes.</summary>
     private static ImageInfo Check(ReadOnlySpan<byte> buf, ulong fileSize, string what)
     {
-        var watch = Stopwatch.StartNew();
+        var before = GC.GetAllocatedBytesForCurrentThread();
         ImageInfo info;
         try
         {
@@ -567,8 +561,9 @@ public sealed class ProbeFuzzTests(ProbeFuzzCorpus corpus) : IClassFixture<Probe
             throw new Xunit.Sdk.XunitException($"{what}: Probe threw on {buf.Length} bytes ({Convert.ToHexString(buf[..Math.Min(buf.Length, 128)])}): {ex}");
         }
 
-        watch.Stop();
-        Assert.True(watch.Elapsed < SlowProbe, $"{what}: {buf.Length} bytes took {watch.Elapsed}");
+        // What a probe allocates is bounded by the header (strings from it, UTF-16), whatever the bytes.
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated <= (3L * buf.Length) + (16 * 1024), $"{what}: {buf.Length} bytes allocated {allocated}");
 
         var f = info.Format;
         Assert.True(Enum.IsDefined(f), what);

@@ -1,6 +1,7 @@
 using VirtPool.Core.Errors;
 using VirtPool.Core.Model;
 using VirtPool.Core.Process;
+using VirtPool.TestSupport;
 
 namespace VirtPool.Formats.Tests;
 

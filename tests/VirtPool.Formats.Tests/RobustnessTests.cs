@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using CsCheck;
 using VirtPool.Core.Model;
 
@@ -12,9 +11,6 @@ namespace VirtPool.Formats.Tests;
 [Collection(QemuImagesCollection.Name)]
 public class RobustnessTests(QemuImages images)
 {
-    /// <summary>Far above the few microseconds a probe takes; only a loop or a quadratic walk could reach it.</summary>
-    private static readonly TimeSpan SlowProbe = TimeSpan.FromMilliseconds(250);
-
     private static readonly byte[][] Magics =
     [
         [(byte)'Q', (byte)'F', (byte)'I', 0xfb, 0, 0, 0, 2],
@@ -207,12 +203,8 @@ public class RobustnessTests(QemuImages images)
     private static ImageInfo Check(ReadOnlySpan<byte> header, string what)
     {
         var before = GC.GetAllocatedBytesForCurrentThread();
-        var watch = Stopwatch.StartNew();
         var info = ImageProbe.Probe(header, 1 << 30);
-        watch.Stop();
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        Assert.True(watch.Elapsed < SlowProbe, $"{what}: {header.Length} bytes took {watch.Elapsed}");
 
         // Strings come from the header and are bounded by it (UTF-16: at most 2 bytes per input byte).
         Assert.True(allocated <= (3L * header.Length) + (16 * 1024), $"{what}: {header.Length} bytes allocated {allocated}");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
@@ -293,14 +292,12 @@ public sealed class WipeTests : IDisposable
                 cts.Cancel();
             }
         });
-        var sw = Stopwatch.StartNew();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(
             () => VolumeWiper.WipeAsync(path, VolumeWipeAlgorithm.Pfitzner33, 0, progress, cts.Token));
-        sw.Stop();
 
-        // 33 passes over 1 GiB would take minutes; it stopped right after the chunk that crossed 16 MiB.
+        // Out of 33 passes over 1 GiB, it stopped right after the chunk that crossed 16 MiB: no chunk
+        // was written after the cancellation.
         Assert.Equal(16L * MiB, progress.Last);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"took {sw.Elapsed}");
         Assert.Equal(1024L * MiB, new FileInfo(path).Length);
     }
 

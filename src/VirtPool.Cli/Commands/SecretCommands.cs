@@ -241,7 +241,7 @@ public sealed class SecretCommands
     private async Task<(SecretDefinition Secret, string Shown)> OptSecret()
     {
         var text = _cmd.GetStringReq("secret")!;
-        if (!PoolXml.TryParseUuid(text, out var uuid))
+        if (!LibvirtUuid.TryParse(text, out var uuid))
         {
             throw new CommandFailedException(
                 $"failed to get secret '{text}'",

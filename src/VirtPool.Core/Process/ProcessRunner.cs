@@ -87,17 +87,3 @@ public sealed class ProcessRunner : IProcessRunner
         return process.ExitCode;
     }
 }
-
-/// <summary>Records argv instead of running, for golden-file tests of command construction.</summary>
-public sealed class RecordingProcessRunner(Func<IReadOnlyList<string>, ProcessResult>? respond = null) : IProcessRunner
-{
-    private readonly List<IReadOnlyList<string>> _calls = [];
-
-    public IReadOnlyList<IReadOnlyList<string>> Calls => _calls;
-
-    public Task<ProcessResult> RunAsync(IReadOnlyList<string> argv, CancellationToken cancellationToken = default)
-    {
-        _calls.Add(argv.ToArray());
-        return Task.FromResult(respond?.Invoke(argv) ?? new ProcessResult(0, string.Empty, string.Empty));
-    }
-}

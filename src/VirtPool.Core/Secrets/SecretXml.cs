@@ -30,7 +30,7 @@ public static class SecretXml
         {
             uuid = Guid.NewGuid();
         }
-        else if (!PoolXml.TryParseUuid(uuidText, out uuid))
+        else if (!LibvirtUuid.TryParse(uuidText, out uuid))
         {
             throw Error(VirErrorCode.InternalError, "malformed uuid element");
         }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Xml.Linq;
 using VirtPool.Core.Model;
 using VirtPool.Core.Xml;
+using static VirtPool.Core.State.FieldEscaping;
 
 namespace VirtPool.Core.State;
 
@@ -264,31 +265,4 @@ public sealed class VolumeIndex
         "dir" => "dir",
         _ => Optional(field),
     };
-
-    private static string Escape(string s)
-        => s.AsSpan().IndexOfAny("\\\t\n") < 0 ? s : s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
-
-    private static string Unescape(ReadOnlySpan<char> s)
-    {
-        if (s.IndexOf('\\') < 0)
-        {
-            return s.ToString();
-        }
-
-        var sb = new StringBuilder(s.Length);
-        for (var i = 0; i < s.Length; i++)
-        {
-            if (s[i] == '\\' && i + 1 < s.Length)
-            {
-                i++;
-                sb.Append(s[i] switch { 't' => '\t', 'n' => '\n', _ => s[i] });
-            }
-            else
-            {
-                sb.Append(s[i]);
-            }
-        }
-
-        return sb.ToString();
-    }
 }

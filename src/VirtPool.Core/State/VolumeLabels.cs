@@ -1,4 +1,5 @@
 using System.Text;
+using static VirtPool.Core.State.FieldEscaping;
 
 namespace VirtPool.Core.State;
 
@@ -100,31 +101,5 @@ public static class VolumeLabels
         }
 
         AtomicFile.WriteAllText(path, text.ToString());
-    }
-
-    private static string Escape(string s) => s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
-
-    private static string Unescape(string s)
-    {
-        if (!s.Contains('\\', StringComparison.Ordinal))
-        {
-            return s;
-        }
-
-        var sb = new StringBuilder(s.Length);
-        for (var i = 0; i < s.Length; i++)
-        {
-            if (s[i] == '\\' && i + 1 < s.Length)
-            {
-                i++;
-                sb.Append(s[i] switch { 't' => '\t', 'n' => '\n', _ => s[i] });
-            }
-            else
-            {
-                sb.Append(s[i]);
-            }
-        }
-
-        return sb.ToString();
     }
 }

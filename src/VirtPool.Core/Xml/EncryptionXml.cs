@@ -21,7 +21,7 @@ public static class EncryptionXml
         var encryption = new EncryptionDefinition { Format = format };
 
         // virXMLPropEnum(..., VIR_XML_PROP_NONZERO): "default" is as invalid as an unknown name.
-        var engineName = VolumeXmlNodes.Prop(node, "engine");
+        var engineName = PoolXmlReading.Prop(node, "engine");
         if (engineName is not null)
         {
             if (!EncryptionNames.TryParse(engineName, out EncryptionEngine engine) || engine == EncryptionEngine.Default)
@@ -59,8 +59,8 @@ public static class EncryptionXml
 
                 encryption.Ivgen = new EncryptionIvgen
                 {
-                    Name = VolumeXmlNodes.Prop(ivgenNode, "name") ?? throw VirtPoolException.Xml("missing ivgen info name string"),
-                    Hash = VolumeXmlNodes.Prop(ivgenNode, "hash"),
+                    Name = PoolXmlReading.Prop(ivgenNode, "name") ?? throw VirtPoolException.Xml("missing ivgen info name string"),
+                    Hash = PoolXmlReading.Prop(ivgenNode, "hash"),
                 };
             }
         }
@@ -81,7 +81,7 @@ public static class EncryptionXml
             var line = $"<secret type='{secret.Type.ToName()}'";
             if (secret.Uuid is { } uuid)
             {
-                line += $" uuid='{uuid.ToString("D", CultureInfo.InvariantCulture)}'";
+                line += $" uuid='{LibvirtUuid.Format(uuid)}'";
             }
             else if (secret.Usage is not null)
             {
@@ -104,53 +104,6 @@ public static class EncryptionXml
         buf.Close("encryption");
     }
 
-    /// <summary>virUUIDParse: 32 hex digits, '-' or ' ' between pairs, surrounding whitespace.</summary>
-    public static bool TryParseUuid(string text, out Guid uuid)
-    {
-        uuid = Guid.Empty;
-        Span<char> hex = stackalloc char[32];
-        var count = 0;
-        var i = 0;
-        while (i < text.Length && IsGlibSpace(text[i]))
-        {
-            i++;
-        }
-
-        while (count < 32)
-        {
-            if (i >= text.Length)
-            {
-                return false;
-            }
-
-            if (text[i] is '-' or ' ')
-            {
-                i++;
-                continue;
-            }
-
-            if (i + 1 >= text.Length || !char.IsAsciiHexDigit(text[i]) || !char.IsAsciiHexDigit(text[i + 1]))
-            {
-                return false;
-            }
-
-            hex[count++] = text[i];
-            hex[count++] = text[i + 1];
-            i += 2;
-        }
-
-        for (; i < text.Length; i++)
-        {
-            if (!IsGlibSpace(text[i]))
-            {
-                return false;
-            }
-        }
-
-        uuid = Guid.ParseExact(hex, "N");
-        return true;
-    }
-
     private static EncryptionSecret ParseSecret(XElement node)
     {
         var typeName = VolumeXmlNodes.AttributeString(node, "type")
@@ -160,55 +113,25 @@ public static class EncryptionXml
             throw VirtPoolException.Unsupported($"unknown volume encryption secret type {typeName}");
         }
 
-        // virSecretLookupParseSecret
-        var uuidText = VolumeXmlNodes.Prop(node, "uuid");
-        var usage = VolumeXmlNodes.Prop(node, "usage");
-        if (uuidText is null && usage is null)
-        {
-            throw VirtPoolException.Xml("missing secret uuid or usage attribute");
-        }
-
-        if (uuidText is not null && usage is not null)
-        {
-            throw VirtPoolException.Xml("either secret uuid or usage expected");
-        }
-
-        if (uuidText is not null)
-        {
-            if (!TryParseUuid(uuidText, out var uuid))
-            {
-                throw VirtPoolException.Xml($"invalid secret uuid '{uuidText}'");
-            }
-
-            return new EncryptionSecret { Type = type, Uuid = uuid };
-        }
-
-        return new EncryptionSecret { Type = type, Usage = usage };
+        var (uuid, usage) = SecretLookupXml.Parse(node);
+        return new EncryptionSecret { Type = type, Uuid = uuid, Usage = usage };
     }
 
     private static EncryptionCipher ParseCipher(XElement node)
     {
-        var name = VolumeXmlNodes.Prop(node, "name") ?? throw VirtPoolException.Xml("cipher info missing 'name' attribute");
+        var name = PoolXmlReading.Prop(node, "name") ?? throw VirtPoolException.Xml("cipher info missing 'name' attribute");
 
-        // virXMLPropUInt(node, "size", 10, VIR_XML_PROP_REQUIRED, ...)
-        var element = VolumeXmlNodes.NodeName(node);
-        var sizeText = VolumeXmlNodes.Prop(node, "size")
-                       ?? throw VirtPoolException.Xml($"Missing required attribute 'size' in element '{element}'");
-        if (!CNumbers.TryUIntP(sizeText, 10, out var size))
-        {
-            throw VirtPoolException.Xml(
-                $"Invalid value for attribute 'size' in element '{element}': '{sizeText}'. Expected non-negative integer value");
-        }
+        // virXMLPropUInt(node, "size", 10, VIR_XML_PROP_REQUIRED, ...): errors from the XML domain.
+        var size = PoolXmlReading.Prop(node, "size") is null
+            ? throw PoolXmlReading.MissingAttribute(node, "size")
+            : PoolXmlReading.PropUInt(node, "size", 10);
 
         return new EncryptionCipher
         {
             Name = name,
             Size = size,
-            Mode = VolumeXmlNodes.Prop(node, "mode"),
-            Hash = VolumeXmlNodes.Prop(node, "hash"),
+            Mode = PoolXmlReading.Prop(node, "mode"),
+            Hash = PoolXmlReading.Prop(node, "hash"),
         };
     }
-
-    // g_ascii_isspace: not \v.
-    private static bool IsGlibSpace(char c) => c is ' ' or '\t' or '\n' or '\f' or '\r';
 }

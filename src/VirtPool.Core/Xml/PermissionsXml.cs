@@ -28,7 +28,7 @@ public static class PermissionsXml
         var modeText = PoolXmlReading.XString(permissions, "./mode");
         if (modeText is not null)
         {
-            if (!PoolXmlReading.TryParseInt(modeText, 8, out var value) || (value & ~0x1FF) != 0)
+            if (!CNumbers.TryInt(modeText, 8, out var value) || (value & ~0x1FF) != 0)
             {
                 throw PoolXmlErrors.Xml("malformed octal mode");
             }
@@ -82,7 +82,7 @@ public static class PermissionsXml
         }
 
         var text = PoolXmlReading.XString(permissions, "./" + element);
-        if (text is null || !PoolXmlReading.TryParseLong(text, 10, out var value) || ((value < 0 || value > uint.MaxValue) && value != -1))
+        if (text is null || !CNumbers.TryLong(text, 10, out var value) || ((value < 0 || value > uint.MaxValue) && value != -1))
         {
             throw PoolXmlErrors.Xml($"malformed {element} element");
         }

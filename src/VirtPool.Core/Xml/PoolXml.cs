@@ -83,56 +83,6 @@ public static class PoolXml
     }
 
     /// <summary>
-    /// virUUIDParse: 32 hex digits, '-' or ' ' allowed between digit pairs, surrounding whitespace allowed.
-    /// </summary>
-    public static bool TryParseUuid(string text, out Guid uuid)
-    {
-        uuid = Guid.Empty;
-        Span<char> hex = stackalloc char[32];
-        var i = 0;
-        while (i < text.Length && IsCSpace(text[i]))
-        {
-            i++;
-        }
-
-        for (var n = 0; n < 32;)
-        {
-            if (i >= text.Length)
-            {
-                return false;
-            }
-
-            if (text[i] is '-' or ' ')
-            {
-                i++;
-                continue;
-            }
-
-            if (i + 1 >= text.Length || !char.IsAsciiHexDigit(text[i]) || !char.IsAsciiHexDigit(text[i + 1]))
-            {
-                return false;
-            }
-
-            hex[n++] = text[i++];
-            hex[n++] = text[i++];
-        }
-
-        for (; i < text.Length; i++)
-        {
-            if (!IsCSpace(text[i]))
-            {
-                return false;
-            }
-        }
-
-        uuid = Guid.ParseExact(hex, "N");
-        return true;
-    }
-
-    /// <summary>virUUIDFormat: lowercase 8-4-4-4-12.</summary>
-    public static string FormatUuid(Guid uuid) => uuid.ToString("D");
-
-    /// <summary>
     /// virFileSanitizePath: collapses repeated '/', drops a trailing '/', keeps a leading "//" (POSIX),
     /// and leaves URIs ("scheme://" before the first '/') alone.
     /// </summary>
@@ -175,5 +125,4 @@ public static class PoolXml
         return clean.ToString();
     }
 
-    private static bool IsCSpace(char c) => c is ' ' or '\t' or '\n' or '\v' or '\f' or '\r';
 }

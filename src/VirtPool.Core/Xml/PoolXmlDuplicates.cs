@@ -40,7 +40,7 @@ public static class PoolSourceDuplicates
         {
             if (sameUuid.Name != def.Name)
             {
-                throw VirtPoolException.Failed($"pool '{sameUuid.Name}' is already defined with uuid {PoolXml.FormatUuid(sameUuid.Uuid)}");
+                throw VirtPoolException.Failed($"pool '{sameUuid.Name}' is already defined with uuid {LibvirtUuid.Format(sameUuid.Uuid)}");
             }
 
             if (isActive is not null && isActive(sameUuid))
@@ -54,7 +54,7 @@ public static class PoolSourceDuplicates
         var sameName = pools.FirstOrDefault(p => p.Name == def.Name);
         if (sameName is not null)
         {
-            throw VirtPoolException.Failed($"pool '{def.Name}' already exists with uuid {PoolXml.FormatUuid(sameName.Uuid)}");
+            throw VirtPoolException.Failed($"pool '{def.Name}' already exists with uuid {LibvirtUuid.Format(sameName.Uuid)}");
         }
     }
 
@@ -208,6 +208,6 @@ public static class PoolSourceDuplicates
             return null;
         }
 
-        return PoolXmlReading.TryParseUInt(rest, 10, out var number) ? number : null;
+        return CNumbers.TryUInt(rest, 10, out var number) ? number : null;
     }
 }

@@ -31,7 +31,7 @@ internal static class PoolXmlFormatter
 
         buf.Open(open);
         buf.Element("name", def.Name);
-        buf.Line("<uuid>" + PoolXml.FormatUuid(def.Uuid) + "</uuid>");
+        buf.Line("<uuid>" + LibvirtUuid.Format(def.Uuid) + "</uuid>");
         buf.Line(string.Create(CultureInfo.InvariantCulture, $"<capacity unit='bytes'>{sizes.Capacity}</capacity>"));
         buf.Line(string.Create(CultureInfo.InvariantCulture, $"<allocation unit='bytes'>{sizes.Allocation}</allocation>"));
         buf.Line(string.Create(CultureInfo.InvariantCulture, $"<available unit='bytes'>{sizes.Available}</available>"));
@@ -216,7 +216,7 @@ internal static class PoolXmlFormatter
         var secret = auth.SecretType is null ? "<secret" : "<secret type='" + auth.SecretType + "'";
         if (auth.SecretUuid is { } uuid)
         {
-            secret += " uuid='" + PoolXml.FormatUuid(uuid) + "'/>";
+            secret += " uuid='" + LibvirtUuid.Format(uuid) + "'/>";
         }
         else if (auth.SecretUsage is not null)
         {

@@ -49,7 +49,7 @@ internal static class PoolXmlParser
         {
             uuid = Guid.NewGuid();
         }
-        else if (!PoolXml.TryParseUuid(uuidText, out uuid))
+        else if (!LibvirtUuid.TryParse(uuidText, out uuid))
         {
             throw PoolXmlErrors.Xml("malformed uuid element");
         }
@@ -280,7 +280,7 @@ internal static class PoolXmlParser
             var address = XNode(node, "./parentaddr/address") ?? throw PoolXmlErrors.Xml("Missing scsi_host PCI address element");
             var pci = ParsePciAddress(address);
             var uniqueId = XString(node, "./parentaddr/@unique_id");
-            if (uniqueId is null || !TryParseInt(uniqueId, 10, out var id) || id < 0)
+            if (uniqueId is null || !CNumbers.TryInt(uniqueId, 10, out var id) || id < 0)
             {
                 throw PoolXmlErrors.Xml("Missing or invalid scsi adapter 'unique_id' value");
             }
@@ -413,31 +413,14 @@ internal static class PoolXmlParser
         }
 
         var secret = XNode(node, "./secret") ?? throw PoolXmlErrors.Xml("Missing <secret> element in auth");
-        var uuidText = Prop(secret, "uuid");
-        var usage = Prop(secret, "usage");
-        if (uuidText is null && usage is null)
-        {
-            throw PoolXmlErrors.Xml("missing secret uuid or usage attribute");
-        }
-
-        if (uuidText is not null && usage is not null)
-        {
-            throw PoolXmlErrors.Xml("either secret uuid or usage expected");
-        }
-
-        Guid? uuid = null;
-        if (uuidText is not null)
-        {
-            uuid = PoolXml.TryParseUuid(uuidText, out var parsed) ? parsed : throw PoolXmlErrors.Xml($"invalid secret uuid '{uuidText}'");
-        }
-
+        var (uuid, usage) = SecretLookupXml.Parse(secret);
         return new PoolAuth
         {
             Type = authType,
             Username = username,
             SecretType = Prop(secret, "type"),
             SecretUuid = uuid,
-            SecretUsage = uuid is null ? usage : null,
+            SecretUsage = usage,
         };
     }
 

@@ -14,7 +14,7 @@ public sealed class RemoteModeDifferentialTests(LibvirtOracle oracle)
     public async Task Storage_scenario_over_unix_socket_matches_virsh()
     {
         await using var sandbox = await oracle.NewSandboxAsync();
-        var run = new RemoteRun(oracle.Uri, sandbox.OracleRoot, sandbox.CliRoot, sandbox.StateDir);
+        using var run = new RemoteRun(oracle.Uri, sandbox.OracleRoot, sandbox.CliRoot, sandbox.StateDir);
         await RemoteScenario.RunAsync(run);
         run.AssertNoDifferences();
         Assert.True(run.StepCount > 60, $"only {run.StepCount} steps ran");
@@ -24,7 +24,7 @@ public sealed class RemoteModeDifferentialTests(LibvirtOracle oracle)
     public async Task Connection_failures_match_virsh()
     {
         await using var sandbox = await oracle.NewSandboxAsync();
-        var run = new RemoteRun(oracle.Uri, sandbox.OracleRoot, sandbox.CliRoot, sandbox.StateDir);
+        using var run = new RemoteRun(oracle.Uri, sandbox.OracleRoot, sandbox.CliRoot, sandbox.StateDir);
         foreach (var uri in new[]
         {
             $"qemu+unix:///system?socket={sandbox.OracleRoot}/no-such-sock",

@@ -13,9 +13,10 @@ namespace VirtPool.Cli.Tests.Remote;
 /// virsh, rmtv for virtpool) and its own folder (<c>@ROOT@</c>, both the same length), compared byte for
 /// byte after replacing each side's root, pool name (<c>@POOL@</c>, the other side's <c>@OTHER@</c>),
 /// generated UUIDs (numbered per side) and volume timestamps. <see cref="SameAsync"/> runs one command
-/// line unchanged on both tools (listings that show both pools).
+/// line unchanged on both tools (listings that show both pools). Differences fail the test at
+/// <see cref="AssertNoDifferences"/> and, for the steps after it, when the run is disposed.
 /// </summary>
-public sealed partial class RemoteRun
+public sealed partial class RemoteRun : IDisposable
 {
     public const string OraclePool = "rmto";
     public const string CliPool = "rmtv";
@@ -24,8 +25,7 @@ public sealed partial class RemoteRun
     private readonly string _stateDir;
     private readonly Side _o;
     private readonly Side _v;
-    private readonly List<string> _differences = [];
-    private readonly List<string> _commands = [];
+    private readonly DifferenceLog _log = new("virtpool -c differs from virsh -c");
 
     public RemoteRun(string uri, string oracleRoot, string cliRoot, string stateDir)
     {
@@ -44,9 +44,9 @@ public sealed partial class RemoteRun
 
     public string CliRoot => _v.Root;
 
-    public int StepCount => _commands.Count;
+    public int StepCount => _log.StepCount;
 
-    public IReadOnlyList<string> Differences => _differences;
+    public IReadOnlyList<string> Differences => _log.Differences;
 
     /// <summary>Each side's own pool and folder substituted for @POOL@ and @ROOT@.</summary>
     public Task<(RunResult Oracle, RunResult Cli)> StepAsync(params string[] args)
@@ -56,10 +56,10 @@ public sealed partial class RemoteRun
     public async Task<(RunResult Oracle, RunResult Cli)> SameAsync(params string[] args)
     {
         var shown = "[same] " + string.Join(' ', args);
-        _commands.Add(shown);
+        var step = _log.AddStep(shown);
         var oracle = await ChildProcess.RunAsync("virsh", ["-c", _uri, .. args]).ConfigureAwait(false);
         var cli = await VirtPoolCli.RunAsync(_stateDir, ["-c", _uri, .. args]).ConfigureAwait(false);
-        Compare(shown, oracle, cli, Bytes.Exact(oracle.StdoutBytes), Bytes.Exact(cli.StdoutBytes), Bytes.Exact(oracle.StderrBytes), Bytes.Exact(cli.StderrBytes));
+        Compare(step, shown, oracle, cli, Bytes.Exact(oracle.StdoutBytes), Bytes.Exact(cli.StdoutBytes), Bytes.Exact(oracle.StderrBytes), Bytes.Exact(cli.StderrBytes));
         return (oracle, cli);
     }
 
@@ -86,51 +86,39 @@ public sealed partial class RemoteRun
     {
         var o = Path.Combine(_o.Root, relativePath);
         var v = Path.Combine(_v.Root, relativePath);
-        _commands.Add($"[files] {relativePath}");
+        var step = _log.AddStep($"[files] {relativePath}");
         if (!File.Exists(o) || !File.Exists(v))
         {
-            _differences.Add($"\n[files] {relativePath}: virsh's exists {File.Exists(o)}, virtpool's exists {File.Exists(v)}\n");
+            _log.AddDifference(step, $"\n[files] {relativePath}: virsh's exists {File.Exists(o)}, virtpool's exists {File.Exists(v)}\n");
             return;
         }
 
         if (!File.ReadAllBytes(o).AsSpan().SequenceEqual(File.ReadAllBytes(v)))
         {
-            _differences.Add($"\n[files] {relativePath}: contents differ (virsh {new FileInfo(o).Length} bytes, virtpool {new FileInfo(v).Length} bytes)\n");
+            _log.AddDifference(step, $"\n[files] {relativePath}: contents differ (virsh {new FileInfo(o).Length} bytes, virtpool {new FileInfo(v).Length} bytes)\n");
         }
 
         FileStat.TryStat(o, out var so, out _);
         FileStat.TryStat(v, out var sv, out _);
         if (so.AllocatedBytes != sv.AllocatedBytes)
         {
-            _differences.Add($"\n[files] {relativePath}: allocation differs (virsh {so.AllocatedBytes}, virtpool {sv.AllocatedBytes})\n");
+            _log.AddDifference(step, $"\n[files] {relativePath}: allocation differs (virsh {so.AllocatedBytes}, virtpool {sv.AllocatedBytes})\n");
         }
     }
 
-    public void AssertNoDifferences()
-    {
-        if (_differences.Count == 0)
-        {
-            return;
-        }
+    public void AssertNoDifferences() => _log.ThrowIfAny();
 
-        var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"virtpool -c differs from virsh -c in {_differences.Count} of {_commands.Count} steps ('-' virsh, '+' virtpool)\n");
-        sb.Append("steps run: ").AppendJoin(" | ", _commands.Select((c, i) => $"#{i + 1} {c}")).Append('\n');
-        foreach (var d in _differences)
-        {
-            sb.Append(d);
-        }
-
-        throw new XunitException(sb.ToString());
-    }
+    /// <summary>Fails with the differences of the steps no <see cref="AssertNoDifferences"/> looked at.</summary>
+    public void Dispose() => _log.ThrowIfUnreported();
 
     private async Task<(RunResult Oracle, RunResult Cli)> RunAsync(string[] shownArgs, string[] oracleArgs, string[] cliArgs)
     {
         var shown = string.Join(' ', shownArgs);
-        _commands.Add(shown);
+        var step = _log.AddStep(shown);
         var oracle = await ChildProcess.RunAsync("virsh", ["-c", _uri, .. oracleArgs]).ConfigureAwait(false);
         var cli = await VirtPoolCli.RunAsync(_stateDir, ["-c", _uri, .. cliArgs]).ConfigureAwait(false);
         Compare(
+            step,
             shown,
             oracle,
             cli,
@@ -141,7 +129,7 @@ public sealed partial class RemoteRun
         return (oracle, cli);
     }
 
-    private void Compare(string shown, RunResult oracle, RunResult cli, string oOut, string vOut, string oErr, string vErr)
+    private void Compare(int step, string shown, RunResult oracle, RunResult cli, string oOut, string vOut, string oErr, string vErr)
     {
         if (oracle.ExitCode == cli.ExitCode && oOut == vOut && oErr == vErr)
         {
@@ -149,7 +137,7 @@ public sealed partial class RemoteRun
         }
 
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"\n#{_commands.Count} {shown}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"\n#{step} {shown}\n");
         if (oracle.ExitCode != cli.ExitCode)
         {
             sb.Append(CultureInfo.InvariantCulture, $"  exit code: virsh {oracle.ExitCode}, virtpool {cli.ExitCode}\n");
@@ -165,7 +153,7 @@ public sealed partial class RemoteRun
             sb.Append("  stderr:\n").Append(TextDiff.Lines(oErr, vErr));
         }
 
-        _differences.Add(sb.ToString());
+        _log.AddDifference(step, sb.ToString());
     }
 
     private static string[] Expand(string[] args, Side side)

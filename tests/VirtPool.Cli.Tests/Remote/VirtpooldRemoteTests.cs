@@ -46,7 +46,7 @@ public sealed class VirtpooldRemoteTests
             var tcp = up.Stdout.Split('\n').FirstOrDefault(l => l.StartsWith("qemu+tcp://", StringComparison.Ordinal));
             Assert.True(up.ExitCode == 0 && tcp is not null, $"virtpoold did not start:\n{up}");
 
-            var run = new RemoteRun(tcp!, Path.Combine(root, "o"), Path.Combine(root, "v"), Path.Combine(root, "state"));
+            using var run = new RemoteRun(tcp!, Path.Combine(root, "o"), Path.Combine(root, "v"), Path.Combine(root, "state"));
             await RemoteScenario.RunAsync(run);
             run.AssertNoDifferences();
         }

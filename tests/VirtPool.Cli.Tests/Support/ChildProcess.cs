@@ -92,6 +92,8 @@ public static class ChildProcess
 
         public int ProcessId => _process.Id;
 
+        public bool HasExited => _process.HasExited;
+
         public string CommandLine => _process.StartInfo.FileName + " " + string.Join(' ', _process.StartInfo.ArgumentList);
 
         public static Running Start(ProcessStartInfo psi)

@@ -18,6 +18,15 @@ public static class VirtPoolCli
     public static ChildProcess.Running Start(string stateDir, params string[] args) =>
         ChildProcess.Running.Start(ChildProcess.StartInfo(Command.Value.File, Arguments(stateDir, args)));
 
+    /// <summary>
+    /// Starts a run the way a terminal starts a foreground command: SIGINT at its default disposition,
+    /// also when this test run was started with it ignored (as a background job of a script, such as
+    /// <c>nohup ./scripts/test.sh &amp;</c>), which every child would otherwise inherit. virtpool, like dd and the .NET runtime,
+    /// leaves an inherited ignored SIGINT ignored, so only this makes Ctrl-C tests mean anything there.
+    /// </summary>
+    public static ChildProcess.Running StartInForeground(string stateDir, params string[] args) =>
+        ChildProcess.Running.Start(ChildProcess.StartInfo("env", ["--default-signal=INT", Command.Value.File, .. Arguments(stateDir, args)]));
+
     /// <summary>The start info of a run, for tests that feed its stdin themselves.</summary>
     public static System.Diagnostics.ProcessStartInfo CreateStartInfo(string stateDir, params string[] args) =>
         ChildProcess.StartInfo(Command.Value.File, Arguments(stateDir, args));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using VirtPool.Cli.Tests.Support;
+using VirtPool.TestSupport;
 
 namespace VirtPool.Cli.Tests.VolumeData;
 
@@ -175,18 +176,34 @@ public sealed class VolumeDataCliTests : IDisposable
     {
         await StartPoolAsync();
         await OkAsync("vol-create-as", "p", "long.raw", "256M");
-        using var running = VirtPoolCli.Start(State, "vol-wipe", "long.raw", "--pool", "p", "--algorithm", "pfitzner33");
-        await Task.Delay(TimeSpan.FromMilliseconds(700));
+        var volume = Path.Combine(PoolDir, "long.raw");
+        Assert.True(IsZeroAtStart(volume));
+        using var running = VirtPoolCli.StartInForeground(State, "vol-wipe", "long.raw", "--pool", "p", "--algorithm", "pfitzner33");
+
+        // Interrupted once it is wiping (its first pass writes random bytes from the start of the
+        // volume): by then it has set up its Ctrl-C handling, and 33 passes over 256 MiB are far
+        // from done.
+        await Eventually.UntilAsync(() => running.HasExited || !IsZeroAtStart(volume), "the wipe to write its first bytes");
+        Assert.False(running.HasExited, "the wipe ended before it was interrupted");
         using (var kill = Process.Start("kill", ["-INT", running.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
             await kill.WaitForExitAsync();
+            Assert.Equal(0, kill.ExitCode);
         }
 
-        var result = await running.WaitAsync(TimeSpan.FromSeconds(60));
+        var result = await running.WaitAsync(ChildProcess.DefaultTimeout);
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("error: operation aborted: cancelled by the user", result.Stderr, StringComparison.Ordinal);
 
         // Nothing stays locked: the volume can be deleted right away.
         await OkAsync("vol-delete", "long.raw", "--pool", "p");
+    }
+
+    private static bool IsZeroAtStart(string path)
+    {
+        Span<byte> head = stackalloc byte[4096];
+        using var file = File.OpenHandle(path);
+        var read = RandomAccess.Read(file, head, 0);
+        return head[..read].IndexOfAnyExcept((byte)0) < 0;
     }
 }
