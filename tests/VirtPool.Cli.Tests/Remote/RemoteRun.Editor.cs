@@ -11,7 +11,7 @@ public sealed partial class RemoteRun
     {
         ArgumentNullException.ThrowIfNull(env);
         var shown = string.Join(' ', args) + " [" + string.Join(' ', env.Select(e => $"{e.Key}={e.Value}")) + "]";
-        _commands.Add(shown);
+        var step = _log.AddStep(shown);
         var oracle = await ChildProcess.RunAsync("virsh", ["-c", _uri, .. Expand(args, _o)], env).ConfigureAwait(false);
         var psi = VirtPoolCli.CreateStartInfo(_stateDir, ["-c", _uri, .. Expand(args, _v)]);
         foreach (var (key, value) in env)
@@ -26,6 +26,7 @@ public sealed partial class RemoteRun
         }
 
         Compare(
+            step,
             shown,
             oracle,
             cli,
