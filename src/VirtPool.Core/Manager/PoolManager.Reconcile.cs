@@ -13,9 +13,26 @@ public sealed partial class PoolManager
     // ----- start-up reconciliation ---------------------------------------------------------------
 
     /// <summary>
+    /// What a short-lived command (the embedded CLI) runs first: <see cref="ReconcileAsync"/> only when
+    /// the runtime state needs it, i.e. it belongs to an earlier boot or was never reconciled (libvirtd
+    /// reconciles only when it starts). Telling costs two small reads and no lock, so a command never
+    /// waits for another process's work on a pool just to find there is nothing to do.
+    /// </summary>
+    public Task<IReadOnlyList<string>> ReconcileIfNeededAsync(CancellationToken ct = default)
+    {
+        if (_reconciled || !_store.IsNewBoot())
+        {
+            return Task.FromResult<IReadOnlyList<string>>([]);
+        }
+
+        return ReconcileAsync(ct);
+    }
+
+    /// <summary>
     /// What libvirtd does when it starts: drop runtime state from an earlier boot, mark active pools
     /// whose storage vanished as inactive (checkPool), and start autostart pools after a boot.
-    /// Failures of one pool never stop the others.
+    /// Failures of one pool never stop the others. The daemon runs it on start; it takes the global
+    /// lock and then each active pool's.
     /// </summary>
     public async Task<IReadOnlyList<string>> ReconcileAsync(CancellationToken ct = default)
     {
