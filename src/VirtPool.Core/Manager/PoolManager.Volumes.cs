@@ -8,63 +8,75 @@ using VirtPool.Core.Xml;
 namespace VirtPool.Core.Manager;
 
 /// <summary>
-/// Volumes: listing, lookups, create, resize, delete and description.
+/// Volumes: listing, lookups, create, resize, delete and description. A volume being made is listed and
+/// found from the start, as libvirt's is; every change of a volume runs under its pool's lock or under a
+/// job registered there, so no two changes (and no tool such as qemu-img) ever touch one volume at once.
 /// </summary>
 public sealed partial class PoolManager
 {
-    // ----- volumes -------------------------------------------------------------------------------
+    // ----- volumes: listing and lookup ------------------------------------------------------------
 
-    public Task<IReadOnlyList<VolumeRef>> ListVolumesAsync(string poolName, CancellationToken ct = default) => ReadState<IReadOnlyList<VolumeRef>>(() =>
+    /// <summary>
+    /// The pool's volumes, those being made included: libvirt adds a volume to its pool before building
+    /// it, so listings and lookups show it from the start (its changes are refused until it is made).
+    /// </summary>
+    public Task<IReadOnlyList<VolumeRef>> ListVolumesAsync(string poolName, CancellationToken ct = default) => ReadState<IReadOnlyList<VolumeRef>>(poolName, () =>
     {
         var pool = RequirePool(poolName);
         RequireActive(pool);
         var volumes = _store.ListVolumes(poolName) ?? [];
-        var result = new VolumeRef[volumes.Length];
-        for (var i = 0; i < volumes.Length; i++)
+        var result = new List<VolumeRef>(volumes.Length);
+        foreach (var volume in volumes)
         {
-            result[i] = new VolumeRef(poolName, volumes[i].Name, volumes[i].Key);
+            result.Add(new VolumeRef(poolName, volume.Name, volume.Key));
+        }
+
+        var building = _jobs.BuildingVolumesIn(poolName);
+        if (building.Count > 0)
+        {
+            var listed = volumes.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
+            result.AddRange(building.Where(b => !listed.Contains(b.Name)).Select(b => new VolumeRef(poolName, b.Name, b.Key)));
         }
 
         return result;
     }, ct);
 
-    public Task<VolumeRef> LookupVolumeByNameAsync(string poolName, string volName, CancellationToken ct = default) => ReadState(() =>
+    public Task<VolumeRef> LookupVolumeByNameAsync(string poolName, string volName, CancellationToken ct = default) => ReadState(poolName, () =>
     {
         var pool = RequirePool(poolName);
         RequireActive(pool);
-        var entry = FindVolume(poolName, volName)
-                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{volName}'");
-        return new VolumeRef(poolName, entry.Name, entry.Key);
+        return FindVolumeOrBuilding(poolName, volName) switch
+        {
+            ({ } entry, _) => new VolumeRef(poolName, entry.Name, entry.Key),
+            (_, { } building) => new VolumeRef(poolName, building.Name, building.Key),
+            _ => throw NoVolumeNamed(volName),
+        };
     }, ct);
 
-    public Task<VolumeRef> LookupVolumeByKeyAsync(string key, CancellationToken ct = default) => ReadState(() =>
+    public Task<VolumeRef> LookupVolumeByKeyAsync(string key, CancellationToken ct = default) => ReadState(AnyPool, () =>
     {
-        foreach (var (pool, entry) in ActiveVolumes())
+        return FindAcrossPools(entry => entry.Key == key, building => building.Key == key)
+               ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching key {key}");
+    }, ct);
+
+    /// <summary>storageVolLookupByPath: the path as libvirt cleans it (duplicate and trailing slashes).</summary>
+    public Task<VolumeRef> LookupVolumeByPathAsync(string path, CancellationToken ct = default) => ReadState(AnyPool, () =>
+    {
+        // libvirt reads the path as a C string: it ends at a NUL. An empty path matches no volume.
+        var nul = path.IndexOf('\0', StringComparison.Ordinal);
+        if (nul >= 0)
         {
-            if (entry.Key == key)
-            {
-                return new VolumeRef(pool, entry.Name, entry.Key);
-            }
+            path = path[..nul];
         }
 
-        throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching key {key}");
+        var clean = PoolXml.SanitizePath(path);
+        var resolved = CanonicalPath(clean);
+        return FindAcrossPools(entry => entry.Path == clean || entry.Path == resolved, building => building.Path == clean || building.Path == resolved)
+               ?? throw new VirtPoolException(
+                   VirErrorCode.NoStorageVol,
+                   path == clean ? $"no storage vol with matching path '{path}'" : $"no storage vol with matching path '{path}' ({clean})");
     }, ct);
 
-    public Task<VolumeRef> LookupVolumeByPathAsync(string path, CancellationToken ct = default) => ReadState(() =>
-    {
-        var wanted = CanonicalPath(path);
-        foreach (var (pool, entry) in ActiveVolumes())
-        {
-            if (entry.Path == path || entry.Path == wanted)
-            {
-                return new VolumeRef(pool, entry.Name, entry.Key);
-            }
-        }
-
-        throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching path '{path}'");
-    }, ct);
-
-    /// <summary>Creates a volume from libvirt volume XML (storageVolCreateXML).</summary>
     public async Task<VolumeRef> CreateVolumeAsync(string poolName, string xml, VolumeCreateFlags flags = VolumeCreateFlags.None, IProgress<long>? progress = null, CancellationToken ct = default)
     {
         LoadedPool pool;
@@ -90,24 +102,34 @@ public sealed partial class PoolManager
             }
 
             prepared = backend.PrepareVolume(new PoolContext(pool.Definition), def);
-            job = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building);
+            job = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building, BuildingOf(poolName, prepared));
         }
 
         // The data is written without the state lock; the backend creates the volume exclusively
-        // (O_EXCL), so a racing create of the same name fails cleanly instead of sharing a file.
-        using (job)
+        // (O_EXCL), so a racing create of the same name fails cleanly instead of sharing a file. The
+        // job ends under the pool's lock, together with the index record, so a lock holder sees the
+        // name either being made or made, never neither.
+        VolumeDefinition refreshed;
+        try
         {
             var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
-            var refreshed = await backend.CreateVolumeAsync(context, prepared, flags, progress, ct).ConfigureAwait(false);
-            await AddToIndexAsync(poolName, refreshed).ConfigureAwait(false);
-            return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
+            refreshed = await backend.CreateVolumeAsync(context, prepared, flags, progress, ct).ConfigureAwait(false);
         }
+        catch
+        {
+            await EndJobsAsync(poolName, job).ConfigureAwait(false);
+            throw;
+        }
+
+        await AddToIndexAsync(poolName, refreshed, job).ConfigureAwait(false);
+        return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
     }
 
     /// <summary>
     /// storageVolResize: a delta or absolute capacity, never below the allocation, smaller only with
-    /// <see cref="VolumeResizeFlags.Shrink"/>, allocated space only if the pool has it; the data is
-    /// changed without the state lock.
+    /// <see cref="VolumeResizeFlags.Shrink"/>, allocated space only if the pool has it. libvirt resizes
+    /// under the pool's lock; here the data is changed under a job instead, which keeps every other
+    /// change of the volume (delete, wipe, upload, clone, another resize) out without stopping the pool.
     /// </summary>
     public async Task ResizeVolumeAsync(VolumeRef vol, ulong capacity, VolumeResizeFlags flags, CancellationToken ct = default)
     {
@@ -116,12 +138,12 @@ public sealed partial class PoolManager
         VolumeDefinition current;
         ulong target;
         long delta;
+        VolumeJob job;
         using (var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false))
         {
             pool = RequirePool(vol.Pool);
             RequireActive(pool);
-            var entry = FindVolume(vol.Pool, vol.Name)
-                        ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+            var entry = RequireMade(vol);
             RequireIdle(vol, allowReaders: false);
             backend = BackendFor(pool.Definition.Type);
             current = WithDefaultSecret(await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false));
@@ -157,14 +179,20 @@ public sealed partial class PoolManager
             {
                 throw VirtPoolException.NoSupport("storage pool does not support changing of volume capacity");
             }
+
+            job = _jobs.Begin(vol.Pool, vol.Name, VolumeJobKind.InUse);
         }
 
-        var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
-        await ((IVolumeResizer)backend).ResizeVolumeAsync(context, current, target, flags.HasFlag(VolumeResizeFlags.Allocate), ct).ConfigureAwait(false);
-        if (delta != 0)
+        using (job)
         {
-            using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
-            _store.AppendVolumeIndex(vol.Pool, VolumeIndex.AccountRecord(delta));
+            var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
+            await ((IVolumeResizer)backend).ResizeVolumeAsync(context, current, target, flags.HasFlag(VolumeResizeFlags.Allocate), ct).ConfigureAwait(false);
+            if (delta != 0)
+            {
+                // Done to the data: recorded even if the caller gave up meanwhile.
+                using var held = await _locks.PoolAsync(vol.Pool, CancellationToken.None).ConfigureAwait(false);
+                _store.AppendVolumeIndex(vol.Pool, VolumeIndex.AccountRecord(delta));
+            }
         }
     }
 
@@ -174,8 +202,7 @@ public sealed partial class PoolManager
         using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
         var pool = RequirePool(vol.Pool);
         RequireActive(pool);
-        var entry = FindVolume(vol.Pool, vol.Name)
-                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        var entry = RequireMade(vol);
         RequireIdle(vol, allowReaders: false);
         var backend = BackendFor(pool.Definition.Type);
         if (!backend.Capabilities.CanDeleteVolume)
@@ -236,18 +263,80 @@ public sealed partial class PoolManager
         return VolumeXml.Format(type, def);
     }
 
-    /// <summary>The volume as storage has it now: libvirt refreshes a volume before reporting its info or XML.</summary>
+    /// <summary>
+    /// The volume as storage has it now: libvirt refreshes a volume before reporting its info or XML.
+    /// No lock is taken, so the volume may be deleted (and even made again under its name) while its
+    /// file is probed: the index is asked again afterwards, and a volume no longer there (or another
+    /// volume by now) is reported as not found, as libvirt's lookup would answer after the delete.
+    /// </summary>
     private async Task<(PoolType PoolType, VolumeDefinition Volume)> LoadVolumeAsync(VolumeRef vol, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
-        var pool = RequirePool(vol.Pool);
-        RequireActive(pool);
-        var entry = FindVolume(vol.Pool, vol.Name)
-                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        await _transitions.WhenSettled(vol.Pool).WaitAsync(ct).ConfigureAwait(false);
+        LoadedPool pool;
+        VolumeIndexEntry? entry;
+        BuildingVolume? building;
+        using (_store.BeginRead())
+        {
+            pool = RequirePool(vol.Pool);
+            RequireActive(pool);
+            (entry, building) = FindVolumeOrBuilding(vol.Pool, vol.Name);
+        }
 
         var backend = BackendFor(pool.Definition.Type);
-        var def = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
+        var context = new PoolContext(pool.Definition);
+        if (entry is null)
+        {
+            return building is null
+                ? throw NoVolumeNamed(vol.Name)
+                : (pool.Definition.Type, await DescribeBuildingAsync(backend, context, building, ct).ConfigureAwait(false));
+        }
+
+        VolumeDefinition def;
+        try
+        {
+            def = await backend.RefreshVolumeAsync(context, ToDefinition(entry), ct).ConfigureAwait(false);
+        }
+        catch (VirtPoolException) when (!IsStillIndexed(vol.Pool, entry))
+        {
+            throw NoVolumeNamed(vol.Name);
+        }
+
+        if (!IsStillIndexed(vol.Pool, entry))
+        {
+            throw NoVolumeNamed(vol.Name);
+        }
+
         return (pool.Definition.Type, WithDefaultSecret(def));
+    }
+
+    /// <summary>
+    /// A volume being made, described as libvirt describes it meanwhile: the capacity it is being made
+    /// with, and the allocation written so far (what a progress bar polls; nothing before its file exists).
+    /// </summary>
+    private static async Task<VolumeDefinition> DescribeBuildingAsync(IStorageBackend backend, PoolContext context, BuildingVolume building, CancellationToken ct)
+    {
+        var requested = new VolumeDefinition
+        {
+            Name = building.Name,
+            Key = building.Key,
+            Type = building.Type,
+            Capacity = building.Capacity,
+            Allocation = 0,
+            Physical = 0,
+            Target = new VolumeTarget { Path = building.Path, Format = building.Format },
+        };
+
+        try
+        {
+            var now = await backend.RefreshVolumeAsync(context, requested, ct).ConfigureAwait(false);
+            return now with { Capacity = building.Capacity };
+        }
+        catch (VirtPoolException)
+        {
+            // Not written yet (or already removed by a create that failed).
+            return requested;
+        }
     }
 
     /// <summary>
@@ -266,15 +355,98 @@ public sealed partial class PoolManager
         return def with { Target = def.Target with { Encryption = found } };
     }
 
-    public Task<string> GetVolumePathAsync(VolumeRef vol, CancellationToken ct = default) => ReadState(() =>
+    public Task<string> GetVolumePathAsync(VolumeRef vol, CancellationToken ct = default) => ReadState(vol.Pool, () =>
     {
-        var entry = FindVolume(vol.Pool, vol.Name)
-                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
-        return entry.Path;
+        return FindVolumeOrBuilding(vol.Pool, vol.Name) switch
+        {
+            ({ } entry, _) => entry.Path,
+            (_, { } building) => building.Path,
+            _ => throw NoVolumeNamed(vol.Name),
+        };
     }, ct);
+
+    // ----- volumes: identity ---------------------------------------------------------------------
 
     private VolumeIndexEntry? FindVolume(string poolName, string volName)
         => _store.FindVolume(poolName, volName);
+
+    /// <summary>
+    /// A volume by name as a lock-free read sees it: made (in the index) or being made (a building
+    /// job). The index is asked again when neither was found, since a create that ended between the
+    /// two looks has indexed its volume before ending its job.
+    /// </summary>
+    private (VolumeIndexEntry? Entry, BuildingVolume? Building) FindVolumeOrBuilding(string pool, string name)
+    {
+        if (FindVolume(pool, name) is { } entry)
+        {
+            return (entry, null);
+        }
+
+        if (_jobs.FindBuilding(pool, name) is { } building)
+        {
+            return (null, building);
+        }
+
+        return (FindVolume(pool, name), null);
+    }
+
+    /// <summary>A volume matching across active pools, made ones first, then ones being made.</summary>
+    private VolumeRef? FindAcrossPools(Func<VolumeIndexEntry, bool> made, Func<BuildingVolume, bool> beingMade)
+    {
+        foreach (var (pool, entry) in ActiveVolumes())
+        {
+            if (made(entry))
+            {
+                return new VolumeRef(pool, entry.Name, entry.Key);
+            }
+        }
+
+        var active = _store.StatusNames().ToHashSet(StringComparer.Ordinal);
+        if (_jobs.AllBuilding().FirstOrDefault(b => active.Contains(b.Pool) && beingMade(b)) is { } building)
+        {
+            return new VolumeRef(building.Pool, building.Name, building.Key);
+        }
+
+        // As in FindVolumeOrBuilding: a create may have ended between the two looks.
+        foreach (var (pool, entry) in ActiveVolumes())
+        {
+            if (made(entry))
+            {
+                return new VolumeRef(pool, entry.Name, entry.Key);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// For a change, with the pool's lock held (so the answer cannot change meanwhile): the made volume,
+    /// else libvirt's refusal for one being made, else not found.
+    /// </summary>
+    private VolumeIndexEntry RequireMade(VolumeRef vol)
+    {
+        if (FindVolume(vol.Pool, vol.Name) is { } entry)
+        {
+            return entry;
+        }
+
+        throw _jobs.StateOf(vol.Pool, vol.Name).Building ? StillBeingAllocated(vol.Name) : NoVolumeNamed(vol.Name);
+    }
+
+    /// <summary>Whether the index still holds this very volume (not one deleted, nor one made again under its name).</summary>
+    private bool IsStillIndexed(string pool, VolumeIndexEntry entry)
+        => FindVolume(pool, entry.Name) is { } now && now.Id == entry.Id;
+
+    private static VirtPoolException NoVolumeNamed(string name)
+        => new(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{name}'");
+
+    private static VirtPoolException StillBeingAllocated(string name)
+        => VirtPoolException.InvalidOperation($"volume '{name}' is still being allocated.");
+
+    /// <summary>What a building job records of the volume it makes.</summary>
+    private static BuildingVolume BuildingOf(string pool, VolumeDefinition prepared)
+        => new(pool, prepared.Name, prepared.Key ?? prepared.Target.Path ?? prepared.Name, prepared.Target.Path ?? string.Empty,
+               prepared.Type, prepared.Target.Format, prepared.Capacity);
 
     private IEnumerable<(string Pool, VolumeIndexEntry Entry)> ActiveVolumes()
     {
@@ -293,19 +465,21 @@ public sealed partial class PoolManager
         }
     }
 
+    /// <summary>The path with symlinks resolved (a VirtPool extra over libvirt's textual match); the path itself when it cannot be.</summary>
     private static string CanonicalPath(string path)
     {
+        if (path.Length == 0 || !path.StartsWith('/'))
+        {
+            return path;
+        }
+
         try
         {
             var full = Path.GetFullPath(path);
             var info = new FileInfo(full);
             return info.LinkTarget is null ? full : info.ResolveLinkTarget(true)?.FullName ?? full;
         }
-        catch (IOException)
-        {
-            return path;
-        }
-        catch (UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             return path;
         }
@@ -320,6 +494,7 @@ public sealed partial class PoolManager
                     | (t.NoCow ? VolumeEntryFlags.NoCow : 0);
         return new VolumeIndexEntry(v.Name, v.Key ?? t.Path ?? v.Name, t.Path ?? string.Empty, v.Type, t.Format)
         {
+            Id = VolumeIndexEntry.NewId(),
             BackingPath = v.BackingStore?.Path,
             BackingFormat = v.BackingStore?.Format,
             Compat = t.Compat,

@@ -11,8 +11,10 @@ namespace VirtPool.Core.Manager;
 /// Owns the pool lifecycle for every pool type, as libvirt's storage_driver.c does: validation,
 /// duplicate checks, locking, accounting and persistence. Backends only talk to storage.
 /// Reads take no lock; each change is one transaction under its pool's lock, or the global lock for
-/// what spans pools (<see cref="StateLocks"/>), shared with other processes. Volume data I/O runs
-/// outside any lock; refreshes requested while one waits are coalesced into it.
+/// what spans pools (<see cref="StateLocks"/>), shared with other processes. A read about a pool whose
+/// lifecycle this process is changing waits for that change (<see cref="PoolTransitions"/>), as libvirt's
+/// calls wait for the pool's lock. Volume data I/O runs outside any lock, under a job that keeps every
+/// other change of that volume out; refreshes requested while one waits are coalesced into it.
 /// </summary>
 public sealed partial class PoolManager : IDisposable, IStorageApi
 {
@@ -20,6 +22,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     private readonly BackendRegistry _backends;
     private readonly StateLocks _locks;
     private readonly VolumeJobs _jobs;
+    private readonly PoolTransitions _transitions = new();
     private bool _reconciled;
 
     public PoolManager(StateStore store, BackendRegistry backends)
@@ -45,7 +48,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     // ----- pools: listing and lookup -------------------------------------------------------------
 
-    public Task<IReadOnlyList<PoolSummary>> ListPoolsAsync(PoolListFilter filter = PoolListFilter.None, CancellationToken ct = default) => ReadState<IReadOnlyList<PoolSummary>>(() =>
+    public Task<IReadOnlyList<PoolSummary>> ListPoolsAsync(PoolListFilter filter = PoolListFilter.None, CancellationToken ct = default) => ReadState<IReadOnlyList<PoolSummary>>(AnyPool, () =>
     {
         var result = new List<PoolSummary>();
         foreach (var name in AllNames())
@@ -66,9 +69,9 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         return result;
     }, ct);
 
-    public Task<PoolRef> LookupPoolByNameAsync(string name, CancellationToken ct = default) => ReadState(() => RequirePool(name).Ref, ct);
+    public Task<PoolRef> LookupPoolByNameAsync(string name, CancellationToken ct = default) => ReadState(name, () => RequirePool(name).Ref, ct);
 
-    public Task<PoolRef> LookupPoolByUuidAsync(Guid uuid, CancellationToken ct = default) => ReadState(() =>
+    public Task<PoolRef> LookupPoolByUuidAsync(Guid uuid, CancellationToken ct = default) => ReadState(AnyPool, () =>
     {
         foreach (var name in AllNames())
         {
@@ -86,6 +89,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task<PoolRef> LookupPoolAsync(string nameOrUuid, CancellationToken ct = default)
     {
         ct.ThrowIfCancellationRequested();
+        await _transitions.WhenSettled(nameOrUuid).WaitAsync(ct).ConfigureAwait(false);
         var byName = LoadPool(nameOrUuid);
         if (byName is not null)
         {
@@ -107,12 +111,12 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching name '{nameOrUuid}'");
     }
 
-    public Task<PoolSummary> GetPoolSummaryAsync(string name, CancellationToken ct = default) => ReadState(() =>
+    public Task<PoolSummary> GetPoolSummaryAsync(string name, CancellationToken ct = default) => ReadState(name, () =>
     {
         return Summarize(RequirePool(name));
     }, ct);
 
-    public Task<PoolInfo> GetPoolInfoAsync(string name, CancellationToken ct = default) => ReadState(() =>
+    public Task<PoolInfo> GetPoolInfoAsync(string name, CancellationToken ct = default) => ReadState(name, () =>
     {
         var pool = RequirePool(name);
         if (!pool.Active)
@@ -130,7 +134,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     /// for --inactive, unless a new definition was saved meanwhile); for a stopped pool, the last
     /// live definition until it is redefined or started, else the persistent one.
     /// </summary>
-    public Task<string> GetPoolXmlAsync(string name, bool inactive, CancellationToken ct = default) => ReadState(() =>
+    public Task<string> GetPoolXmlAsync(string name, bool inactive, CancellationToken ct = default) => ReadState(name, () =>
     {
         var pool = RequirePool(name);
         if (pool.Active)
@@ -143,7 +147,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         return _store.ReadLastLive(name) ?? PoolXml.Format(pool.Definition);
     }, ct);
 
-    public Task<bool> GetAutostartAsync(string name, CancellationToken ct = default) => ReadState(() =>
+    public Task<bool> GetAutostartAsync(string name, CancellationToken ct = default) => ReadState(name, () =>
     {
         return RequirePool(name).Autostart;
     }, ct);
@@ -158,6 +162,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: true);
         using var held = await _locks.PoolAsync(def.Name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(def.Name);
         var existing = LoadPool(def.Name);
         if (existing is not { Persistent: true })
         {
@@ -185,6 +190,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: false);
         using var held = await _locks.PoolAsync(def.Name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(def.Name);
         var backend = BackendFor(def.Type);
         var context = new PoolContext(def);
         if (doBuild)
@@ -199,6 +205,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task BuildPoolAsync(string name, PoolBuildFlags flags, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -211,6 +218,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task StartPoolAsync(string name, PoolBuildFlags build, bool doBuild, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -230,6 +238,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task DestroyPoolAsync(string name, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         RequireActive(pool);
         RequireNoJobs(name);
@@ -241,6 +250,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task DeletePoolAsync(string name, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -260,6 +270,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     {
         using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -341,6 +352,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     {
         var ct = CancellationToken.None;
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         lock (_queuedRefreshes)
         {
             // Running now: later requests queue a new refresh, which sees what this one may miss.
@@ -370,6 +382,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task SetAutostartAsync(string name, bool autostart, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (!pool.Persistent)
         {
@@ -391,16 +404,27 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         public PoolRef Ref => new(Definition.Name, Definition.Uuid);
     }
 
+    /// <summary>For <see cref="ReadState{T}"/>: the read is about every pool (listings, lookups by UUID, key or path).</summary>
+    private const string? AnyPool = null;
+
     /// <summary>
     /// A read: no state lock. Every state file is replaced atomically and each transaction writes its
     /// files in an order whose every prefix is a valid state (for crash safety), so a reader sees
-    /// some valid state without waiting for writers, in this process or another.
+    /// some valid state without waiting for writers in another process. A read about a pool this
+    /// process is changing the lifecycle of waits for that change first (<see cref="PoolTransitions"/>).
     /// </summary>
-    private Task<T> ReadState<T>(Func<T> read, CancellationToken ct)
+    /// <param name="pool">The pool the read is about, or <see cref="AnyPool"/>.</param>
+    private Task<T> ReadState<T>(string? pool, Func<T> read, CancellationToken ct)
     {
         if (ct.IsCancellationRequested)
         {
             return Task.FromCanceled<T>(ct);
+        }
+
+        var settled = _transitions.WhenSettled(pool);
+        if (!settled.IsCompleted)
+        {
+            return ReadAfterAsync(settled, read, ct);
         }
 
         try
@@ -412,6 +436,13 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         {
             return Task.FromException<T>(ex);
         }
+    }
+
+    private async Task<T> ReadAfterAsync<T>(Task settled, Func<T> read, CancellationToken ct)
+    {
+        await settled.WaitAsync(ct).ConfigureAwait(false);
+        using var scope = _store.BeginRead();
+        return read();
     }
 
     private IEnumerable<string> AllNames() => _store.ConfigNames().Union(_store.StatusNames()).Order(StringComparer.Ordinal);
@@ -549,11 +580,16 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         var index = new VolumeIndex { Sizes = scan.Sizes };
 
         // Volumes half-made by a running clone or create join the index when their job ends, not now
-        // (libvirt refuses the whole refresh while jobs run; leaving them out is enough).
+        // (libvirt refuses the whole refresh while jobs run; leaving them out is enough). Read after
+        // the scan, with the pool's lock held: a job whose file the scan saw ends under that lock.
         var building = _jobs.BuildingIn(context.Name);
+
+        // Volumes already known keep their ids: a read that probed one meanwhile still finds it the same.
+        var known = (_store.ListVolumes(context.Name) ?? []).ToDictionary(v => v.Name, v => v.Id, StringComparer.Ordinal);
         foreach (var vol in scan.Volumes.Where(v => !building.Contains(v.Name)).OrderBy(v => v.Name, StringComparer.Ordinal))
         {
-            index.Add(ToEntry(vol));
+            var entry = ToEntry(vol);
+            index.Add(known.TryGetValue(vol.Name, out var id) && id != 0 ? entry with { Id = id } : entry);
         }
 
         _store.WriteVolumeIndex(context.Name, index);
