@@ -83,6 +83,40 @@ public sealed class VolumeStateProcedureTests : IDisposable
     }
 
     [Fact]
+    public async Task A_delete_the_storage_refuses_leaves_the_volume_as_it_was()
+    {
+        var pool = await _h.StartedDirPoolAsync("p");
+        var vol = await CreateAsync(pool, "<volume><name>folder</name><capacity>0</capacity><target><format type='dir'/></target></volume>");
+        await File.WriteAllTextAsync(Path.Combine(vol.Key, "keep.txt"), "data");
+
+        var refused = await _h.CallAsync(RemoteProcedure.StorageVolDelete, w =>
+        {
+            StorageHarness.Vol(w, vol);
+            w.WriteUInt32(0);
+        });
+        Assert.Equal(VirErrorCode.SystemError, refused.Error.Code);
+        Assert.Equal($"cannot remove directory '{vol.Key}': Directory not empty", refused.Error.Message);
+
+        // Still listed, found and described: the index record the delete wrote first was taken back.
+        Assert.Equal(vol, (await _h.CallAsync(RemoteProcedure.StorageVolLookupByName, w =>
+        {
+            StorageHarness.Pool(w, pool);
+            w.WriteString("folder");
+        })).Ret(StorageHarness.ReadVol));
+        (await _h.CallAsync(RemoteProcedure.StorageVolGetInfo, w => StorageHarness.Vol(w, vol)))
+            .Ret(static (ref XdrReader r) => (r.ReadInt32(), r.ReadUInt64(), r.ReadUInt64()));
+        Assert.Equal(["folder"], (await _h.Manager.ListVolumesAsync("p")).Select(v => v.Name));
+
+        File.Delete(Path.Combine(vol.Key, "keep.txt"));
+        (await _h.CallAsync(RemoteProcedure.StorageVolDelete, w =>
+        {
+            StorageHarness.Vol(w, vol);
+            w.WriteUInt32(0);
+        })).AssertVoid();
+        Assert.Empty(await _h.Manager.ListVolumesAsync("p"));
+    }
+
+    [Fact]
     public async Task A_volume_being_made_is_found_described_and_refused_changes_in_the_reply()
     {
         var pool = await _h.StartedDirPoolAsync("p");

@@ -77,6 +77,7 @@ public sealed partial class PoolManager
                    path == clean ? $"no storage vol with matching path '{path}'" : $"no storage vol with matching path '{path}' ({clean})");
     }, ct);
 
+    /// <summary>Creates a volume from libvirt volume XML (storageVolCreateXML).</summary>
     public async Task<VolumeRef> CreateVolumeAsync(string poolName, string xml, VolumeCreateFlags flags = VolumeCreateFlags.None, IProgress<long>? progress = null, CancellationToken ct = default)
     {
         LoadedPool pool;
@@ -230,7 +231,11 @@ public sealed partial class PoolManager
             // A volume that vanished behind our back can still be deleted from the index.
         }
 
-        await backend.DeleteVolumeAsync(context, def, ct).ConfigureAwait(false);
+        // The index first, storage second: a lock-free read that finds the file gone then finds the
+        // volume gone too, and answers libvirt's "no storage vol with matching name" (the file missing
+        // while the volume is still listed would mean it vanished behind the manager's back). If the
+        // backend refuses, the entry comes back as it was; a process killed in between leaves a file no
+        // volume names, which the next refresh finds again, as libvirtd finds it after a crash.
         var (count, dead) = _store.IndexStats(vol.Pool);
         if (dead > count + 1024)
         {
@@ -243,6 +248,16 @@ public sealed partial class PoolManager
         else
         {
             _store.AppendVolumeIndex(vol.Pool, VolumeIndex.DeleteRecord(vol.Name, -(long)allocation));
+        }
+
+        try
+        {
+            await backend.DeleteVolumeAsync(context, def, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            _store.AppendVolumeIndex(vol.Pool, VolumeIndex.AddRecord(entry, (long)allocation));
+            throw;
         }
 
         VolumeLabels.WriteVolume(_store, vol.Pool, vol.Name, new Dictionary<string, string>());
