@@ -106,7 +106,7 @@ public sealed partial class LocalFileVolumes
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Formats.ImageProbe.HeaderBytes);
         try
         {
-            return Probe(path, volume.Name, buffer) ?? throw VirtPoolException.System($"cannot stat file '{path}'", Errno.ENOENT);
+            return Probe(path, volume.Name, buffer) ?? throw Unprobeable(path);
         }
         finally
         {

@@ -122,8 +122,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         VolumeDefinition found;
         try
         {
-            found = Probe(path, volume.Name, buffer)
-                    ?? throw VirtPoolException.System($"cannot stat file '{path}'", Errno.ENOENT);
+            found = Probe(path, volume.Name, buffer) ?? throw Unprobeable(path);
         }
         finally
         {
@@ -322,7 +321,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         var path = volume.Target.Path!;
         if (volume.Type == VolumeType.Dir)
         {
-            if (LibC.Rmdir(path) < 0)
+            if (LibC.Rmdir(path) < 0 && LibC.Errno != Errno.ENOENT)
             {
                 throw VirtPoolException.System($"cannot remove directory '{path}'", LibC.Errno);
             }
@@ -331,10 +330,11 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         }
 
         // virFileRemove: a folder (a ploop volume) is removed with rmdir, so only an empty one goes.
+        // As libvirt, a file that has already gone away is not an error.
         if (LibC.Unlink(path) < 0)
         {
             var errno = LibC.Errno;
-            if (errno == Errno.EISDIR && LibC.Rmdir(path) == 0)
+            if (errno == Errno.ENOENT || (errno == Errno.EISDIR && LibC.Rmdir(path) == 0))
             {
                 return;
             }
@@ -768,8 +768,19 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
 
             return info.Capacity;
         });
+        if (options is null)
+        {
+            return false;
+        }
+
+        // The name was reserved empty by this create (O_EXCL): anything in it was written by someone else.
+        if (RandomAccess.GetLength(file) != 0)
+        {
+            throw VirtPoolException.Internal($"volume target path '{path}' was written to by another process while it was being created");
+        }
+
         // Write ends with a flush to disk, as qemu-img's close does.
-        return options is not null && Qcow2Writer.TryWrite(file, options);
+        return Qcow2Writer.TryWrite(file, options);
     }
 
     /// <summary>
@@ -843,6 +854,39 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         {
             throw VirtPoolException.System($"cannot set mode of '{path}' to {Convert.ToString(mode, 8)}", LibC.Errno);
         }
+    }
+
+    /// <summary>
+    /// Why a volume's file could not be probed, in libvirt's words (virStorageBackendVolOpen): a file
+    /// that is gone means the volume is gone (VIR_ERR_NO_STORAGE_VOL), anything else is a system error.
+    /// </summary>
+    internal static VirtPoolException Unprobeable(string path)
+    {
+        if (!FileStat.TryLStat(path, out var st, out var errno))
+        {
+            return errno == Errno.ENOENT
+                ? new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching path '{path}'")
+                : VirtPoolException.System($"cannot stat file '{path}'", errno);
+        }
+
+        if ((st.Mode & 0xF000) is 0x1000 or 0xC000)
+        {
+            return VirtPoolException.Internal($"Volume path '{path}' is a {((st.Mode & 0xF000) == 0x1000 ? "FIFO" : "socket")}");
+        }
+
+        // It exists but is no file, folder or block device, or cannot be opened (permissions, a
+        // dangling link), or has vanished just now.
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
+        if (fd >= 0)
+        {
+            LibC.Close(fd);
+            return VirtPoolException.Internal($"unexpected storage mode for '{path}'");
+        }
+
+        var openErrno = LibC.Errno;
+        return openErrno == Errno.ENOENT
+            ? new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching path '{path}'")
+            : VirtPoolException.System($"cannot open volume '{path}'", openErrno);
     }
 
     /// <summary>One open + fstat + pread: what the volume is, without qemu-img.</summary>

@@ -44,7 +44,7 @@ public sealed partial class StorageCommands
         var commands = new StorageCommands(cmd, mgr, secrets, console, ct);
         try
         {
-            await mgr.ReconcileAsync(ct).ConfigureAwait(false);
+            await mgr.ReconcileIfNeededAsync(ct).ConfigureAwait(false);
             return await commands.DispatchAsync().ConfigureAwait(false);
         }
         catch (CommandFailedException failure)

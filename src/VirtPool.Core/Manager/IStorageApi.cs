@@ -17,8 +17,14 @@ namespace VirtPool.Core.Manager;
 /// </summary>
 public interface IStorageApi
 {
-    /// <summary>Brings recorded state in line with the system before a command runs (embedded only).</summary>
+    /// <summary>Brings recorded state in line with the system, as a daemon does when it starts (embedded only).</summary>
     Task<IReadOnlyList<string>> ReconcileAsync(CancellationToken ct = default);
+
+    /// <summary>
+    /// What a command runs first: <see cref="ReconcileAsync"/> only when the recorded state needs it (a
+    /// new boot, a state folder never reconciled), found out without taking any lock (embedded only).
+    /// </summary>
+    Task<IReadOnlyList<string>> ReconcileIfNeededAsync(CancellationToken ct = default) => ReconcileAsync(ct);
 
     // ----- pools ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ namespace VirtPool.Core.Manager;
 
 /// <summary>
 /// The long volume operations (clone, wipe, upload, download, checksum) and labels. Each checks
-/// and registers its job under the state lock, then does its I/O without it (libvirt drops the
+/// and registers its job under the pool's lock, then does its I/O without it (libvirt drops the
 /// pool lock the same way, counting asyncjobs, building and in_use), then records the result.
 /// </summary>
 public sealed partial class PoolManager
@@ -32,21 +32,27 @@ public sealed partial class PoolManager
             RequireActive(pool);
             RequireActive(sourcePool);
             backend = BackendFor(pool.Definition.Type);
-            var sourceEntry = FindVolume(source.Pool, source.Name)
-                              ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{source.Name}'");
+            // libvirt finds a source being made too, and refuses it only after checking the new volume.
+            var sourceEntry = FindVolume(source.Pool, source.Name);
+            var sourceBuilding = sourceEntry is null && _jobs.StateOf(source.Pool, source.Name).Building;
+            if (sourceEntry is null && !sourceBuilding)
+            {
+                throw NoVolumeNamed(source.Name);
+            }
+
             var def = VolumeXml.Parse(xml, pool.Definition.Type, VolumeParseFlags.NoCapacity);
             if (FindVolume(poolName, def.Name) is not null || _jobs.StateOf(poolName, def.Name).Building)
             {
                 throw VirtPoolException.Internal($"storage volume name '{def.Name}' already in use.");
             }
 
-            if (_jobs.StateOf(source.Pool, source.Name).Building)
+            if (sourceBuilding)
             {
-                throw VirtPoolException.InvalidOperation($"volume '{source.Name}' is still being allocated.");
+                throw StillBeingAllocated(source.Name);
             }
 
             var sourceBackend = BackendFor(sourcePool.Definition.Type);
-            original = WithDefaultSecret(await sourceBackend.RefreshVolumeAsync(new PoolContext(sourcePool.Definition), ToDefinition(sourceEntry), ct).ConfigureAwait(false));
+            original = WithDefaultSecret(await sourceBackend.RefreshVolumeAsync(new PoolContext(sourcePool.Definition), ToDefinition(sourceEntry!), ct).ConfigureAwait(false));
 
             // libvirt: never smaller than the original; no allocation given means fully allocated.
             var capacity = Math.Max(def.Capacity, original.Capacity);
@@ -58,16 +64,25 @@ public sealed partial class PoolManager
 
             VolumeXml.ValidateNameForCreate(def.Name);
             prepared = backend.PrepareVolume(new PoolContext(pool.Definition), def);
-            building = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building);
+            building = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building, BuildingOf(poolName, prepared));
             reading = _jobs.Begin(source.Pool, source.Name, VolumeJobKind.InUse);
         }
 
-        using (building)
         using (reading)
         {
-            var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
-            var made = await ((IVolumeCloner)backend).CreateVolumeFromAsync(context, prepared, original, flags, progress, ct).ConfigureAwait(false);
-            await AddToIndexAsync(poolName, made).ConfigureAwait(false);
+            VolumeDefinition made;
+            try
+            {
+                var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
+                made = await ((IVolumeCloner)backend).CreateVolumeFromAsync(context, prepared, original, flags, progress, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                await EndJobsAsync(poolName, building).ConfigureAwait(false);
+                throw;
+            }
+
+            await AddToIndexAsync(poolName, made, building).ConfigureAwait(false);
             return new VolumeRef(poolName, made.Name, made.Key ?? string.Empty);
         }
     }
@@ -151,13 +166,13 @@ public sealed partial class PoolManager
         }
     }
 
-    public Task<IReadOnlyDictionary<string, string>> GetVolumeLabelsAsync(VolumeRef vol, CancellationToken ct = default) => ReadState(() =>
+    public Task<IReadOnlyDictionary<string, string>> GetVolumeLabelsAsync(VolumeRef vol, CancellationToken ct = default) => ReadState(vol.Pool, () =>
     {
         return VolumeLabels.ReadVolume(_store, vol.Pool, vol.Name);
     }, ct);
 
     /// <summary>All labels of a pool's volumes (vol-list --details reads them once).</summary>
-    public Task<IReadOnlyDictionary<string, SortedDictionary<string, string>>> GetPoolLabelsAsync(string pool, CancellationToken ct = default) => ReadState<IReadOnlyDictionary<string, SortedDictionary<string, string>>>(() =>
+    public Task<IReadOnlyDictionary<string, SortedDictionary<string, string>>> GetPoolLabelsAsync(string pool, CancellationToken ct = default) => ReadState<IReadOnlyDictionary<string, SortedDictionary<string, string>>>(pool, () =>
     {
         return VolumeLabels.Read(_store, pool);
     }, ct);
@@ -181,7 +196,7 @@ public sealed partial class PoolManager
         using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
         var pool = RequirePool(vol.Pool);
         RequireActive(pool);
-        _ = FindVolume(vol.Pool, vol.Name) ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        _ = RequireMade(vol);
         var labels = new SortedDictionary<string, string>(VolumeLabels.ReadVolume(_store, vol.Pool, vol.Name).ToDictionary(), StringComparer.Ordinal);
         foreach (var key in remove)
         {
@@ -200,6 +215,26 @@ public sealed partial class PoolManager
     // ----- job plumbing --------------------------------------------------------------------------
 
     /// <summary>
+    /// The refusals a job on the volume would get now (not found, being made, in use; with
+    /// <paramref name="reading"/> only the first two), without registering one: the daemon answers
+    /// them in the CALL's reply, as libvirt does, before it opens a stream. The job checks again under
+    /// the pool's lock when it begins.
+    /// </summary>
+    public Task CheckVolumeJobAsync(VolumeRef vol, bool reading, CancellationToken ct = default) => ReadState(vol.Pool, () =>
+    {
+        var pool = RequirePool(vol.Pool);
+        RequireActive(pool);
+        var (entry, building) = FindVolumeOrBuilding(vol.Pool, vol.Name);
+        if (entry is null)
+        {
+            throw building is null ? NoVolumeNamed(vol.Name) : StillBeingAllocated(vol.Name);
+        }
+
+        RequireIdle(vol, reading);
+        return true;
+    }, ct);
+
+    /// <summary>
     /// Under the state lock: the pool is active, the volume exists and no conflicting job runs; then
     /// registers an in-use job and returns the volume as storage has it now.
     /// </summary>
@@ -208,8 +243,7 @@ public sealed partial class PoolManager
         using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
         var pool = RequirePool(vol.Pool);
         RequireActive(pool);
-        var entry = FindVolume(vol.Pool, vol.Name)
-                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
+        var entry = RequireMade(vol);
         RequireIdle(vol, allowReaders);
         var backend = BackendFor(pool.Definition.Type);
         var context = new PoolContext(pool.Definition);
@@ -241,25 +275,45 @@ public sealed partial class PoolManager
         }
     }
 
-    /// <summary>Records a volume made by a job; never cancelled, so a made volume is never left out of the index.</summary>
-    private async Task AddToIndexAsync(string poolName, VolumeDefinition made)
+    /// <summary>
+    /// Records a volume made by a job and ends the job, both under the pool's lock; never cancelled, so
+    /// a made volume is never left out of the index.
+    /// </summary>
+    private async Task AddToIndexAsync(string poolName, VolumeDefinition made, VolumeJob building)
     {
         using var held = await _locks.PoolAsync(poolName, CancellationToken.None).ConfigureAwait(false);
-        _store.AppendVolumeIndex(poolName, VolumeIndex.AddRecord(ToEntry(made), (long)(made.Allocation ?? 0)));
+        try
+        {
+            _store.AppendVolumeIndex(poolName, VolumeIndex.AddRecord(ToEntry(made), (long)(made.Allocation ?? 0)));
+        }
+        finally
+        {
+            building.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Ends a building job whose volume was not made, under the pool's lock: a refresh (which holds
+    /// it) then never sees the job gone while the half-made file it scanned is still being removed.
+    /// </summary>
+    private async Task EndJobsAsync(string poolName, VolumeJob building)
+    {
+        using var held = await _locks.PoolAsync(poolName, CancellationToken.None).ConfigureAwait(false);
+        building.Dispose();
     }
 
     /// <summary>A job changed what a volume is (a wipe): its index entry follows.</summary>
     private async Task ReplaceInIndexAsync(string poolName, VolumeDefinition before, VolumeDefinition after)
     {
         using var held = await _locks.PoolAsync(poolName, CancellationToken.None).ConfigureAwait(false);
-        if (FindVolume(poolName, before.Name) is null)
+        if (FindVolume(poolName, before.Name) is not { } current)
         {
             return;
         }
 
         // The pool's allocation is left as it was, as libvirt's wipe leaves it: the next refresh
-        // re-reads it from the filesystem.
-        _store.AppendVolumeIndex(poolName, VolumeIndex.DeleteRecord(before.Name, 0) + VolumeIndex.AddRecord(ToEntry(after), 0));
+        // re-reads it from the filesystem. It is still the same volume: its id stays.
+        _store.AppendVolumeIndex(poolName, VolumeIndex.DeleteRecord(before.Name, 0) + VolumeIndex.AddRecord(ToEntry(after) with { Id = current.Id }, 0));
     }
 
     /// <summary>

@@ -11,8 +11,10 @@ namespace VirtPool.Core.Manager;
 /// Owns the pool lifecycle for every pool type, as libvirt's storage_driver.c does: validation,
 /// duplicate checks, locking, accounting and persistence. Backends only talk to storage.
 /// Reads take no lock; each change is one transaction under its pool's lock, or the global lock for
-/// what spans pools (<see cref="StateLocks"/>), shared with other processes. Volume data I/O runs
-/// outside any lock; refreshes requested while one waits are coalesced into it.
+/// what spans pools (<see cref="StateLocks"/>), shared with other processes. A read about a pool whose
+/// lifecycle this process is changing waits for that change (<see cref="PoolTransitions"/>), as libvirt's
+/// calls wait for the pool's lock. Volume data I/O runs outside any lock, under a job that keeps every
+/// other change of that volume out; refreshes requested while one waits are coalesced into it.
 /// </summary>
 public sealed partial class PoolManager : IDisposable, IStorageApi
 {
@@ -20,6 +22,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     private readonly BackendRegistry _backends;
     private readonly StateLocks _locks;
     private readonly VolumeJobs _jobs;
+    private readonly PoolTransitions _transitions = new();
     private bool _reconciled;
 
     public PoolManager(StateStore store, BackendRegistry backends)
@@ -45,7 +48,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     // ----- pools: listing and lookup -------------------------------------------------------------
 
-    public Task<IReadOnlyList<PoolSummary>> ListPoolsAsync(PoolListFilter filter = PoolListFilter.None, CancellationToken ct = default) => ReadState<IReadOnlyList<PoolSummary>>(() =>
+    public Task<IReadOnlyList<PoolSummary>> ListPoolsAsync(PoolListFilter filter = PoolListFilter.None, CancellationToken ct = default) => ReadState<IReadOnlyList<PoolSummary>>(AnyPool, () =>
     {
         var result = new List<PoolSummary>();
         foreach (var name in AllNames())
@@ -66,9 +69,9 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         return result;
     }, ct);
 
-    public Task<PoolRef> LookupPoolByNameAsync(string name, CancellationToken ct = default) => ReadState(() => RequirePool(name).Ref, ct);
+    public Task<PoolRef> LookupPoolByNameAsync(string name, CancellationToken ct = default) => ReadState(name, () => RequirePool(name).Ref, ct);
 
-    public Task<PoolRef> LookupPoolByUuidAsync(Guid uuid, CancellationToken ct = default) => ReadState(() =>
+    public Task<PoolRef> LookupPoolByUuidAsync(Guid uuid, CancellationToken ct = default) => ReadState(AnyPool, () =>
     {
         foreach (var name in AllNames())
         {
@@ -86,6 +89,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task<PoolRef> LookupPoolAsync(string nameOrUuid, CancellationToken ct = default)
     {
         ct.ThrowIfCancellationRequested();
+        await _transitions.WhenSettled(nameOrUuid).WaitAsync(ct).ConfigureAwait(false);
         var byName = LoadPool(nameOrUuid);
         if (byName is not null)
         {
@@ -107,12 +111,12 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching name '{nameOrUuid}'");
     }
 
-    public Task<PoolSummary> GetPoolSummaryAsync(string name, CancellationToken ct = default) => ReadState(() =>
+    public Task<PoolSummary> GetPoolSummaryAsync(string name, CancellationToken ct = default) => ReadState(name, () =>
     {
         return Summarize(RequirePool(name));
     }, ct);
 
-    public Task<PoolInfo> GetPoolInfoAsync(string name, CancellationToken ct = default) => ReadState(() =>
+    public Task<PoolInfo> GetPoolInfoAsync(string name, CancellationToken ct = default) => ReadState(name, () =>
     {
         var pool = RequirePool(name);
         if (!pool.Active)
@@ -130,7 +134,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     /// for --inactive, unless a new definition was saved meanwhile); for a stopped pool, the last
     /// live definition until it is redefined or started, else the persistent one.
     /// </summary>
-    public Task<string> GetPoolXmlAsync(string name, bool inactive, CancellationToken ct = default) => ReadState(() =>
+    public Task<string> GetPoolXmlAsync(string name, bool inactive, CancellationToken ct = default) => ReadState(name, () =>
     {
         var pool = RequirePool(name);
         if (pool.Active)
@@ -143,7 +147,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         return _store.ReadLastLive(name) ?? PoolXml.Format(pool.Definition);
     }, ct);
 
-    public Task<bool> GetAutostartAsync(string name, CancellationToken ct = default) => ReadState(() =>
+    public Task<bool> GetAutostartAsync(string name, CancellationToken ct = default) => ReadState(name, () =>
     {
         return RequirePool(name).Autostart;
     }, ct);
@@ -158,6 +162,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: true);
         using var held = await _locks.PoolAsync(def.Name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(def.Name);
         var existing = LoadPool(def.Name);
         if (existing is not { Persistent: true })
         {
@@ -185,6 +190,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: false);
         using var held = await _locks.PoolAsync(def.Name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(def.Name);
         var backend = BackendFor(def.Type);
         var context = new PoolContext(def);
         if (doBuild)
@@ -199,6 +205,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task BuildPoolAsync(string name, PoolBuildFlags flags, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -211,6 +218,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task StartPoolAsync(string name, PoolBuildFlags build, bool doBuild, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -230,6 +238,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task DestroyPoolAsync(string name, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         RequireActive(pool);
         RequireNoJobs(name);
@@ -241,6 +250,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task DeletePoolAsync(string name, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -260,6 +270,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     {
         using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (pool.Active)
         {
@@ -341,6 +352,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     {
         var ct = CancellationToken.None;
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         lock (_queuedRefreshes)
         {
             // Running now: later requests queue a new refresh, which sees what this one may miss.
@@ -370,6 +382,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public async Task SetAutostartAsync(string name, bool autostart, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
+        using var transition = _transitions.Begin(name);
         var pool = RequirePool(name);
         if (!pool.Persistent)
         {
@@ -377,338 +390,6 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         _store.SetAutostart(name, autostart);
-    }
-
-    // ----- volumes -------------------------------------------------------------------------------
-
-    public Task<IReadOnlyList<VolumeRef>> ListVolumesAsync(string poolName, CancellationToken ct = default) => ReadState<IReadOnlyList<VolumeRef>>(() =>
-    {
-        var pool = RequirePool(poolName);
-        RequireActive(pool);
-        var volumes = _store.ListVolumes(poolName) ?? [];
-        var result = new VolumeRef[volumes.Length];
-        for (var i = 0; i < volumes.Length; i++)
-        {
-            result[i] = new VolumeRef(poolName, volumes[i].Name, volumes[i].Key);
-        }
-
-        return result;
-    }, ct);
-
-    public Task<VolumeRef> LookupVolumeByNameAsync(string poolName, string volName, CancellationToken ct = default) => ReadState(() =>
-    {
-        var pool = RequirePool(poolName);
-        RequireActive(pool);
-        var entry = FindVolume(poolName, volName)
-                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{volName}'");
-        return new VolumeRef(poolName, entry.Name, entry.Key);
-    }, ct);
-
-    public Task<VolumeRef> LookupVolumeByKeyAsync(string key, CancellationToken ct = default) => ReadState(() =>
-    {
-        foreach (var (pool, entry) in ActiveVolumes())
-        {
-            if (entry.Key == key)
-            {
-                return new VolumeRef(pool, entry.Name, entry.Key);
-            }
-        }
-
-        throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching key {key}");
-    }, ct);
-
-    public Task<VolumeRef> LookupVolumeByPathAsync(string path, CancellationToken ct = default) => ReadState(() =>
-    {
-        var wanted = CanonicalPath(path);
-        foreach (var (pool, entry) in ActiveVolumes())
-        {
-            if (entry.Path == path || entry.Path == wanted)
-            {
-                return new VolumeRef(pool, entry.Name, entry.Key);
-            }
-        }
-
-        throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching path '{path}'");
-    }, ct);
-
-    /// <summary>Creates a volume from libvirt volume XML (storageVolCreateXML).</summary>
-    public async Task<VolumeRef> CreateVolumeAsync(string poolName, string xml, VolumeCreateFlags flags = VolumeCreateFlags.None, IProgress<long>? progress = null, CancellationToken ct = default)
-    {
-        LoadedPool pool;
-        IStorageBackend backend;
-        VolumeDefinition prepared;
-        VolumeJob job;
-        using (var held = await _locks.PoolAsync(poolName, ct).ConfigureAwait(false))
-        {
-            pool = RequirePool(poolName);
-            RequireActive(pool);
-            // libvirt parses a new volume with optional capacity (a backing store may supply it).
-            var def = VolumeXml.Parse(xml, pool.Definition.Type, VolumeParseFlags.OptCapacity);
-            backend = BackendFor(pool.Definition.Type);
-            if (!backend.Capabilities.CanCreateVolume)
-            {
-                throw VirtPoolException.NoSupport("storage pool does not support volume creation");
-            }
-
-            VolumeXml.ValidateNameForCreate(def.Name);
-            if (FindVolume(poolName, def.Name) is not null || _jobs.StateOf(poolName, def.Name).Building)
-            {
-                throw new VirtPoolException(VirErrorCode.StorageVolExist, $"'{def.Name}'");
-            }
-
-            prepared = backend.PrepareVolume(new PoolContext(pool.Definition), def);
-            job = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building);
-        }
-
-        // The data is written without the state lock; the backend creates the volume exclusively
-        // (O_EXCL), so a racing create of the same name fails cleanly instead of sharing a file.
-        using (job)
-        {
-            var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
-            var refreshed = await backend.CreateVolumeAsync(context, prepared, flags, progress, ct).ConfigureAwait(false);
-            await AddToIndexAsync(poolName, refreshed).ConfigureAwait(false);
-            return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
-        }
-    }
-
-    /// <summary>
-    /// storageVolResize: a delta or absolute capacity, never below the allocation, smaller only with
-    /// <see cref="VolumeResizeFlags.Shrink"/>, allocated space only if the pool has it; the data is
-    /// changed without the state lock.
-    /// </summary>
-    public async Task ResizeVolumeAsync(VolumeRef vol, ulong capacity, VolumeResizeFlags flags, CancellationToken ct = default)
-    {
-        LoadedPool pool;
-        IStorageBackend backend;
-        VolumeDefinition current;
-        ulong target;
-        long delta;
-        using (var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false))
-        {
-            pool = RequirePool(vol.Pool);
-            RequireActive(pool);
-            var entry = FindVolume(vol.Pool, vol.Name)
-                        ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
-            RequireIdle(vol, allowReaders: false);
-            backend = BackendFor(pool.Definition.Type);
-            current = WithDefaultSecret(await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false));
-            var allocation = current.Allocation ?? 0;
-            if (flags.HasFlag(VolumeResizeFlags.Delta))
-            {
-                target = flags.HasFlag(VolumeResizeFlags.Shrink)
-                    ? current.Capacity - Math.Min(capacity, current.Capacity)
-                    : current.Capacity + capacity;
-            }
-            else
-            {
-                target = capacity;
-            }
-
-            if (target < allocation)
-            {
-                throw VirtPoolException.InvalidArg("can't shrink capacity below existing allocation");
-            }
-
-            if (target < current.Capacity && !flags.HasFlag(VolumeResizeFlags.Shrink))
-            {
-                throw VirtPoolException.InvalidArg("Can't shrink capacity below current capacity unless shrink flag explicitly specified");
-            }
-
-            delta = flags.HasFlag(VolumeResizeFlags.Allocate) ? (long)(target - allocation) : 0;
-            if (delta > 0 && (ulong)delta > _store.ReadPoolSizes(vol.Pool).Available)
-            {
-                throw VirtPoolException.Failed("Not enough space left in storage pool");
-            }
-
-            if (!backend.Capabilities.CanResizeVolume || backend is not IVolumeResizer)
-            {
-                throw VirtPoolException.NoSupport("storage pool does not support changing of volume capacity");
-            }
-        }
-
-        var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
-        await ((IVolumeResizer)backend).ResizeVolumeAsync(context, current, target, flags.HasFlag(VolumeResizeFlags.Allocate), ct).ConfigureAwait(false);
-        if (delta != 0)
-        {
-            using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
-            _store.AppendVolumeIndex(vol.Pool, VolumeIndex.AccountRecord(delta));
-        }
-    }
-
-    /// <summary>storageVolDelete: refused while a job uses the volume; its labels go with it.</summary>
-    public async Task DeleteVolumeAsync(VolumeRef vol, VolumeDeleteFlags flags = VolumeDeleteFlags.None, CancellationToken ct = default)
-    {
-        using var held = await _locks.PoolAsync(vol.Pool, ct).ConfigureAwait(false);
-        var pool = RequirePool(vol.Pool);
-        RequireActive(pool);
-        var entry = FindVolume(vol.Pool, vol.Name)
-                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
-        RequireIdle(vol, allowReaders: false);
-        var backend = BackendFor(pool.Definition.Type);
-        if (!backend.Capabilities.CanDeleteVolume)
-        {
-            throw VirtPoolException.NoSupport("storage pool does not support vol deletion");
-        }
-
-        var def = ToDefinition(entry);
-        var withSnapshots = def.Target.Format is { } f && backend.Capabilities.DeleteWithSnapshotsFormats.Contains(f);
-        var unsupported = flags & ~(withSnapshots ? VolumeDeleteFlags.WithSnapshots : VolumeDeleteFlags.None);
-        if (unsupported != VolumeDeleteFlags.None)
-        {
-            // virCheckFlags reports VIR_ERR_INVALID_ARG with its own text, without the usual prefix.
-            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{(int)unsupported:x}) in function virStorageBackendVolDeleteLocal");
-        }
-
-        var context = new PoolContext(pool.Definition);
-        ulong allocation = 0;
-        try
-        {
-            allocation = (await backend.RefreshVolumeAsync(context, def, ct).ConfigureAwait(false)).Allocation ?? 0;
-        }
-        catch (VirtPoolException)
-        {
-            // A volume that vanished behind our back can still be deleted from the index.
-        }
-
-        await backend.DeleteVolumeAsync(context, def, ct).ConfigureAwait(false);
-        var (count, dead) = _store.IndexStats(vol.Pool);
-        if (dead > count + 1024)
-        {
-            // Many deletes made the log long: rewrite it compacted.
-            var index = _store.ReadVolumeIndexForUpdate(vol.Pool)!;
-            index.Remove(vol.Name);
-            index.Account(-(long)allocation);
-            _store.WriteVolumeIndex(vol.Pool, index);
-        }
-        else
-        {
-            _store.AppendVolumeIndex(vol.Pool, VolumeIndex.DeleteRecord(vol.Name, -(long)allocation));
-        }
-
-        VolumeLabels.WriteVolume(_store, vol.Pool, vol.Name, new Dictionary<string, string>());
-    }
-
-    public async Task<VolumeDefinition> GetVolumeAsync(VolumeRef vol, CancellationToken ct = default)
-        => (await LoadVolumeAsync(vol, ct).ConfigureAwait(false)).Volume;
-
-    public async Task<VolumeInfo> GetVolumeInfoAsync(VolumeRef vol, CancellationToken ct = default)
-    {
-        var def = await GetVolumeAsync(vol, ct).ConfigureAwait(false);
-        return new VolumeInfo(def.Type, def.Capacity, def.Allocation ?? 0);
-    }
-
-    public async Task<string> GetVolumeXmlAsync(VolumeRef vol, CancellationToken ct = default)
-    {
-        var (type, def) = await LoadVolumeAsync(vol, ct).ConfigureAwait(false);
-        return VolumeXml.Format(type, def);
-    }
-
-    /// <summary>The volume as storage has it now: libvirt refreshes a volume before reporting its info or XML.</summary>
-    private async Task<(PoolType PoolType, VolumeDefinition Volume)> LoadVolumeAsync(VolumeRef vol, CancellationToken ct)
-    {
-        ct.ThrowIfCancellationRequested();
-        var pool = RequirePool(vol.Pool);
-        RequireActive(pool);
-        var entry = FindVolume(vol.Pool, vol.Name)
-                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
-
-        var backend = BackendFor(pool.Definition.Type);
-        var def = await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false);
-        return (pool.Definition.Type, WithDefaultSecret(def));
-    }
-
-    /// <summary>
-    /// libvirt's storageBackendLoadDefaultSecrets on a volume refresh: an encrypted volume known without
-    /// its secret (a pool refresh found it) shows the volume-usage secret named by its path, if any.
-    /// </summary>
-    private VolumeDefinition WithDefaultSecret(VolumeDefinition def)
-    {
-        if (def.Target.Encryption is not { Secrets.Count: 0 } encryption || def.Target.Path is not { } path
-            || Secrets.FindByUsage(SecretUsageType.Volume, path) is not { } secret)
-        {
-            return def;
-        }
-
-        var found = encryption with { Secrets = [new EncryptionSecret { Uuid = secret.Uuid }] };
-        return def with { Target = def.Target with { Encryption = found } };
-    }
-
-    public Task<string> GetVolumePathAsync(VolumeRef vol, CancellationToken ct = default) => ReadState(() =>
-    {
-        var entry = FindVolume(vol.Pool, vol.Name)
-                    ?? throw new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{vol.Name}'");
-        return entry.Path;
-    }, ct);
-
-    // ----- start-up reconciliation ---------------------------------------------------------------
-
-    /// <summary>
-    /// What libvirtd does when it starts: drop runtime state from an earlier boot, mark active pools
-    /// whose storage vanished as inactive (checkPool), and start autostart pools after a boot.
-    /// Failures of one pool never stop the others.
-    /// </summary>
-    public async Task<IReadOnlyList<string>> ReconcileAsync(CancellationToken ct = default)
-    {
-        if (_reconciled)
-        {
-            return [];
-        }
-
-        _reconciled = true;
-        var problems = new List<string>();
-        using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
-        var newBoot = _store.BeginBootIfNew();
-        foreach (var name in _store.StatusNames().ToList())
-        {
-            using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
-            var pool = LoadPool(name);
-            if (pool is null || !pool.Active)
-            {
-                continue;
-            }
-
-            var ok = false;
-            if (_backends.TryGet(pool.Definition.Type, out var backend))
-            {
-                try
-                {
-                    ok = await backend.CheckPoolAsync(new PoolContext(pool.Definition), ct).ConfigureAwait(false);
-                }
-                catch (VirtPoolException ex)
-                {
-                    problems.Add($"pool '{name}': {ex.Message}");
-                }
-            }
-
-            if (!ok)
-            {
-                _store.DeleteStatus(name);
-            }
-        }
-
-        if (newBoot)
-        {
-            foreach (var name in _store.ConfigNames())
-            {
-                using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
-                var pool = LoadPool(name);
-                if (pool is null || pool.Active || !pool.Autostart || !_backends.TryGet(pool.Definition.Type, out var backend))
-                {
-                    continue;
-                }
-
-                try
-                {
-                    await StartWithAsync(backend, new PoolContext(pool.Definition), pool.Definition, ct).ConfigureAwait(false);
-                }
-                catch (VirtPoolException ex)
-                {
-                    problems.Add($"Failed to autostart storage pool '{name}': {ex.Message}");
-                }
-            }
-        }
-
-        return problems;
     }
 
     // ----- internals -----------------------------------------------------------------------------
@@ -723,16 +404,27 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         public PoolRef Ref => new(Definition.Name, Definition.Uuid);
     }
 
+    /// <summary>For <see cref="ReadState{T}"/>: the read is about every pool (listings, lookups by UUID, key or path).</summary>
+    private const string? AnyPool = null;
+
     /// <summary>
     /// A read: no state lock. Every state file is replaced atomically and each transaction writes its
     /// files in an order whose every prefix is a valid state (for crash safety), so a reader sees
-    /// some valid state without waiting for writers, in this process or another.
+    /// some valid state without waiting for writers in another process. A read about a pool this
+    /// process is changing the lifecycle of waits for that change first (<see cref="PoolTransitions"/>).
     /// </summary>
-    private Task<T> ReadState<T>(Func<T> read, CancellationToken ct)
+    /// <param name="pool">The pool the read is about, or <see cref="AnyPool"/>.</param>
+    private Task<T> ReadState<T>(string? pool, Func<T> read, CancellationToken ct)
     {
         if (ct.IsCancellationRequested)
         {
             return Task.FromCanceled<T>(ct);
+        }
+
+        var settled = _transitions.WhenSettled(pool);
+        if (!settled.IsCompleted)
+        {
+            return ReadAfterAsync(settled, read, ct);
         }
 
         try
@@ -744,6 +436,13 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         {
             return Task.FromException<T>(ex);
         }
+    }
+
+    private async Task<T> ReadAfterAsync<T>(Task settled, Func<T> read, CancellationToken ct)
+    {
+        await settled.WaitAsync(ct).ConfigureAwait(false);
+        using var scope = _store.BeginRead();
+        return read();
     }
 
     private IEnumerable<string> AllNames() => _store.ConfigNames().Union(_store.StatusNames()).Order(StringComparer.Ordinal);
@@ -881,11 +580,16 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         var index = new VolumeIndex { Sizes = scan.Sizes };
 
         // Volumes half-made by a running clone or create join the index when their job ends, not now
-        // (libvirt refuses the whole refresh while jobs run; leaving them out is enough).
+        // (libvirt refuses the whole refresh while jobs run; leaving them out is enough). Read after
+        // the scan, with the pool's lock held: a job whose file the scan saw ends under that lock.
         var building = _jobs.BuildingIn(context.Name);
+
+        // Volumes already known keep their ids: a read that probed one meanwhile still finds it the same.
+        var known = (_store.ListVolumes(context.Name) ?? []).ToDictionary(v => v.Name, v => v.Id, StringComparer.Ordinal);
         foreach (var vol in scan.Volumes.Where(v => !building.Contains(v.Name)).OrderBy(v => v.Name, StringComparer.Ordinal))
         {
-            index.Add(ToEntry(vol));
+            var entry = ToEntry(vol);
+            index.Add(known.TryGetValue(vol.Name, out var id) && id != 0 ? entry with { Id = id } : entry);
         }
 
         _store.WriteVolumeIndex(context.Name, index);
@@ -907,84 +611,4 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         _store.DeleteStatus(name);
         _store.WriteLastLive(name, last);
     }
-
-    private VolumeIndexEntry? FindVolume(string poolName, string volName)
-        => _store.FindVolume(poolName, volName);
-
-    private IEnumerable<(string Pool, VolumeIndexEntry Entry)> ActiveVolumes()
-    {
-        foreach (var name in _store.StatusNames())
-        {
-            var volumes = _store.ListVolumes(name);
-            if (volumes is null)
-            {
-                continue;
-            }
-
-            foreach (var v in volumes)
-            {
-                yield return (name, v);
-            }
-        }
-    }
-
-    private static string CanonicalPath(string path)
-    {
-        try
-        {
-            var full = Path.GetFullPath(path);
-            var info = new FileInfo(full);
-            return info.LinkTarget is null ? full : info.ResolveLinkTarget(true)?.FullName ?? full;
-        }
-        catch (IOException)
-        {
-            return path;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return path;
-        }
-    }
-
-    private static VolumeIndexEntry ToEntry(VolumeDefinition v)
-    {
-        var t = v.Target;
-        var flags = (t.Features.LazyRefcounts ? VolumeEntryFlags.LazyRefcounts : 0)
-                    | (t.Features.ExtendedL2 ? VolumeEntryFlags.ExtendedL2 : 0)
-                    | (t.Features.Present ? VolumeEntryFlags.FeaturesPresent : 0)
-                    | (t.NoCow ? VolumeEntryFlags.NoCow : 0);
-        return new VolumeIndexEntry(v.Name, v.Key ?? t.Path ?? v.Name, t.Path ?? string.Empty, v.Type, t.Format)
-        {
-            BackingPath = v.BackingStore?.Path,
-            BackingFormat = v.BackingStore?.Format,
-            Compat = t.Compat,
-            ClusterSize = t.ClusterSize,
-            Flags = flags,
-            Encryption = t.Encryption,
-        };
-    }
-
-    private static VolumeDefinition ToDefinition(VolumeIndexEntry e) => new()
-    {
-        Name = e.Name,
-        Key = e.Key,
-        Type = e.Type,
-        Target = new VolumeTarget
-        {
-            Path = e.Path,
-            Format = e.Format,
-            Compat = e.Compat,
-            ClusterSize = e.ClusterSize,
-            NoCow = e.Flags.HasFlag(VolumeEntryFlags.NoCow),
-            Encryption = e.Encryption,
-            Features = new VolumeFeatures
-            {
-                LazyRefcounts = e.Flags.HasFlag(VolumeEntryFlags.LazyRefcounts),
-                ExtendedL2 = e.Flags.HasFlag(VolumeEntryFlags.ExtendedL2),
-                Present = e.Flags.HasFlag(VolumeEntryFlags.FeaturesPresent),
-            },
-        },
-        BackingStore = e.BackingPath is null ? null : new VolumeBackingStore { Path = e.BackingPath, Format = e.BackingFormat },
-    };
-
 }

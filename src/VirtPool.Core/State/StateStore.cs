@@ -294,13 +294,20 @@ public sealed class StateStore
     }
 
     /// <summary>
+    /// Whether the runtime state needs reconciling: it belongs to an earlier boot, or this folder was
+    /// never reconciled (no boot id recorded). Two small reads, no lock: the answer only changes under
+    /// the global lock, where <see cref="BeginBootIfNew"/> decides again.
+    /// </summary>
+    public bool IsNewBoot() => ReadIfExists(BootIdPath)?.Trim() != CurrentBootId();
+
+    /// <summary>
     /// Runtime state belongs to one boot, as /run does for libvirt: after a reboot the status files
     /// are stale. Returns true (and clears them) when this is the first use since boot.
     /// </summary>
     public bool BeginBootIfNew()
     {
-        var current = ReadIfExists("/proc/sys/kernel/random/boot_id")?.Trim() ?? string.Empty;
-        var path = Path.Combine(Root, "boot_id");
+        var current = CurrentBootId();
+        var path = BootIdPath;
         var recorded = ReadIfExists(path)?.Trim();
         if (recorded == current)
         {
@@ -315,6 +322,26 @@ public sealed class StateStore
         AtomicFile.WriteAllText(path, current + "\n");
         return true;
     }
+
+    private string BootIdPath => Path.Combine(Root, "boot_id");
+
+    /// <summary>
+    /// This boot's id. Read to the end rather than to the size fstat gives: /proc reports files of
+    /// size 0. The same for the whole life of the process, so read once.
+    /// </summary>
+    private static string CurrentBootId() => BootId.Value;
+
+    private static readonly Lazy<string> BootId = new(static () =>
+    {
+        try
+        {
+            return File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return string.Empty;
+        }
+    });
 
     private static List<string> Names(string dir, string suffix)
     {

@@ -26,6 +26,27 @@ public sealed record VolumeIndexEntry(string Name, string Key, string Path, Volu
 
     /// <summary>The &lt;encryption&gt; the volume was created with, or the one a refresh found in its header.</summary>
     public EncryptionDefinition? Encryption { get; init; }
+
+    /// <summary>
+    /// Which volume of this name this is: new for every volume made, kept by refreshes and wipes. A read
+    /// that probed the file compares it afterwards, so a volume deleted (and perhaps made again under the
+    /// same name) meanwhile is reported gone instead of described by the new, half-made file. 0: unknown
+    /// (an index written before ids existed).
+    /// </summary>
+    public ulong Id { get; init; }
+
+    /// <summary>A fresh, non-zero <see cref="Id"/>.</summary>
+    public static ulong NewId()
+    {
+        ulong id;
+        do
+        {
+            id = (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue);
+        }
+        while (id == 0);
+
+        return id;
+    }
 }
 
 [Flags]
@@ -188,14 +209,19 @@ public sealed class VolumeIndex
 
     private void Apply(ReadOnlySpan<char> line)
     {
-        Span<Range> f = stackalloc Range[13];
+        Span<Range> f = stackalloc Range[14];
         var n = line.Split(f, '\t');
         var kind = line[f[0]];
-        if (kind.SequenceEqual("vol") && n is 11 or 12
+        if (kind.SequenceEqual("vol") && n is 11 or 12 or 13
             && int.TryParse(line[f[4]], NumberStyles.None, CultureInfo.InvariantCulture, out var type)
             && int.TryParse(line[f[10]], NumberStyles.None, CultureInfo.InvariantCulture, out var flags))
         {
             var clusterSize = line[f[9]];
+
+            // Field 11 is the id (16 hex digits); an older record may have its encryption there instead.
+            ulong id = 0;
+            var hasId = n >= 12 && line[f[11]].Length == 16 && ulong.TryParse(line[f[11]], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out id);
+            var encryptionField = hasId ? (n == 13 ? 12 : -1) : (n == 12 ? 11 : -1);
             // File pools have key == path: one string for both (a daemon holds every volume of every pool).
             var key = Unescape(line[f[2]]);
             var path = line[f[3]].SequenceEqual(line[f[2]]) ? key : Unescape(line[f[3]]);
@@ -206,7 +232,8 @@ public sealed class VolumeIndex
                 Compat = Optional(line[f[8]]),
                 ClusterSize = ulong.TryParse(clusterSize, NumberStyles.None, CultureInfo.InvariantCulture, out var cs) ? cs : null,
                 Flags = (VolumeEntryFlags)flags,
-                Encryption = n == 12 ? ParseEncryption(Unescape(line[f[11]])) : null,
+                Encryption = encryptionField > 0 ? ParseEncryption(Unescape(line[f[encryptionField]])) : null,
+                Id = id,
             });
         }
         else if (kind.SequenceEqual("del") && n == 2)
@@ -232,7 +259,8 @@ public sealed class VolumeIndex
              .Append('\t').Append((int)v.Type).Append('\t').Append(Escape(v.Format ?? string.Empty))
              .Append('\t').Append(Escape(v.BackingPath ?? string.Empty)).Append('\t').Append(Escape(v.BackingFormat ?? string.Empty))
              .Append('\t').Append(Escape(v.Compat ?? string.Empty)).Append('\t').Append(v.ClusterSize?.ToString(CultureInfo.InvariantCulture) ?? string.Empty)
-             .Append('\t').Append((int)v.Flags).Append(v.Encryption is null ? string.Empty : "\t" + Escape(FormatEncryption(v.Encryption))).Append('\n');
+             .Append('\t').Append((int)v.Flags).Append('\t').Append(v.Id.ToString("x16", CultureInfo.InvariantCulture))
+             .Append(v.Encryption is null ? string.Empty : "\t" + Escape(FormatEncryption(v.Encryption))).Append('\n');
 
     /// <summary>An encryption as libvirt's XML (one field of a record; encrypted volumes are few).</summary>
     private static string FormatEncryption(EncryptionDefinition encryption)

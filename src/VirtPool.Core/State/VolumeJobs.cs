@@ -18,6 +18,12 @@ public enum VolumeJobKind
 public readonly record struct VolumeJobState(bool Building, int InUse);
 
 /// <summary>
+/// A volume being made, as its building job records it: libvirt lists such a volume, finds it by name,
+/// key and path, and describes it while it is allocated (its other operations are refused).
+/// </summary>
+public sealed record BuildingVolume(string Pool, string Name, string Key, string Path, Model.VolumeType Type, string? Format, ulong Capacity);
+
+/// <summary>
 /// Long volume operations in flight, visible across processes: one file per job in
 /// <c>STATUS/jobs</c>, flock'ed by its owner for as long as the job runs. A job whose owner died
 /// has no lock holder, so it is seen as gone (and swept) without any pid bookkeeping. This is what
@@ -29,34 +35,45 @@ public sealed class VolumeJobs(string directory)
     public string Directory { get; } = directory;
 
     /// <summary>Registers a job; dispose the result when the job ends (also on failure).</summary>
+    /// <param name="building">For a <see cref="VolumeJobKind.Building"/> job, the volume being made (found by lookups meanwhile).</param>
     /// <remarks>Call with the state lock held, after checking <see cref="StateOf"/>, so check and register are one step.</remarks>
-    public VolumeJob Begin(string pool, string volume, VolumeJobKind kind)
+    public VolumeJob Begin(string pool, string volume, VolumeJobKind kind, BuildingVolume? building = null)
     {
-        var path = Path.Combine(Directory, $"{NameDigest(pool)}.{NameDigest(pool + "\0" + volume)}.{(kind == VolumeJobKind.Building ? "b" : "u")}.{Guid.NewGuid():N}");
+        var id = Guid.NewGuid().ToString("N");
+        var path = Path.Combine(Directory, $"{NameDigest(pool)}.{NameDigest(pool + "\0" + volume)}.{(kind == VolumeJobKind.Building ? "b" : "u")}.{id}");
+
+        // Made locked and complete under a name no reader looks at, then renamed into place: a reader
+        // that found the job's file unlocked would take its owner for dead and sweep it.
+        var temporary = Path.Combine(Directory, TemporaryPrefix + id);
         const int flags = LibC.O_RDWR | LibC.O_CREAT | LibC.O_EXCL | LibC.O_CLOEXEC;
-        var fd = LibC.Open(path, flags, 0x180);
+        var fd = LibC.Open(temporary, flags, 0x180);
         if (fd < 0 && LibC.Errno == Errno.ENOENT)
         {
             // The folder is made on first use (and again if something removed it).
             System.IO.Directory.CreateDirectory(Directory);
-            fd = LibC.Open(path, flags, 0x180);
+            fd = LibC.Open(temporary, flags, 0x180);
         }
 
         if (fd < 0)
         {
-            throw VirtPoolException.System($"cannot create job file '{path}'", LibC.Errno);
+            throw VirtPoolException.System($"cannot create job file '{temporary}'", LibC.Errno);
         }
 
         if (LibC.Flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) < 0)
         {
             var errno = LibC.Errno;
             LibC.Close(fd);
-            LibC.Unlink(path);
-            throw VirtPoolException.System($"cannot lock job file '{path}'", errno);
+            LibC.Unlink(temporary);
+            throw VirtPoolException.System($"cannot lock job file '{temporary}'", errno);
         }
 
-        // The volume's name, for listings of what is being built (the file name only has hashes).
-        var bytes = Encoding.UTF8.GetBytes(volume);
+        // The volume's name, for listings of what is being built (the file name only has hashes), and
+        // for a volume being made what lookups report of it; NUL separates (no name or path holds one).
+        var text = building is null
+            ? volume
+            : string.Join('\0', volume, pool, building.Key, building.Path, ((int)building.Type).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                building.Format ?? string.Empty, building.Capacity.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var bytes = Encoding.UTF8.GetBytes(text);
         unsafe
         {
             fixed (byte* p = bytes)
@@ -65,8 +82,19 @@ public sealed class VolumeJobs(string directory)
             }
         }
 
+        if (LibC.Rename(temporary, path) < 0)
+        {
+            var errno = LibC.Errno;
+            LibC.Close(fd);
+            LibC.Unlink(temporary);
+            throw VirtPoolException.System($"cannot create job file '{path}'", errno);
+        }
+
         return new VolumeJob(path, fd);
     }
+
+    /// <summary>Job files being made; never read as jobs (a hidden name matches no job prefix).</summary>
+    private const string TemporaryPrefix = ".new.";
 
     /// <summary>The live jobs on one volume.</summary>
     public VolumeJobState StateOf(string pool, string volume)
@@ -93,9 +121,42 @@ public sealed class VolumeJobs(string directory)
 
     /// <summary>Names of the volumes of a pool being built now (a refresh must not index them half-made).</summary>
     public IReadOnlySet<string> BuildingIn(string pool)
-        => Live($"{NameDigest(pool)}.", readNames: true).Where(j => j.Kind == VolumeJobKind.Building).Select(j => j.Volume!).ToHashSet(StringComparer.Ordinal);
+        => Live($"{NameDigest(pool)}.", readNames: true).Where(j => j.Kind == VolumeJobKind.Building).Select(j => NameOf(j.Payload!)).ToHashSet(StringComparer.Ordinal);
 
-    private IEnumerable<(VolumeJobKind Kind, string? Volume)> Live(string prefix, bool readNames)
+    /// <summary>The volume of that name being made in the pool now, or null.</summary>
+    public BuildingVolume? FindBuilding(string pool, string volume)
+        => Live($"{NameDigest(pool)}.{NameDigest(pool + "\0" + volume)}.b.", readNames: true).Select(j => Describe(pool, j.Payload!)).FirstOrDefault();
+
+    /// <summary>The volumes of a pool being made now, in name order.</summary>
+    public IReadOnlyList<BuildingVolume> BuildingVolumesIn(string pool)
+        => [.. Live($"{NameDigest(pool)}.", readNames: true).Where(j => j.Kind == VolumeJobKind.Building).Select(j => Describe(pool, j.Payload!))
+                .OrderBy(v => v.Name, StringComparer.Ordinal)];
+
+    /// <summary>Every volume being made, in every pool (lookups by key or path).</summary>
+    public IReadOnlyList<BuildingVolume> AllBuilding()
+        => [.. Live(string.Empty, readNames: true).Where(j => j.Kind == VolumeJobKind.Building).Select(j => Describe(null, j.Payload!)).Where(v => v.Pool.Length > 0)];
+
+    private static string NameOf(string payload)
+    {
+        var end = payload.IndexOf('\0', StringComparison.Ordinal);
+        return end < 0 ? payload : payload[..end];
+    }
+
+    private static BuildingVolume Describe(string? pool, string payload)
+    {
+        var f = payload.Split('\0');
+        if (f.Length < 7)
+        {
+            // A job of an older version: only the name is known.
+            return new BuildingVolume(pool ?? string.Empty, f[0], string.Empty, string.Empty, Model.VolumeType.File, null, 0);
+        }
+
+        var type = int.TryParse(f[4], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var t) ? (Model.VolumeType)t : Model.VolumeType.File;
+        var capacity = ulong.TryParse(f[6], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var c) ? c : 0;
+        return new BuildingVolume(f[1], f[0], f[2], f[3], type, f[5].Length == 0 ? null : f[5], capacity);
+    }
+
+    private IEnumerable<(VolumeJobKind Kind, string? Payload)> Live(string prefix, bool readNames)
     {
         string[] files;
         try
@@ -109,6 +170,12 @@ public sealed class VolumeJobs(string directory)
 
         foreach (var file in files)
         {
+            if (Path.GetFileName(file).StartsWith(TemporaryPrefix, StringComparison.Ordinal))
+            {
+                SweepIfAbandoned(file);
+                continue;
+            }
+
             var fd = LibC.Open(file, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
             if (fd < 0)
             {
@@ -129,7 +196,8 @@ public sealed class VolumeJobs(string directory)
                 string? volume = null;
                 if (readNames)
                 {
-                    var buffer = new byte[4096];
+                    // Name, pool, key and path: each at most PATH_MAX.
+                    var buffer = new byte[20 * 1024];
                     var n = LibC.PReadFully(fd, buffer, 0);
                     volume = n > 0 ? Encoding.UTF8.GetString(buffer, 0, n) : string.Empty;
                 }
@@ -140,6 +208,32 @@ public sealed class VolumeJobs(string directory)
             {
                 LibC.Close(fd);
             }
+        }
+    }
+
+    /// <summary>
+    /// A job file left half-made by a process killed before its rename: unlocked, and older than any
+    /// Begin takes (so not one whose owner is between its create and its flock).
+    /// </summary>
+    private static void SweepIfAbandoned(string file)
+    {
+        var fd = LibC.Open(file, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            return;
+        }
+
+        try
+        {
+            if (LibC.Flock(fd, LibC.LOCK_SH | LibC.LOCK_NB) == 0 && FileStat.TryFStat(fd, out var st, out _)
+                && DateTimeOffset.UtcNow.ToUnixTimeSeconds() - st.MTimeSec > 60)
+            {
+                LibC.Unlink(file);
+            }
+        }
+        finally
+        {
+            LibC.Close(fd);
         }
     }
 

@@ -33,6 +33,7 @@ public static partial class StorageProcedures
         CallGuards.CheckFlags(flags, SparseStream, "storageVolUpload");
         var mgr = Manager(ctx);
         var vol = await ResolveVolumeAsync(ctx, handle).ConfigureAwait(false);
+        await mgr.CheckVolumeJobAsync(vol, reading: false, ctx.CancellationToken).ConfigureAwait(false);
         var info = await mgr.GetVolumeInfoAsync(vol, ctx.CancellationToken).ConfigureAwait(false);
         if (offset > info.Capacity || (length > 0 && length > info.Capacity - offset))
         {
@@ -59,6 +60,7 @@ public static partial class StorageProcedures
         CallGuards.CheckFlags(flags, SparseStream, "storageVolDownload");
         var mgr = Manager(ctx);
         var vol = await ResolveVolumeAsync(ctx, handle).ConfigureAwait(false);
+        await mgr.CheckVolumeJobAsync(vol, reading: true, ctx.CancellationToken).ConfigureAwait(false);
         var sparse = (flags & SparseStream) != 0;
         ctx.Connection.StartDownload(ctx.Call, sparse, async (stream, ct) =>
             await mgr.DownloadVolumeAsync(vol, new SparseStreamEndpoint(stream), offset, length, sparse, null, ct).ConfigureAwait(false));
