@@ -5,6 +5,7 @@
 #   start-up (spawn -> socket answers)          goal: <= libvirtd
 #   idle RSS                                    goal: <= libvirtd
 #   RSS with a 10,000-volume pool               goal: <= 0.5 x libvirtd
+#   vol-delete, 64 MiB upload (python3-libvirt) goal: >= 1 x libvirtd
 # Both daemons use the same client for each measurement, so the server is what differs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -126,6 +127,24 @@ printf '%-34s %8s MB/s\n' "plain unix socket copy" "$(mbs "$plain")" \
   "libvirtd upload" "$(mbs "$lv_up")" "virtpoold upload" "$(mbs "$vp_up")" \
   "libvirtd download" "$(mbs "$lv_down")" "virtpoold download" "$(mbs "$vp_down")"
 echo "virtpoold/plain: upload $(py "$plain/$vp_up")  download $(py "$plain/$vp_down")  (goal >= 0.8)"
+
+echo "== through python3-libvirt, rounds alternated (median of 5): vol-delete of 2000 raw volumes, 64 MiB vol-upload =="
+# The client libvirt's users script with; on tmpfs, so the servers are what differs.
+ops="$root/bench/client_ops.py"
+ld=(); vd=(); lu=(); vu=()
+for _ in 1 2 3 4 5; do
+  for side in lv vp; do
+    uri_var="${side}_uri"
+    d=$(/usr/bin/python3 "$ops" "${!uri_var}" "$work/t/ops-$side" delete 2000)
+    u=$(/usr/bin/python3 "$ops" "${!uri_var}" "$work/t/ops-$side" upload 64)
+    if [ "$side" = lv ]; then ld+=("$(field "$d")"); lu+=("$(field "$u")"); else vd+=("$(field "$d")"); vu+=("$(field "$u")"); fi
+  done
+done
+echo "rounds (s): delete libvirtd ${ld[*]} | virtpoold ${vd[*]}; upload libvirtd ${lu[*]} | virtpoold ${vu[*]}"
+ldm=$(median "${ld[@]}"); vdm=$(median "${vd[@]}"); lum=$(median "${lu[@]}"); vum=$(median "${vu[@]}")
+printf '%-34s %10s ops/s\n' "libvirtd vol-delete" "$(py "2000/$ldm")" "virtpoold vol-delete" "$(py "2000/$vdm")"
+printf '%-34s %10s MiB/s\n' "libvirtd 64 MiB upload" "$(py "64/$lum")" "virtpoold 64 MiB upload" "$(py "64/$vum")"
+echo "virtpoold/libvirtd through python3-libvirt: vol-delete $(py "$ldm/$vdm")  upload $(py "$lum/$vum")  (goal >= 1)"
 
 echo "== a pool of 10,000 volumes: list+info, RSS =="
 mkdir -p "$work/many"
