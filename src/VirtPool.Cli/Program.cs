@@ -31,7 +31,7 @@ public static class Program
         }
         catch (VirshUsageException ex)
         {
-            await StandardStreams.Error.WriteAsync(ex.ToStderrText()).ConfigureAwait(false);
+            await ReportUsageErrorsAsync(ex).ConfigureAwait(false);
             return VirshUsageException.ExitCode;
         }
 
@@ -40,6 +40,25 @@ public static class Program
         foreach (var warning in invocation.Warnings)
         {
             console.Error(warning);
+        }
+
+        // -d LEVEL / -l FILE; without them nothing is created and nothing is logged.
+        VirshLog? log;
+        try
+        {
+            log = VirshLog.Open(options, console);
+        }
+        catch (IOException)
+        {
+            console.Error(VirshLog.OpenFailedMessage);
+            return 1;
+        }
+
+        using var disposeLog = log;
+        if (log is not null)
+        {
+            console.ErrorLog = log.Error;
+            log.Commands(invocation.Commands);
         }
 
         if (options.Version != VersionRequest.None)
@@ -102,8 +121,43 @@ public static class Program
             }
         }
 
-        using var manager = CreateManager(options.StateDir);
+        using var manager = CreateManager(options.StateDir, log);
         return await RunCommandsAsync(invocation, manager, null, console, interrupted.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A command line that could not be parsed: its errors on stderr. When the options before the
+    /// command were understood and name a log file, the errors go there too, as virsh's do; a log file
+    /// that cannot be opened is the only error then (virsh opens it before it reads the command).
+    /// </summary>
+    private static async Task ReportUsageErrorsAsync(VirshUsageException ex)
+    {
+        if (ex.Options is not { LogFile: not null } options)
+        {
+            await StandardStreams.Error.WriteAsync(ex.ToStderrText()).ConfigureAwait(false);
+            return;
+        }
+
+        using var console = VirshConsole.CreateStandard(options.Quiet);
+        VirshLog? log;
+        try
+        {
+            log = VirshLog.Open(options, console);
+        }
+        catch (IOException)
+        {
+            console.Error(VirshLog.OpenFailedMessage);
+            return;
+        }
+
+        using (log)
+        {
+            console.ErrorLog = log!.Error;
+            foreach (var error in ex.Errors)
+            {
+                console.Error(error);
+            }
+        }
     }
 
     private static async Task<int> RunCommandsAsync(VirshInvocation invocation, IStorageApi api, ISecretApi? secrets, VirshConsole console, CancellationToken interrupted)
@@ -157,10 +211,12 @@ public static class Program
     /// <summary>The runtime folder, resolved as everywhere in VirtPool (<see cref="StateLocations"/>).</summary>
     public static string? ResolveRuntimeDir(string? stateDirOption) => StateLocations.ResolveRuntimeDir(stateDirOption);
 
-    private static PoolManager CreateManager(string? stateDirOption)
+    private static PoolManager CreateManager(string? stateDirOption, VirshLog? log)
     {
         var store = new StateStore(ResolveStateDir(stateDirOption), ResolveRuntimeDir(stateDirOption));
-        return new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
+        return log is null
+            ? new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance))
+            : new PoolManager(store, BackendCatalog.Create(new ProcessRunner(log.CreateLogger("VirtPool.Process"))), log.CreateLogger("VirtPool.Manager"));
     }
 }
 

@@ -35,7 +35,7 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
     public Task StopPoolAsync(PoolContext pool, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken)
-        => Task.FromResult(_volumes.Scan(RequireTarget(pool), cancellationToken));
+        => Task.FromResult(_volumes.Scan(RequireTarget(pool), pool.Log, cancellationToken));
 
     public Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
         => Task.FromResult(_volumes.Refresh(volume));

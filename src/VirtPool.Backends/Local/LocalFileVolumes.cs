@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 using System.Buffers;
 using System.Security.Cryptography;
@@ -46,8 +47,12 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         DeleteWithSnapshotsFormats = new HashSet<string>(StringComparer.Ordinal) { "qcow2" },
     };
 
-    /// <summary>virStorageBackendRefreshLocal: every entry of the directory becomes a volume.</summary>
-    public PoolScan Scan(string directory, CancellationToken cancellationToken)
+    /// <summary>
+    /// virStorageBackendRefreshLocal: every entry of the directory becomes a volume, but for those that
+    /// cannot be probed (dangling links, sockets, unreadable files), which are skipped with a warning
+    /// on <paramref name="log"/>, as libvirt's refresh skips and warns about them.
+    /// </summary>
+    public PoolScan Scan(string directory, ILogger log, CancellationToken cancellationToken)
     {
         if (!FileStat.TryStat(directory, out var dst, out var errno) || !dst.IsDirectory)
         {
@@ -70,11 +75,15 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         }
 
         var volumes = new List<VolumeDefinition>(paths.Length);
-        foreach (var vol in found)
+        for (var i = 0; i < found.Length; i++)
         {
-            if (vol is not null)
+            if (found[i] is { } vol)
             {
                 volumes.Add(vol);
+            }
+            else if (log.IsEnabled(LogLevel.Warning))
+            {
+                LocalFileLog.EntrySkipped(log, LocalFileLog.WhySkipped(paths[i]), directory);
             }
         }
 
@@ -983,7 +992,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
 
     internal const string PloopToolMissing = "unable to find ploop, please install ploop tools";
 
-    private const string PloopImage = "root.hds";
+    internal const string PloopImage = "root.hds";
 
     private const string PloopDescriptor = "DiskDescriptor.xml";
 

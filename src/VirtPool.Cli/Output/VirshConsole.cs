@@ -28,6 +28,9 @@ public sealed class VirshConsole : IDisposable
     /// <summary>-q.</summary>
     public bool Quiet { get; set; }
 
+    /// <summary>Where each <see cref="Error"/> message is recorded as well (-l FILE: virsh's vshError logs it).</summary>
+    public Action<string>? ErrorLog { get; set; }
+
     /// <summary>The process's stdout and stderr as UTF-8 without a byte-order mark, whatever the locale.</summary>
     public static VirshConsole CreateStandard(bool quiet)
     {
@@ -54,6 +57,7 @@ public sealed class VirshConsole : IDisposable
         _stdout.Flush();
         _stderr.Write("error: " + message + "\n");
         _stderr.Flush();
+        ErrorLog?.Invoke(message);
     }
 
     /// <summary>Text on stderr as it is: what a child process of libvirt's would print there itself.</summary>

@@ -121,7 +121,7 @@ public static class VirshArgs
         catch (VirshUsageException error) when (warnings.Count > 0)
         {
             // virsh printed these before it met the error
-            throw new VirshUsageException([.. warnings, .. error.Errors]);
+            throw new VirshUsageException([.. warnings, .. error.Errors]) { Options = error.Options };
         }
     }
 
@@ -191,12 +191,20 @@ public static class VirshArgs
             rest.Add(argv[i]);
         }
 
-        return rest.Count switch
+        try
         {
-            0 => new VirshInvocation(options, [], true, warnings),
-            1 => new VirshInvocation(options, CommandParser.ParseString(rest[0], warnings), false, warnings),
-            _ => new VirshInvocation(options, CommandParser.ParseArgv(rest, warnings), false, warnings),
-        };
+            return rest.Count switch
+            {
+                0 => new VirshInvocation(options, [], true, warnings),
+                1 => new VirshInvocation(options, CommandParser.ParseString(rest[0], warnings), false, warnings),
+                _ => new VirshInvocation(options, CommandParser.ParseArgv(rest, warnings), false, warnings),
+            };
+        }
+        catch (VirshUsageException error) when (error.Options is null)
+        {
+            // The options were understood: -l FILE still records the error, as virsh's does.
+            throw new VirshUsageException(error.Errors) { Options = options };
+        }
     }
 
     private static ArgMode ShortMode(char letter) => letter switch

@@ -32,6 +32,9 @@ public sealed class VirshUsageException : Exception
     /// <summary>The messages, without the "error: " prefix, in the order virsh prints them.</summary>
     public IReadOnlyList<string> Errors { get; }
 
+    /// <summary>The options before the command, when the error is in the command after them (null otherwise).</summary>
+    public GlobalOptions? Options { get; init; }
+
     /// <summary>virsh's exit status for a command line it cannot parse.</summary>
     public static int ExitCode => 1;
 

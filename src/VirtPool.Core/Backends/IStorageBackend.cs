@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using VirtPool.Core.Model;
 
 namespace VirtPool.Core.Backends;
@@ -194,6 +196,12 @@ public sealed record PoolContext(PoolDefinition Definition)
     /// libvirt's errors when there is no such secret or value; null where the operation was given none.
     /// </summary>
     public Func<EncryptionSecret, byte[]>? Passphrases { get; init; }
+
+    /// <summary>
+    /// The manager's logger, for what a backend decides on its own and would otherwise keep silent (an
+    /// entry a refresh skips). Failures are thrown, not logged: the manager logs those.
+    /// </summary>
+    public ILogger Log { get; init; } = NullLogger.Instance;
 }
 
 /// <summary>

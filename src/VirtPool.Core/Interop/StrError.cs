@@ -24,6 +24,7 @@ public static class Errno
     public const int ENOENT = 2;
     public const int EINTR = 4;
     public const int EIO = 5;
+    public const int ENXIO = 6;
     public const int EBADF = 9;
     public const int EAGAIN = 11;
     public const int EACCES = 13;
@@ -38,5 +39,6 @@ public static class Errno
     public const int ENAMETOOLONG = 36;
     public const int ENOSYS = 38;
     public const int ENOTEMPTY = 39;
+    public const int ELOOP = 40;
     public const int EOPNOTSUPP = 95;
 }

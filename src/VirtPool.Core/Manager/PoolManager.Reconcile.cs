@@ -45,6 +45,11 @@ public sealed partial class PoolManager
         var problems = new List<string>();
         using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
         var newBoot = _store.BeginBootIfNew();
+        if (newBoot)
+        {
+            _log.NewBoot();
+        }
+
         foreach (var name in _store.StatusNames().ToList())
         {
             using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
@@ -59,11 +64,16 @@ public sealed partial class PoolManager
             {
                 try
                 {
-                    ok = await backend.CheckPoolAsync(new PoolContext(pool.Definition), ct).ConfigureAwait(false);
+                    ok = await backend.CheckPoolAsync(ContextFor(pool.Definition), ct).ConfigureAwait(false);
+                    if (!ok)
+                    {
+                        _log.PoolStorageGone(name);
+                    }
                 }
                 catch (VirtPoolException ex)
                 {
                     problems.Add($"pool '{name}': {ex.Message}");
+                    _log.PoolCheckFailed(name, ex.Message);
                 }
             }
 
@@ -86,11 +96,13 @@ public sealed partial class PoolManager
 
                 try
                 {
-                    await StartWithAsync(backend, new PoolContext(pool.Definition), pool.Definition, ct).ConfigureAwait(false);
+                    await StartWithAsync(backend, ContextFor(pool.Definition), pool.Definition, ct).ConfigureAwait(false);
+                    _log.PoolAutostarted(name);
                 }
                 catch (VirtPoolException ex)
                 {
                     problems.Add($"Failed to autostart storage pool '{name}': {ex.Message}");
+                    _log.AutostartFailed(name, ex.Message);
                 }
             }
         }

@@ -52,7 +52,7 @@ public sealed partial class PoolManager
             }
 
             var sourceBackend = BackendFor(sourcePool.Definition.Type);
-            original = WithDefaultSecret(await sourceBackend.RefreshVolumeAsync(new PoolContext(sourcePool.Definition), ToDefinition(sourceEntry!), ct).ConfigureAwait(false));
+            original = WithDefaultSecret(await sourceBackend.RefreshVolumeAsync(ContextFor(sourcePool.Definition), ToDefinition(sourceEntry!), ct).ConfigureAwait(false));
 
             // libvirt: never smaller than the original; no allocation given means fully allocated.
             var capacity = Math.Max(def.Capacity, original.Capacity);
@@ -63,7 +63,7 @@ public sealed partial class PoolManager
             }
 
             VolumeXml.ValidateNameForCreate(def.Name);
-            prepared = backend.PrepareVolume(new PoolContext(pool.Definition), def);
+            prepared = backend.PrepareVolume(ContextFor(pool.Definition), def);
             building = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building, BuildingOf(poolName, prepared));
             reading = _jobs.Begin(source.Pool, source.Name, VolumeJobKind.InUse);
         }
@@ -73,8 +73,12 @@ public sealed partial class PoolManager
             VolumeDefinition made;
             try
             {
-                var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
+                var context = ContextFor(pool.Definition, Secrets.GetVolumePassphrase);
                 made = await ((IVolumeCloner)backend).CreateVolumeFromAsync(context, prepared, original, flags, progress, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (LogFailure(ex, "clone", poolName, prepared.Name))
+            {
+                throw;
             }
             catch
             {
@@ -83,6 +87,7 @@ public sealed partial class PoolManager
             }
 
             await AddToIndexAsync(poolName, made, building).ConfigureAwait(false);
+            _log.VolumeCloned(made.Name, poolName, source.Name, source.Pool, made.Target.Format, made.Capacity);
             return new VolumeRef(poolName, made.Name, made.Key ?? string.Empty);
         }
     }
@@ -103,8 +108,18 @@ public sealed partial class PoolManager
                 throw VirtPoolException.NoSupport("storage pool doesn't support volume wiping");
             }
 
-            var after = await wiper.WipeVolumeAsync(context, current, algorithm, progress, ct).ConfigureAwait(false);
+            VolumeDefinition after;
+            try
+            {
+                after = await wiper.WipeVolumeAsync(context, current, algorithm, progress, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (LogFailure(ex, "wipe", vol.Pool, vol.Name))
+            {
+                throw;
+            }
+
             await ReplaceInIndexAsync(context.Name, current, after).ConfigureAwait(false);
+            _log.VolumeWiped(vol.Name, vol.Pool, algorithm);
         }
     }
 
@@ -128,10 +143,19 @@ public sealed partial class PoolManager
                 throw VirtPoolException.InvalidArg($"cannot upload {length} bytes at offset {offset} into volume '{vol.Name}' of capacity {current.Capacity}");
             }
 
-            var written = await transfer.UploadAsync(context, current, source, offset, length == 0 ? current.Capacity - offset : length, sparse, progress, ct).ConfigureAwait(false);
+            long written;
+            try
+            {
+                written = await transfer.UploadAsync(context, current, source, offset, length == 0 ? current.Capacity - offset : length, sparse, progress, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (LogFailure(ex, "upload", vol.Pool, vol.Name))
+            {
+                throw;
+            }
 
+            _log.VolumeUploaded(vol.Name, vol.Pool, written, offset);
             job.Dispose();
-            await RefreshAfterUploadAsync(vol.Pool).ConfigureAwait(false);
+            await RefreshAfterUploadAsync(vol).ConfigureAwait(false);
             return written;
         }
     }
@@ -147,7 +171,16 @@ public sealed partial class PoolManager
                 throw VirtPoolException.NoSupport("storage pool doesn't support volume download");
             }
 
-            return await transfer.DownloadAsync(context, current, target, offset, length, sparse, progress, ct).ConfigureAwait(false);
+            try
+            {
+                var read = await transfer.DownloadAsync(context, current, target, offset, length, sparse, progress, ct).ConfigureAwait(false);
+                _log.VolumeDownloaded(vol.Name, vol.Pool, read, offset);
+                return read;
+            }
+            catch (Exception ex) when (LogFailure(ex, "download", vol.Pool, vol.Name))
+            {
+                throw;
+            }
         }
     }
 
@@ -162,7 +195,14 @@ public sealed partial class PoolManager
                 throw VirtPoolException.NoSupport("storage pool doesn't support volume download");
             }
 
-            return await transfer.Sha256Async(context, current, progress, ct).ConfigureAwait(false);
+            try
+            {
+                return await transfer.Sha256Async(context, current, progress, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (LogFailure(ex, "checksum", vol.Pool, vol.Name))
+            {
+                throw;
+            }
         }
     }
 
@@ -246,7 +286,7 @@ public sealed partial class PoolManager
         var entry = RequireMade(vol);
         RequireIdle(vol, allowReaders);
         var backend = BackendFor(pool.Definition.Type);
-        var context = new PoolContext(pool.Definition);
+        var context = ContextFor(pool.Definition);
         var current = await backend.RefreshVolumeAsync(context, ToDefinition(entry), ct).ConfigureAwait(false);
         return (context, backend, current, _jobs.Begin(vol.Pool, vol.Name, VolumeJobKind.InUse));
     }
@@ -318,12 +358,16 @@ public sealed partial class PoolManager
 
     /// <summary>
     /// libvirt refreshes the whole pool when an upload stream closes (so an image uploaded into a raw
-    /// volume shows its format); a failure there is only logged by libvirt, and ignored here.
+    /// volume shows its format). A failure there is logged, and the upload still succeeds. Unlike an
+    /// asked-for refresh (<see cref="RefreshPoolAsync"/>), it does not stop the pool: libvirt's
+    /// refresh thread does not either (it calls no stopPool for a dir pool and leaves the pool active),
+    /// and the data written is fine. libvirt then lists no volumes until the next refresh; here the
+    /// index stays as it was (the scan failed before it was written), which the next refresh corrects.
     /// </summary>
-    private async Task RefreshAfterUploadAsync(string poolName)
+    private async Task RefreshAfterUploadAsync(VolumeRef vol)
     {
-        using var held = await _locks.PoolAsync(poolName, CancellationToken.None).ConfigureAwait(false);
-        var pool = LoadPool(poolName);
+        using var held = await _locks.PoolAsync(vol.Pool, CancellationToken.None).ConfigureAwait(false);
+        var pool = LoadPool(vol.Pool);
         if (pool is null || !pool.Active)
         {
             return;
@@ -331,11 +375,13 @@ public sealed partial class PoolManager
 
         try
         {
-            var live = await RefreshWithAsync(BackendFor(pool.Definition.Type), new PoolContext(pool.Definition), CancellationToken.None).ConfigureAwait(false);
-            _store.WriteStatus(poolName, PoolXml.Format(live));
+            var (live, volumes) = await RefreshWithAsync(BackendFor(pool.Definition.Type), ContextFor(pool.Definition), CancellationToken.None).ConfigureAwait(false);
+            _store.WriteStatus(vol.Pool, PoolXml.Format(live));
+            _log.PoolRefreshed(vol.Pool, volumes);
         }
-        catch (VirtPoolException)
+        catch (VirtPoolException ex)
         {
+            _log.RefreshAfterUploadFailed(vol.Pool, vol.Name, ex.Message);
         }
     }
 }

@@ -102,7 +102,7 @@ public sealed partial class PoolManager
                 throw new VirtPoolException(VirErrorCode.StorageVolExist, $"'{def.Name}'");
             }
 
-            prepared = backend.PrepareVolume(new PoolContext(pool.Definition), def);
+            prepared = backend.PrepareVolume(ContextFor(pool.Definition), def);
             job = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building, BuildingOf(poolName, prepared));
         }
 
@@ -113,8 +113,12 @@ public sealed partial class PoolManager
         VolumeDefinition refreshed;
         try
         {
-            var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
+            var context = ContextFor(pool.Definition, Secrets.GetVolumePassphrase);
             refreshed = await backend.CreateVolumeAsync(context, prepared, flags, progress, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (LogFailure(ex, "create", poolName, prepared.Name))
+        {
+            throw;
         }
         catch
         {
@@ -123,6 +127,7 @@ public sealed partial class PoolManager
         }
 
         await AddToIndexAsync(poolName, refreshed, job).ConfigureAwait(false);
+        _log.VolumeCreated(refreshed.Name, poolName, refreshed.Target.Format, refreshed.Capacity);
         return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
     }
 
@@ -147,7 +152,7 @@ public sealed partial class PoolManager
             var entry = RequireMade(vol);
             RequireIdle(vol, allowReaders: false);
             backend = BackendFor(pool.Definition.Type);
-            current = WithDefaultSecret(await backend.RefreshVolumeAsync(new PoolContext(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false));
+            current = WithDefaultSecret(await backend.RefreshVolumeAsync(ContextFor(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false));
             var allocation = current.Allocation ?? 0;
             if (flags.HasFlag(VolumeResizeFlags.Delta))
             {
@@ -186,14 +191,24 @@ public sealed partial class PoolManager
 
         using (job)
         {
-            var context = new PoolContext(pool.Definition) { Passphrases = Secrets.GetVolumePassphrase };
-            await ((IVolumeResizer)backend).ResizeVolumeAsync(context, current, target, flags.HasFlag(VolumeResizeFlags.Allocate), ct).ConfigureAwait(false);
+            var context = ContextFor(pool.Definition, Secrets.GetVolumePassphrase);
+            try
+            {
+                await ((IVolumeResizer)backend).ResizeVolumeAsync(context, current, target, flags.HasFlag(VolumeResizeFlags.Allocate), ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (LogFailure(ex, "resize", vol.Pool, vol.Name))
+            {
+                throw;
+            }
+
             if (delta != 0)
             {
                 // Done to the data: recorded even if the caller gave up meanwhile.
                 using var held = await _locks.PoolAsync(vol.Pool, CancellationToken.None).ConfigureAwait(false);
                 _store.AppendVolumeIndex(vol.Pool, VolumeIndex.AccountRecord(delta));
             }
+
+            _log.VolumeResized(vol.Name, vol.Pool, current.Capacity, target);
         }
     }
 
@@ -220,15 +235,16 @@ public sealed partial class PoolManager
             throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{(int)unsupported:x}) in function virStorageBackendVolDeleteLocal");
         }
 
-        var context = new PoolContext(pool.Definition);
+        var context = ContextFor(pool.Definition);
         ulong allocation = 0;
         try
         {
             allocation = (await backend.RefreshVolumeAsync(context, def, ct).ConfigureAwait(false)).Allocation ?? 0;
         }
-        catch (VirtPoolException)
+        catch (VirtPoolException ex)
         {
             // A volume that vanished behind our back can still be deleted from the index.
+            _log.VolumeUnreadableOnDelete(vol.Name, vol.Pool, ex.Message);
         }
 
         // The index first, storage second: a lock-free read that finds the file gone then finds the
@@ -254,6 +270,10 @@ public sealed partial class PoolManager
         {
             await backend.DeleteVolumeAsync(context, def, ct).ConfigureAwait(false);
         }
+        catch (Exception ex) when (LogFailure(ex, "delete", vol.Pool, vol.Name))
+        {
+            throw;
+        }
         catch
         {
             _store.AppendVolumeIndex(vol.Pool, VolumeIndex.AddRecord(entry, (long)allocation));
@@ -261,6 +281,7 @@ public sealed partial class PoolManager
         }
 
         VolumeLabels.WriteVolume(_store, vol.Pool, vol.Name, new Dictionary<string, string>());
+        _log.VolumeDeleted(vol.Name, vol.Pool);
     }
 
     public async Task<VolumeDefinition> GetVolumeAsync(VolumeRef vol, CancellationToken ct = default)
@@ -299,7 +320,7 @@ public sealed partial class PoolManager
         }
 
         var backend = BackendFor(pool.Definition.Type);
-        var context = new PoolContext(pool.Definition);
+        var context = ContextFor(pool.Definition);
         if (entry is null)
         {
             return building is null

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Model;
@@ -15,6 +17,8 @@ namespace VirtPool.Core.Manager;
 /// lifecycle this process is changing waits for that change (<see cref="PoolTransitions"/>), as libvirt's
 /// calls wait for the pool's lock. Volume data I/O runs outside any lock, under a job that keeps every
 /// other change of that volume out; refreshes requested while one waits are coalesced into it.
+/// Changes that succeed are logged at Information; storage that fails at Warning (a request storage
+/// refuses only at Debug: the caller is told); the backends get the logger through <see cref="PoolContext"/>.
 /// </summary>
 public sealed partial class PoolManager : IDisposable, IStorageApi
 {
@@ -23,10 +27,12 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     private readonly StateLocks _locks;
     private readonly VolumeJobs _jobs;
     private readonly PoolTransitions _transitions = new();
+    private readonly ILogger _log;
     private bool _reconciled;
 
-    public PoolManager(StateStore store, BackendRegistry backends)
+    public PoolManager(StateStore store, BackendRegistry backends, ILogger? logger = null)
     {
+        _log = logger ?? NullLogger.Instance;
         _jobs = new VolumeJobs(Path.Combine(store.StatusDir, "jobs"));
         _store = store;
         _backends = backends;
@@ -179,6 +185,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         {
             _store.WriteLastLive(def.Name, null);
         }
+
+        _log.PoolDefined(def.Name);
         return new PoolRef(def.Name, def.Uuid);
     }
 
@@ -192,13 +200,14 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         using var held = await _locks.PoolAsync(def.Name, ct).ConfigureAwait(false);
         using var transition = _transitions.Begin(def.Name);
         var backend = BackendFor(def.Type);
-        var context = new PoolContext(def);
+        var context = ContextFor(def);
         if (doBuild)
         {
             await BuildWithAsync(backend, context, build, ct).ConfigureAwait(false);
         }
 
-        await StartWithAsync(backend, context, def, ct).ConfigureAwait(false);
+        var volumes = await StartWithAsync(backend, context, def, ct).ConfigureAwait(false);
+        _log.PoolCreated(def.Name, volumes);
         return new PoolRef(def.Name, def.Uuid);
     }
 
@@ -212,7 +221,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             throw VirtPoolException.InvalidOperation($"storage pool '{name}' is already active");
         }
 
-        await BuildWithAsync(BackendFor(pool.Definition.Type), new PoolContext(pool.Definition), flags, ct).ConfigureAwait(false);
+        await BuildWithAsync(BackendFor(pool.Definition.Type), ContextFor(pool.Definition), flags, ct).ConfigureAwait(false);
     }
 
     public async Task StartPoolAsync(string name, PoolBuildFlags build, bool doBuild, CancellationToken ct = default)
@@ -226,13 +235,14 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         var backend = BackendFor(pool.Definition.Type);
-        var context = new PoolContext(pool.Definition);
+        var context = ContextFor(pool.Definition);
         if (doBuild)
         {
             await BuildWithAsync(backend, context, build, ct).ConfigureAwait(false);
         }
 
-        await StartWithAsync(backend, context, pool.Definition, ct).ConfigureAwait(false);
+        var volumes = await StartWithAsync(backend, context, pool.Definition, ct).ConfigureAwait(false);
+        _log.PoolStarted(name, volumes);
     }
 
     public async Task DestroyPoolAsync(string name, CancellationToken ct = default)
@@ -243,8 +253,17 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         RequireActive(pool);
         RequireNoJobs(name);
         var backend = BackendFor(pool.Definition.Type);
-        await backend.StopPoolAsync(new PoolContext(pool.Definition), ct).ConfigureAwait(false);
+        try
+        {
+            await backend.StopPoolAsync(ContextFor(pool.Definition), ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (LogFailure(ex, "destroy", name))
+        {
+            throw;
+        }
+
         RecordStopped(pool);
+        _log.PoolDestroyed(name);
     }
 
     public async Task DeletePoolAsync(string name, CancellationToken ct = default)
@@ -263,7 +282,16 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             throw VirtPoolException.NoSupport("pool does not support pool deletion");
         }
 
-        await deleter.DeletePoolAsync(new PoolContext(pool.Definition), ct).ConfigureAwait(false);
+        try
+        {
+            await deleter.DeletePoolAsync(ContextFor(pool.Definition), ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (LogFailure(ex, "delete", name))
+        {
+            throw;
+        }
+
+        _log.PoolDeleted(name);
     }
 
     public async Task UndefinePoolAsync(string name, CancellationToken ct = default)
@@ -288,6 +316,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         _store.SetAutostart(name, false);
         _store.WriteLastLive(name, null);
         VolumeLabels.DeletePool(_store, name);
+        _log.PoolUndefined(name);
     }
 
     /// <summary>
@@ -363,18 +392,20 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         var pool = RequirePool(name);
         RequireActive(pool);
         var backend = BackendFor(pool.Definition.Type);
-        var context = new PoolContext(pool.Definition);
+        var context = ContextFor(pool.Definition);
         try
         {
-            var live = await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
+            var (live, volumes) = await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
             _store.WriteStatus(name, PoolXml.Format(live));
+            _log.PoolRefreshed(name, volumes);
         }
-        catch (VirtPoolException)
+        catch (VirtPoolException ex)
         {
             // libvirt stops a pool whose refresh fails, then reports the error.
             // A transient pool disappears with its status file; a persistent one stays defined.
             await backend.StopPoolAsync(context, ct).ConfigureAwait(false);
             RecordStopped(pool);
+            _log.RefreshStoppedPool(name, ex.Message);
             throw;
         }
     }
@@ -390,6 +421,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         _store.SetAutostart(name, autostart);
+        _log.PoolAutostartSet(name, autostart ? "enabled" : "disabled");
     }
 
     // ----- internals -----------------------------------------------------------------------------
@@ -539,7 +571,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         PoolSourceDuplicates.Check(def, pools.Select(p => p.Definition), allowActiveSame ? null : d => active.Contains(d.Name));
     }
 
-    private static async Task BuildWithAsync(IStorageBackend backend, PoolContext context, PoolBuildFlags flags, CancellationToken ct)
+    private async Task BuildWithAsync(IStorageBackend backend, PoolContext context, PoolBuildFlags flags, CancellationToken ct)
     {
         if ((flags & (PoolBuildFlags.Overwrite | PoolBuildFlags.NoOverwrite)) == (PoolBuildFlags.Overwrite | PoolBuildFlags.NoOverwrite))
         {
@@ -549,21 +581,46 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         // libvirt treats a backend without buildPool as already built.
         if (backend.Capabilities.CanBuild && backend is IPoolBuilder builder)
         {
-            await builder.BuildPoolAsync(context, flags, ct).ConfigureAwait(false);
+            try
+            {
+                await builder.BuildPoolAsync(context, flags, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (LogFailure(ex, "build", context.Name))
+            {
+                throw;
+            }
         }
+
+        _log.PoolBuilt(context.Name);
     }
 
-    /// <summary>Starts, refreshes and records an active pool; stops it again if the refresh fails.</summary>
-    private async Task StartWithAsync(IStorageBackend backend, PoolContext context, PoolDefinition def, CancellationToken ct)
+    /// <summary>
+    /// Starts, refreshes and records an active pool; stops it again if the refresh fails. Returns how
+    /// many volumes it found.
+    /// </summary>
+    private async Task<int> StartWithAsync(IStorageBackend backend, PoolContext context, PoolDefinition def, CancellationToken ct)
     {
-        await backend.StartPoolAsync(context, ct).ConfigureAwait(false);
+        try
+        {
+            await backend.StartPoolAsync(context, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (LogFailure(ex, "start", def.Name))
+        {
+            throw;
+        }
+
         try
         {
             // The index first, the status (which makes the pool active) last: a process killed in
             // between leaves an inactive pool, never an active one without its volumes.
-            var live = await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
+            var (live, volumes) = await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
             _store.WriteStatus(def.Name, PoolXml.Format(live));
             _store.WriteLastLive(def.Name, null);
+            return volumes;
+        }
+        catch (Exception ex) when (LogFailure(ex, "start", def.Name))
+        {
+            throw;
         }
         catch
         {
@@ -573,8 +630,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
     }
 
-    /// <summary>Scans the pool, records its volumes and sizes, and returns the live definition to keep.</summary>
-    private async Task<PoolDefinition> RefreshWithAsync(IStorageBackend backend, PoolContext context, CancellationToken ct)
+    /// <summary>Scans the pool, records its volumes and sizes, and returns the live definition to keep and how many volumes it holds.</summary>
+    private async Task<(PoolDefinition Live, int Volumes)> RefreshWithAsync(IStorageBackend backend, PoolContext context, CancellationToken ct)
     {
         var scan = await backend.RefreshPoolAsync(context, ct).ConfigureAwait(false);
         var index = new VolumeIndex { Sizes = scan.Sizes };
@@ -594,9 +651,10 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
         _store.WriteVolumeIndex(context.Name, index);
         var def = context.Definition;
-        return scan.TargetPermissions is { } found
+        var live = scan.TargetPermissions is { } found
             ? def with { Target = def.Target with { Permissions = found with { Label = def.Target.Permissions.Label } } }
             : def;
+        return (live, index.Count);
     }
 
     /// <summary>
