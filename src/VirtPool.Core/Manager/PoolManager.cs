@@ -944,6 +944,11 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         {
             return path;
         }
+        catch (ArgumentException)
+        {
+            // A path no file can have (a NUL inside): it matches no volume, as given.
+            return path;
+        }
     }
 
     private static VolumeIndexEntry ToEntry(VolumeDefinition v)
