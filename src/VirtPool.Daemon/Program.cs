@@ -11,6 +11,12 @@ if (args.Any(a => a is "--help" or "-h"))
     return 0;
 }
 
+if (args.Any(a => a is "--version" or "-V"))
+{
+    Console.WriteLine(DaemonOptions.VersionText);
+    return 0;
+}
+
 DaemonOptions options;
 try
 {

@@ -243,6 +243,7 @@ public sealed class LimitTests
 
         var queue = Assert.Throws<ArgumentException>(() => DaemonOptions.Parse(["--max-client-requests", "8", "--max-queued-client-requests", "4"]));
         Assert.Contains("--max-queued-client-requests 4 is less than --max-client-requests 8", queue.Message, StringComparison.Ordinal);
+        Assert.Matches(@"^virtpoold \(VirtPool\) \d+\.\d+\.\d+$", DaemonOptions.VersionText);
     }
 
     private static async Task<RawClient> OpenedClientAsync(string socket)

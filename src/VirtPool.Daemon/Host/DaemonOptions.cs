@@ -115,8 +115,26 @@ public sealed record DaemonOptions
                                    warnings per minute about misbehaving clients (malformed packets,
                                    timeouts, refused connections), each kind; the rest are counted
                                    in one summary line (default 10)
+          --version                print the version
           --help                   show this help
         """;
+
+    /// <summary>
+    /// "virtpoold (VirtPool) X.Y.Z": the assembly's informational version (the build's Version property),
+    /// without the source revision the SDK appends after a '+'.
+    /// </summary>
+    public static string VersionText
+    {
+        get
+        {
+            var assembly = typeof(DaemonOptions).Assembly;
+            string version = assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false) is [System.Reflection.AssemblyInformationalVersionAttribute info, ..]
+                ? info.InformationalVersion
+                : assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+            int plus = version.IndexOf('+', StringComparison.Ordinal);
+            return $"virtpoold (VirtPool) {(plus < 0 ? version : version[..plus])}";
+        }
+    }
 
     /// <summary>Parses the command line; throws <see cref="ArgumentException"/> with a user-facing message.</summary>
     public static DaemonOptions Parse(IReadOnlyList<string> args)
