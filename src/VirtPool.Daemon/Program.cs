@@ -11,6 +11,12 @@ if (args.Any(a => a is "--help" or "-h"))
     return 0;
 }
 
+if (args.Any(a => a is "--version" or "-V"))
+{
+    Console.WriteLine(DaemonOptions.VersionText);
+    return 0;
+}
+
 DaemonOptions options;
 try
 {
@@ -41,7 +47,15 @@ builder.Logging.AddSimpleConsole(o =>
     o.TimestampFormat = "yyyy-MM-dd HH:mm:ss.fff ";
 });
 builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-builder.Logging.SetMinimumLevel(Environment.GetEnvironmentVariable("VIRTPOOLD_DEBUG") is { Length: > 0 } ? LogLevel.Debug : LogLevel.Information);
+bool debug = Environment.GetEnvironmentVariable("VIRTPOOLD_DEBUG") is { Length: > 0 };
+builder.Logging.SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Information);
+if (!debug)
+{
+    // As libvirtd (log_level 3): a line per volume operation or external command only when asked
+    // for; what failed is still logged.
+    builder.Logging.AddFilter("VirtPool.Manager", LogLevel.Warning);
+    builder.Logging.AddFilter("VirtPool.Process", LogLevel.Warning);
+}
 builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 builder.Services.AddSingleton(options);

@@ -3,8 +3,8 @@ using System.Buffers;
 namespace VirtPool.Rpc;
 
 /// <summary>
-/// One received packet. <see cref="Payload"/> is a slice of the reader's buffer, valid until the pipe reader is
-/// advanced past it; copy it (e.g. <c>Payload.ToArray()</c>) if it must outlive that.
+/// One received packet. <see cref="Payload"/> is a slice of the reader's buffer, valid until the reader moves
+/// past it; copy it (e.g. <c>Payload.ToArray()</c>) if it must outlive that.
 /// </summary>
 public readonly record struct RpcPacket(RpcHeader Header, ReadOnlySequence<byte> Payload)
 {

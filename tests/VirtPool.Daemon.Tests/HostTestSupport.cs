@@ -63,7 +63,10 @@ internal sealed class TestDaemon : IAsyncDisposable
 
     public string TcpUri => $"qemu+tcp://127.0.0.1:{Daemon.TcpEndPoint!.Port}/system";
 
-    public static async Task<TestDaemon> StartAsync(bool tcp = false)
+    /// <param name="configure">Changes to the options (limits, timeouts) before the daemon starts.</param>
+    /// <param name="loggers">Where the daemon logs (tests that count log lines); nowhere by default.</param>
+    public static async Task<TestDaemon> StartAsync(bool tcp = false, Func<DaemonOptions, DaemonOptions>? configure = null,
+        Microsoft.Extensions.Logging.ILoggerFactory? loggers = null)
     {
         var dir = new TempDir();
         try
@@ -75,7 +78,8 @@ internal sealed class TestDaemon : IAsyncDisposable
                 Listen = tcp ? new IPEndPoint(IPAddress.Loopback, 0) : null,
                 AuthNone = tcp,
             };
-            var daemon = await VirtPoolDaemon.StartAsync(options);
+            options = configure?.Invoke(options) ?? options;
+            var daemon = await VirtPoolDaemon.StartAsync(options, loggers);
             return new TestDaemon(dir, daemon, options.SocketPath);
         }
         catch
@@ -122,7 +126,8 @@ internal sealed class ConnectionHarness : IAsyncDisposable
 
     public RawClient Client { get; }
 
-    public static async Task<ConnectionHarness> StartAsync(Action<ProcedureTable<DaemonCallContext>> register, Action<ClientConnection>? configure = null, int busyPollMicros = 0)
+    public static async Task<ConnectionHarness> StartAsync(Action<ProcedureTable<DaemonCallContext>> register, Action<ClientConnection>? configure = null, int busyPollMicros = 0,
+        ConnectionLimits? limits = null)
     {
         var dir = new TempDir();
         var table = new ProcedureTable<DaemonCallContext>();
@@ -138,7 +143,8 @@ internal sealed class ConnectionHarness : IAsyncDisposable
         listener.Listen(1);
         var client = RawClient.Unix(path);
         Socket server = await listener.AcceptAsync();
-        var connection = new ClientConnection(server, false, "harness", table, services, NullLogger.Instance, 5, 20, busyPollMicros);
+        var connection = new ClientConnection(server, false, "harness", table, services, NullLogger.Instance,
+            (limits ?? new ConnectionLimits()) with { BusyPollMicros = busyPollMicros });
         configure?.Invoke(connection);
         var run = Task.Run(connection.RunAsync);
         return new ConnectionHarness(dir, manager, connection, run, client);
@@ -215,6 +221,18 @@ internal sealed class RawClient : IDisposable
     }
 
     public void SendRaw(ReadOnlySpan<byte> bytes) => _stream.Write(bytes);
+
+    /// <summary>Sends without blocking the test (the server may stop reading); a connection the server closes ends it quietly.</summary>
+    public async Task SendRawIgnoringCloseAsync(ReadOnlyMemory<byte> bytes)
+    {
+        try
+        {
+            await _stream.WriteAsync(bytes);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or SocketException)
+        {
+        }
+    }
 
     public void Send(RpcHeader header, ReadOnlySpan<byte> payload)
     {

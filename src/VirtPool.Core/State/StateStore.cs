@@ -415,7 +415,13 @@ public sealed class StateStore
     {
         // Read first: an event after this point moves the generation on and the entry is checked again.
         var generation = Generation;
-        if (_parsed.TryGetValue(path, out var known) && (known.Value is null || known.Value is T))
+        if (generation >= 0 && _missing.TryGetValue(path, out var missingSince) && missingSince == generation)
+        {
+            // Known missing and nothing changed in the folder since: no syscall at all.
+            return null;
+        }
+
+        if (_parsed.TryGetValue(path, out var known) && known.Value is T)
         {
             // Nothing changed in the folder since the entry was last checked: no syscall at all.
             if (generation >= 0 && known.Generation == generation)
@@ -435,18 +441,12 @@ public sealed class StateStore
         var bytes = ReadBytesIfExists(path, out var st);
         if (bytes is null)
         {
-            // Only a watch can vouch that a missing file is still missing.
-            if (generation >= 0)
-            {
-                _parsed[path] = new ParsedEntry(default, null, generation);
-            }
-            else
-            {
-                _parsed.TryRemove(path, out _);
-            }
-
+            _parsed.TryRemove(path, out _);
+            RememberMissing(path, generation);
             return null;
         }
+
+        _missing.TryRemove(path, out _);
 
         var version = (st.Inode, st.MTimeSec, st.MTimeNsec, st.Size);
         if (_parsed.TryGetValue(path, out var cached) && cached.Version == version && cached.Value is T hit)
@@ -460,10 +460,43 @@ public sealed class StateStore
         return value;
     }
 
-    /// <summary>A parsed file (or, with a watch, a known-missing one) and when it was last known current.</summary>
+    /// <summary>A parsed file and when it was last known current.</summary>
     private sealed record ParsedEntry((ulong, long, long, long) Version, object? Value, long Generation);
 
+    /// <summary>Parsed files that exist (or existed): as many as the folder has held, so bounded by what was stored.</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ParsedEntry> _parsed = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// How many known-missing paths are remembered. Misses are keyed by whatever name a client asked
+    /// for, so without a bound every lookup of a new random name would stay in memory for good.
+    /// Enough for the stopped pools' status files and the names scripts probe; beyond it the set is
+    /// dropped and rebuilt, which costs a stat per miss, never a wrong answer.
+    /// </summary>
+    internal const int MissingCacheCapacity = 1024;
+
+    /// <summary>Paths known missing (with a watch) and the watch generation that vouches for it.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _missing = new(StringComparer.Ordinal);
+
+    /// <summary>Entries in the caches keyed by client-supplied names (tests: they stay bounded).</summary>
+    internal int CachedPathCount => _parsed.Count + _missing.Count + _indexes.Count + _markers.Count;
+
+    private void RememberMissing(string path, long generation)
+    {
+        // Only a watch can vouch that a missing file is still missing; a name longer than a file
+        // name can be (NAME_MAX) can never exist, so is not worth remembering.
+        if (generation < 0 || Path.GetFileName(path.AsSpan()).Length > 255)
+        {
+            _missing.TryRemove(path, out _);
+            return;
+        }
+
+        if (_missing.Count >= MissingCacheCapacity && !_missing.ContainsKey(path))
+        {
+            _missing.Clear();
+        }
+
+        _missing[path] = generation;
+    }
 
     // ----- change watch ----------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.IO.Pipelines;
+using System.Diagnostics;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
 using VirtPool.Daemon.Events;
+using VirtPool.Daemon.Host;
 using VirtPool.Rpc;
 
 namespace VirtPool.Daemon.Connections;
@@ -51,9 +52,9 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
     private static long s_nextId;
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
-
-    private readonly PipeReader _reader;
+    private readonly FrameReader _frames;
+    private readonly RateLimitedLog _protocolErrors;
+    private readonly RateLimitedLog _failures;
     private readonly Lock _writeGate = new();
     private readonly Queue<Outgoing> _pendingWrites = new();
     private readonly CancellationTokenSource _closing = new();
@@ -71,26 +72,40 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
     private Task _drainTask = Task.CompletedTask;
     private Task? _keepaliveTask;
     private long _lastReceivedTicks = Environment.TickCount64;
+
+    /// <summary>Stopwatch timestamp by which CONNECT_OPEN must have succeeded; 0 once open or without a limit.</summary>
+    private long _handshakeDeadline;
     private int _closeStarted;
     private volatile string? _openedUri;
     private volatile bool _openedReadOnly;
 
     internal ClientConnection(Socket socket, bool readOnlySocket, string listenerName, ProcedureTable<DaemonCallContext> table,
-        DaemonServices services, ILogger log, int maxCalls, int maxQueuedCalls, int busyPollMicros = 0)
+        DaemonServices services, ILogger log, ConnectionLimits limits)
     {
-        _busyPollLimitTicks = busyPollMicros * System.Diagnostics.Stopwatch.Frequency / 1_000_000;
         _socket = socket;
         _socketReadOnly = readOnlySocket;
         _table = table;
         _services = services;
         _log = log;
-        _stream = new NetworkStream(socket, ownsSocket: false);
-        _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 65536, minimumReadSize: 4096, leaveOpen: true));
-        _workers = new SemaphoreSlim(maxCalls, maxCalls);
-        _queuedCalls = new SemaphoreSlim(maxQueuedCalls, maxQueuedCalls);
+        Limits = limits;
+        _protocolErrors = limits.ProtocolErrors ?? RateLimitedLog.Unlimited(log);
+        _failures = limits.Failures ?? RateLimitedLog.Unlimited(log);
+        _frames = new FrameReader(socket, limits.Budget, limits.FrameTimeout, limits.BusyPollMicros);
+        _workers = new SemaphoreSlim(limits.MaxCalls, limits.MaxCalls);
+        _queuedCalls = new SemaphoreSlim(limits.MaxQueuedCalls, limits.MaxQueuedCalls);
+        if (limits.HandshakeTimeout > TimeSpan.Zero)
+        {
+            _handshakeDeadline = Stopwatch.GetTimestamp() + (long)(limits.HandshakeTimeout.TotalSeconds * Stopwatch.Frequency);
+        }
+
         Id = Interlocked.Increment(ref s_nextId);
         Description = $"#{Id} on {listenerName}";
     }
+
+    internal ConnectionLimits Limits { get; }
+
+    /// <summary>Called once when CONNECT_OPEN succeeds (the daemon stops counting the connection as anonymous).</summary>
+    internal Action<ClientConnection>? Opened { get; set; }
 
     public long Id { get; }
 
@@ -130,8 +145,29 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
 
             _openedReadOnly = readOnly;
             _openedUri = uri;
-            return true;
+            Volatile.Write(ref _handshakeDeadline, 0);
         }
+
+        Opened?.Invoke(this);
+        return true;
+    }
+
+    /// <summary>
+    /// Why the connection should be dropped as of <paramref name="timestamp"/> (a Stopwatch timestamp):
+    /// a frame that has waited on the socket longer than the frame timeout (a client that stalls or
+    /// trickles mid-packet), or no CONNECT_OPEN within the handshake timeout; null when neither.
+    /// </summary>
+    internal string? OverdueReason(long timestamp)
+    {
+        if (_frames.IsOverdue(timestamp))
+        {
+            return $"packet incomplete for more than {Limits.FrameTimeout.TotalSeconds} s";
+        }
+
+        long handshake = Volatile.Read(ref _handshakeDeadline);
+        return handshake != 0 && timestamp > handshake && _openedUri is null
+            ? $"not opened within {Limits.HandshakeTimeout.TotalSeconds} s"
+            : null;
     }
 
     /// <summary>Starts server-side keepalive the first time the client shows it can answer PINGs.</summary>
@@ -168,41 +204,21 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         CancellationToken token = _closing.Token;
         try
         {
-            while (true)
+            while (await _frames.ReadAsync(token).ConfigureAwait(false) is { } packet)
             {
-                ReadResult result = await _reader.ReadAsync(token).ConfigureAwait(false);
-                NoteArrival();
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                try
-                {
-                    while (RpcFrame.TryReadPacket(ref buffer, out var packet))
-                    {
-                        Interlocked.Exchange(ref _lastReceivedTicks, Environment.TickCount64);
-                        await OnPacketAsync(packet, token).ConfigureAwait(false);
-                    }
-                }
-                finally
-                {
-                    _reader.AdvanceTo(buffer.Start, buffer.End);
-                }
+                Interlocked.Exchange(ref _lastReceivedTicks, Environment.TickCount64);
+                await OnPacketAsync(packet, token).ConfigureAwait(false);
+            }
 
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    if (!buffer.IsEmpty)
-                    {
-                        _log.LogDebug("Connection {Connection}: client closed in the middle of a packet", Description);
-                    }
-
-                    return;
-                }
-
-                AwaitNextPacketBriefly();
+            if (_frames.EndedMidFrame)
+            {
+                _log.LogDebug("Connection {Connection}: client closed in the middle of a packet", Description);
             }
         }
         catch (RpcProtocolException ex)
         {
             // No way to resynchronise a byte stream after a bad length word (spec 1.2).
-            _log.LogWarning("Connection {Connection}: malformed packet, closing: {Message}", Description, ex.Message);
+            _protocolErrors.Warn("Connection {Connection}: malformed packet, closing: {Message}", Description, ex.Message);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
@@ -215,48 +231,12 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         {
             _log.LogError(ex, "Connection {Connection}: unexpected failure, closing", Description);
         }
-    }
-
-    /// <summary>
-    /// A client in a call loop sends its next call a few microseconds after our reply. Waiting for it
-    /// in epoll costs a sleep and a wake-up, which is most of a round trip here; so a connection
-    /// whose calls recently followed replies that closely polls its socket for about that long
-    /// first. Connections that pause longer (most of them) never spin.
-    /// </summary>
-    private void AwaitNextPacketBriefly()
-    {
-        _idleSince = System.Diagnostics.Stopwatch.GetTimestamp();
-        long gap = _gapEwmaTicks;
-        if (gap > _busyPollLimitTicks)
+        finally
         {
-            return;
-        }
-
-        long until = _idleSince + Math.Min(_busyPollLimitTicks, (2 * gap) + PollFloorTicks);
-        while (_socket.Available == 0 && System.Diagnostics.Stopwatch.GetTimestamp() < until)
-        {
-            Thread.SpinWait(1);
+            // Buffers and budget go back now, not when the last call of the connection has finished.
+            _frames.Dispose();
         }
     }
-
-    private void NoteArrival()
-    {
-        if (_idleSince == 0)
-        {
-            return;
-        }
-
-        long gap = System.Diagnostics.Stopwatch.GetTimestamp() - _idleSince;
-        _idleSince = 0;
-        // A moving average of the gaps, with outliers capped so one long pause is forgotten quickly.
-        _gapEwmaTicks += (Math.Min(gap, CappedGapTicks) - _gapEwmaTicks) / 4;
-    }
-
-    private static readonly long PollFloorTicks = 5 * System.Diagnostics.Stopwatch.Frequency / 1_000_000;
-    private static readonly long CappedGapTicks = System.Diagnostics.Stopwatch.Frequency / 1000;
-    private readonly long _busyPollLimitTicks;
-    private long _idleSince;
-    private long _gapEwmaTicks = CappedGapTicks;
 
     private async ValueTask OnPacketAsync(RpcPacket packet, CancellationToken token)
     {
@@ -328,21 +308,31 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
             return;
         }
 
-        // The payload lives in the pipe's buffer only until the reader advances.
-        byte[] args = packet.Payload.ToArray();
+        // A small payload lives in the reader's buffer only until the next read: copied. A large one
+        // has a buffer of its own, which the call keeps (with its share of the incoming budget) until done.
+        LargeFrame? frame = _frames.DetachLargeFrame();
+        ReadOnlyMemory<byte> args = frame is null ? packet.Payload.ToArray() : frame.Payload;
+        try
+        {
+            // A full queue stops the reader, which throttles the client through the socket (libvirt's max_client_requests).
+            await _queuedCalls.WaitAsync(token).ConfigureAwait(false);
+        }
+        catch
+        {
+            frame?.Dispose();
+            throw;
+        }
 
-        // A full queue stops the reader, which throttles the client through the socket (libvirt's max_client_requests).
-        await _queuedCalls.WaitAsync(token).ConfigureAwait(false);
         if (InlineProcedures.Contains(call.Procedure))
         {
-            await RunCallAsync(call, args, token).ConfigureAwait(false);
+            await RunCallAsync(call, args, frame, token).ConfigureAwait(false);
             return;
         }
 
-        _ = Track(Task.Run(() => RunCallAsync(call, args, token), CancellationToken.None));
+        _ = Track(Task.Run(() => RunCallAsync(call, args, frame, token), CancellationToken.None));
     }
 
-    private async Task RunCallAsync(RpcHeader call, byte[] args, CancellationToken token)
+    private async Task RunCallAsync(RpcHeader call, ReadOnlyMemory<byte> args, LargeFrame? frame, CancellationToken token)
     {
         try
         {
@@ -369,11 +359,12 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         }
         finally
         {
+            frame?.Dispose();
             _queuedCalls.Release();
         }
     }
 
-    private async Task DispatchAsync(RpcHeader call, byte[] args, CancellationToken token)
+    private async Task DispatchAsync(RpcHeader call, ReadOnlyMemory<byte> args, CancellationToken token)
     {
         var reply = new PooledBufferWriter();
         var context = new DaemonCallContext(call, reply, this, _services, token);
@@ -389,7 +380,9 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         }
         catch (Exception ex)
         {
-            _log.LogError(ex, "Connection {Connection}: procedure {Procedure} failed unexpectedly", Description, call.Procedure);
+            // A defect, but one a client can repeat at will: rate-limited.
+            _failures.Error(ex, "Connection {Connection}: procedure {Procedure} failed unexpectedly", Description, call.Procedure);
+
             reply.Clear();
             RpcReplies.WriteErrorReply(reply, call, RemoteError.FromException(VirtPoolException.Internal(ex.Message)));
         }
@@ -626,7 +619,7 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
 
                 if (++unanswered > KeepaliveCount)
                 {
-                    _log.LogWarning("Connection {Connection}: no keepalive response, closing", Description);
+                    _protocolErrors.Warn("Connection {Connection}: no keepalive response, closing", Description);
                     BeginClose();
                     return;
                 }
@@ -690,8 +683,6 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
             _log.LogWarning("Connection {Connection}: {Count} tasks did not stop in time", Description, _running.Count);
         }
 
-        await _reader.CompleteAsync().ConfigureAwait(false);
-        await _stream.DisposeAsync().ConfigureAwait(false);
         _socket.Dispose();
         _log.LogDebug("Connection {Connection} closed", Description);
         _closed.TrySetResult();

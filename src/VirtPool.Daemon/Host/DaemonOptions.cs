@@ -25,11 +25,49 @@ public sealed record DaemonOptions
 
     public string? PidFile { get; init; }
 
-    /// <summary>Concurrent CALLs per connection (libvirt's max_workers default 5); more wait in a bounded queue.</summary>
-    public int MaxCallsPerConnection { get; init; } = 5;
+    /// <summary>Concurrent CALLs per connection (libvirt's max_client_requests, default 5); more wait in a bounded queue.</summary>
+    public int MaxCallsPerConnection { get; init; } = DefaultMaxClientRequests;
 
     /// <summary>Calls read from a connection but not yet finished; beyond it the connection's reader pauses.</summary>
-    public int MaxQueuedCallsPerConnection { get; init; } = 20;
+    public int MaxQueuedCallsPerConnection { get; init; } = DefaultMaxQueuedClientRequests;
+
+    /// <summary>Connections served at once (libvirt's max_clients); a connection beyond it is closed at once.</summary>
+    public int MaxClients { get; init; } = DefaultMaxClients;
+
+    /// <summary>
+    /// Connections not yet opened (no CONNECT_OPEN yet; libvirt's max_anonymous_clients). When a new one
+    /// would exceed it, the one that has waited longest is closed: a real client opens within
+    /// milliseconds, so the oldest is the likeliest to be idle on purpose.
+    /// </summary>
+    public int MaxAnonymousClients { get; init; } = DefaultMaxAnonymousClients;
+
+    /// <summary>Budget for buffered incoming frames larger than 16 KiB, all connections together.</summary>
+    public long MaxBufferedBytes { get; init; } = DefaultMaxBufferedBytes;
+
+    /// <summary>How long a packet may wait on the socket for the rest of its bytes; zero: forever.</summary>
+    public TimeSpan FrameTimeout { get; init; } = DefaultFrameTimeout;
+
+    /// <summary>How long a connection may go without a successful CONNECT_OPEN; zero: forever.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = DefaultHandshakeTimeout;
+
+    /// <summary>Client-caused warnings (malformed packets, timeouts, refused connections) logged per minute, each kind.</summary>
+    public int ProtocolErrorLogLimit { get; init; } = DefaultProtocolErrorLogLimit;
+
+    public const int DefaultMaxClientRequests = 5;
+
+    public const int DefaultMaxQueuedClientRequests = 20;
+
+    public const int DefaultMaxClients = 5000;
+
+    public const int DefaultMaxAnonymousClients = 20;
+
+    public const long DefaultMaxBufferedBytes = 128L << 20;
+
+    public static readonly TimeSpan DefaultFrameTimeout = TimeSpan.FromSeconds(30);
+
+    public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(10);
+
+    public const int DefaultProtocolErrorLogLimit = 10;
 
     /// <summary>
     /// How long (µs) a connection whose client calls in a tight loop polls for its next call before
@@ -55,14 +93,59 @@ public sealed record DaemonOptions
           --pid-file FILE          write the process id to FILE
           --busy-poll-us N         poll up to N µs for the next call of a client calling in a tight
                                    loop, instead of sleeping (default 40; 0 = never poll)
+        Limits (libvirtd.conf's names in brackets):
+          --max-clients N          connections served at once; more are closed at once (default 5000)
+                                   [max_clients]
+          --max-anonymous-clients N
+                                   connections not yet opened; beyond it the longest-waiting one is
+                                   closed (default 20) [max_anonymous_clients]
+          --max-client-requests N  calls of one connection running at once (default 5)
+                                   [max_client_requests]
+          --max-queued-client-requests N
+                                   calls of one connection read but not finished; then its reading
+                                   pauses (default 20; at least --max-client-requests)
+          --max-buffered-mib N     MiB of incoming packets over 16 KiB buffered, all connections
+                                   together; a connection whose packet does not fit waits, unread
+                                   (default 128)
+          --frame-timeout S        drop a connection whose packet has waited S seconds for its
+                                   remaining bytes (default 30; 0 = never)
+          --handshake-timeout S    drop a connection not opened S seconds after it connected
+                                   (default 10; 0 = never)
+          --protocol-error-log-limit N
+                                   warnings per minute about misbehaving clients (malformed packets,
+                                   timeouts, refused connections), each kind; the rest are counted
+                                   in one summary line (default 10)
+          --version                print the version
           --help                   show this help
         """;
+
+    /// <summary>
+    /// "virtpoold (VirtPool) X.Y.Z": the assembly's informational version (the build's Version property),
+    /// without the source revision the SDK appends after a '+'.
+    /// </summary>
+    public static string VersionText
+    {
+        get
+        {
+            var assembly = typeof(DaemonOptions).Assembly;
+            string version = assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false) is [System.Reflection.AssemblyInformationalVersionAttribute info, ..]
+                ? info.InformationalVersion
+                : assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+            int plus = version.IndexOf('+', StringComparison.Ordinal);
+            return $"virtpoold (VirtPool) {(plus < 0 ? version : version[..plus])}";
+        }
+    }
 
     /// <summary>Parses the command line; throws <see cref="ArgumentException"/> with a user-facing message.</summary>
     public static DaemonOptions Parse(IReadOnlyList<string> args)
     {
         string? socket = null, listen = null, auth = null, stateDir = null, pidFile = null;
         int busyPoll = DefaultBusyPollMicros;
+        int maxClients = DefaultMaxClients, maxAnonymous = DefaultMaxAnonymousClients;
+        int maxRequests = DefaultMaxClientRequests, maxQueued = DefaultMaxQueuedClientRequests;
+        long maxBuffered = DefaultMaxBufferedBytes;
+        TimeSpan frameTimeout = DefaultFrameTimeout, handshakeTimeout = DefaultHandshakeTimeout;
+        int logLimit = DefaultProtocolErrorLogLimit;
         bool roSocket = true;
         for (int i = 0; i < args.Count; i++)
         {
@@ -106,8 +189,21 @@ public sealed record DaemonOptions
                     }
 
                     break;
+                case "--max-clients": maxClients = Number(arg, Value(), 1, 1_000_000, "a number of connections"); break;
+                case "--max-anonymous-clients": maxAnonymous = Number(arg, Value(), 1, 1_000_000, "a number of connections"); break;
+                case "--max-client-requests": maxRequests = Number(arg, Value(), 1, 1000, "a number of calls"); break;
+                case "--max-queued-client-requests": maxQueued = Number(arg, Value(), 1, 10_000, "a number of calls"); break;
+                case "--max-buffered-mib": maxBuffered = (long)Number(arg, Value(), 1, 1 << 20, "a number of MiB") << 20; break;
+                case "--frame-timeout": frameTimeout = TimeSpan.FromSeconds(Number(arg, Value(), 0, 86_400, "a number of seconds")); break;
+                case "--handshake-timeout": handshakeTimeout = TimeSpan.FromSeconds(Number(arg, Value(), 0, 86_400, "a number of seconds")); break;
+                case "--protocol-error-log-limit": logLimit = Number(arg, Value(), 0, 1_000_000, "a number of lines"); break;
                 default: throw new ArgumentException($"unknown option '{args[i]}'");
             }
+        }
+
+        if (maxQueued < maxRequests)
+        {
+            throw new ArgumentException($"--max-queued-client-requests {maxQueued} is less than --max-client-requests {maxRequests}");
         }
 
         if (auth is not null && auth != "none")
@@ -139,7 +235,27 @@ public sealed record DaemonOptions
             StateDirOption = stateDir,
             PidFile = pidFile is null ? null : Path.GetFullPath(pidFile),
             BusyPollMicros = busyPoll,
+            MaxClients = maxClients,
+            MaxAnonymousClients = maxAnonymous,
+            MaxCallsPerConnection = maxRequests,
+            MaxQueuedCallsPerConnection = maxQueued,
+            MaxBufferedBytes = maxBuffered,
+            FrameTimeout = frameTimeout,
+            HandshakeTimeout = handshakeTimeout,
+            ProtocolErrorLogLimit = logLimit,
         };
+    }
+
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, or the option's error.</summary>
+    private static int Number(string option, string text, int min, int max, string what)
+    {
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int value)
+            || value < min || value > max)
+        {
+            throw new ArgumentException($"{option} '{text}' is not {what} from {min} to {max}");
+        }
+
+        return value;
     }
 
     /// <summary>/run/virtpool/libvirt-sock as root; otherwise the per-user runtime folder, as the CLI resolves it.</summary>

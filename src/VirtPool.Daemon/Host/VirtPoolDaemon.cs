@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -16,7 +17,9 @@ namespace VirtPool.Daemon.Host;
 
 /// <summary>
 /// The running daemon: one PoolManager and SecretStore for the process, the listeners, and every live
-/// connection. Usable without the generic host (tests start it in-process).
+/// connection. Usable without the generic host (tests start it in-process). It admits connections
+/// within libvirtd's limits (max_clients, max_anonymous_clients), shares one budget for incoming
+/// packets among them, and drops those that stall mid-packet or never open.
 /// </summary>
 public sealed class VirtPoolDaemon : IAsyncDisposable
 {
@@ -34,6 +37,13 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
     private readonly ConcurrentDictionary<ClientConnection, Task> _connections = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _acceptLoops = [];
+    private readonly ConnectionLimits _limits;
+    private readonly RateLimitedLog _refusals;
+
+    /// <summary>Connections not yet opened, oldest first; guarded by locking the list.</summary>
+    private readonly LinkedList<ClientConnection> _anonymous = new();
+    private readonly Dictionary<ClientConnection, LinkedListNode<ClientConnection>> _anonymousNodes = [];
+    private Task _sweeper = Task.CompletedTask;
     private int _disposed;
 
     private VirtPoolDaemon(DaemonOptions options, ILoggerFactory loggers, DaemonServices services, EventHub events, ProcedureTable<DaemonCallContext> table)
@@ -44,6 +54,19 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
         Services = services;
         _events = events;
         _table = table;
+        var clientLog = loggers.CreateLogger<ClientConnection>();
+        _refusals = new RateLimitedLog(_log, options.ProtocolErrorLogLimit, TimeSpan.FromMinutes(1));
+        _limits = new ConnectionLimits
+        {
+            MaxCalls = options.MaxCallsPerConnection,
+            MaxQueuedCalls = options.MaxQueuedCallsPerConnection,
+            BusyPollMicros = options.BusyPollMicros,
+            FrameTimeout = options.FrameTimeout,
+            HandshakeTimeout = options.HandshakeTimeout,
+            Budget = new IncomingBudget(options.MaxBufferedBytes),
+            ProtocolErrors = new RateLimitedLog(clientLog, options.ProtocolErrorLogLimit, TimeSpan.FromMinutes(1)),
+            Failures = new RateLimitedLog(clientLog, options.ProtocolErrorLogLimit, TimeSpan.FromMinutes(1)),
+        };
     }
 
     public DaemonServices Services { get; }
@@ -52,6 +75,24 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
     public IPEndPoint? TcpEndPoint { get; private set; }
 
     public int ConnectionCount => _connections.Count;
+
+    /// <summary>Connections that have not completed CONNECT_OPEN.</summary>
+    public int AnonymousCount
+    {
+        get
+        {
+            lock (_anonymous)
+            {
+                return _anonymous.Count;
+            }
+        }
+    }
+
+    /// <summary>The budget incoming packets over 16 KiB are reserved from (tests, diagnostics).</summary>
+    internal IncomingBudget IncomingBudget => _limits.Budget;
+
+    /// <summary>Client-caused warnings, rate-limited (tests).</summary>
+    internal RateLimitedLog ProtocolErrors => _limits.ProtocolErrors!;
 
     internal IEnumerable<ClientConnection> Connections => _connections.Keys;
 
@@ -67,7 +108,8 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
 
         // A long-lived reader of the folder: unchanged state is then answered without a stat per file.
         store.WatchForChanges();
-        var manager = new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
+        var manager = new PoolManager(store, BackendCatalog.Create(new ProcessRunner(loggers.CreateLogger("VirtPool.Process"))),
+            loggers.CreateLogger("VirtPool.Manager"));
         var secrets = manager.Secrets;
         var events = new EventHub(loggers.CreateLogger<EventHub>());
         var daemon = new VirtPoolDaemon(options, loggers, new DaemonServices(manager, secrets, events), events, DaemonProcedures.Create());
@@ -75,10 +117,8 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
         {
             // A restarted libvirtd has forgotten ephemeral secrets; autostart may need the persistent ones.
             secrets.DiscardEphemeral();
-            foreach (var problem in await manager.ReconcileAsync(ct).ConfigureAwait(false))
-            {
-                log.LogWarning("Start-up: {Problem}", problem);
-            }
+            // The manager logs each problem itself.
+            await manager.ReconcileAsync(ct).ConfigureAwait(false);
 
             // Listening only after reconciliation: it may clear the runtime folder the socket lives in.
             daemon.Listen();
@@ -114,6 +154,8 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
         {
             _acceptLoops.Add(Task.Run(() => AcceptLoopAsync(listener)));
         }
+
+        _sweeper = Task.Run(SweepLoopAsync);
     }
 
     private async Task AcceptLoopAsync(Listener listener)
@@ -138,13 +180,27 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
                 continue;
             }
 
+            if (_connections.Count >= _options.MaxClients)
+            {
+                // libvirtd's max_clients. Closed rather than left in the backlog: the client learns at
+                // once instead of hanging until someone else disconnects.
+                _refusals.Warn("Too many clients ({Max}): closed a new connection on {Listener}", _options.MaxClients, listener.Name);
+                client.Dispose();
+                continue;
+            }
+
             if (listener.IsTcp)
             {
                 client.NoDelay = true;
             }
 
             var connection = new ClientConnection(client, listener.ReadOnly, listener.Name, _table, Services,
-                _loggers.CreateLogger<ClientConnection>(), _options.MaxCallsPerConnection, _options.MaxQueuedCallsPerConnection, _options.BusyPollMicros);
+                _loggers.CreateLogger<ClientConnection>(), _limits)
+            {
+                Opened = NoLongerAnonymous,
+            };
+            // Counted before it can read anything, so its CONNECT_OPEN always finds it counted.
+            AdmitAnonymous(connection);
             _events.Attach(connection);
             var run = Task.Run(async () =>
             {
@@ -154,6 +210,7 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
                 }
                 finally
                 {
+                    NoLongerAnonymous(connection);
                     _events.Detach(connection);
                     _connections.TryRemove(connection, out _);
                 }
@@ -164,6 +221,92 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
                 connection.BeginClose();
             }
         }
+    }
+
+    /// <summary>
+    /// Counts a new connection as anonymous until it opens; over max_anonymous_clients, closes the one
+    /// that has waited longest. libvirtd stops accepting instead, which lets a few idle connections
+    /// lock every new client out until they time out; a real client opens within milliseconds, so
+    /// the oldest unopened one is the likeliest to be idle on purpose.
+    /// </summary>
+    private void AdmitAnonymous(ClientConnection connection)
+    {
+        ClientConnection? evicted = null;
+        lock (_anonymous)
+        {
+            _anonymousNodes[connection] = _anonymous.AddLast(connection);
+            if (_anonymous.Count > _options.MaxAnonymousClients)
+            {
+                evicted = _anonymous.First!.Value;
+                _anonymous.RemoveFirst();
+                _anonymousNodes.Remove(evicted);
+            }
+        }
+
+        if (evicted is not null)
+        {
+            _refusals.Warn("Too many connections not yet opened ({Max}): closed the oldest, {Connection}", _options.MaxAnonymousClients, evicted.Description);
+            evicted.BeginClose();
+        }
+    }
+
+    private void NoLongerAnonymous(ClientConnection connection)
+    {
+        lock (_anonymous)
+        {
+            if (_anonymousNodes.Remove(connection, out var node))
+            {
+                _anonymous.Remove(node);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Drops connections past a deadline (a packet stalled mid-way, no CONNECT_OPEN in time) and
+    /// writes the summaries of suppressed warnings. One pass over the connections per tick: cheaper
+    /// than a timer per connection and per packet.
+    /// </summary>
+    private async Task SweepLoopAsync()
+    {
+        var interval = SweepInterval(_options.FrameTimeout, _options.HandshakeTimeout);
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                long now = Stopwatch.GetTimestamp();
+                foreach (var connection in _connections.Keys)
+                {
+                    if (connection.OverdueReason(now) is { } reason)
+                    {
+                        _limits.ProtocolErrors!.Warn("Connection {Connection}: {Reason}, closing", connection.Description, reason);
+                        connection.BeginClose();
+                    }
+                }
+
+                _limits.ProtocolErrors!.Flush();
+                _limits.Failures!.Flush();
+                _refusals.Flush();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>A quarter of the shortest timeout, between 10 ms and 1 s: deadlines are kept to within 25 %.</summary>
+    private static TimeSpan SweepInterval(TimeSpan frameTimeout, TimeSpan handshakeTimeout)
+    {
+        var shortest = TimeSpan.FromSeconds(4);
+        foreach (var timeout in new[] { frameTimeout, handshakeTimeout })
+        {
+            if (timeout > TimeSpan.Zero && timeout < shortest)
+            {
+                shortest = timeout;
+            }
+        }
+
+        return TimeSpan.FromTicks(Math.Max(shortest.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks));
     }
 
     private void WritePidFile()
@@ -190,6 +333,7 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
         }
 
         await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+        await _sweeper.ConfigureAwait(false);
         foreach (var connection in _connections.Keys)
         {
             connection.BeginClose();
