@@ -197,7 +197,7 @@ public sealed partial class LocalFileVolumes
 
     /// <summary>
     /// An RPC upload: data written at the position, holes punched (sparse) or zeroed, never beyond
-    /// <paramref name="limit"/> bytes (the room up to the capacity, or the requested length). Synced at the end.
+    /// <paramref name="limit"/> bytes (the room up to the capacity, or the requested length).
     /// </summary>
     private static async Task<long> UploadFromSparseStreamAsync(ISparseStream stream, SafeFileHandle target, string path, long offset, long limit, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
     {
@@ -246,11 +246,9 @@ public sealed partial class LocalFileVolumes
                 throw VirtPoolException.System($"cannot extend file '{path}'", LibC.Errno);
             }
 
-            if (LibC.FDataSync(fd) < 0)
-            {
-                throw VirtPoolException.System($"cannot sync file '{path}'", LibC.Errno);
-            }
-
+            // No fdatasync, as libvirt's upload and the local upload here: the data is in the page cache
+            // (coherent for every reader, a VM included) and reaches the disk with writeback; syncing
+            // here made a 64 MiB upload to ext4 a third slower than libvirtd's.
             return pos - offset;
         }
         finally
