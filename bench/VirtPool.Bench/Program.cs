@@ -130,6 +130,39 @@ switch (mode)
             break;
         }
 
+    case "delete":
+        {
+            // delete DIR N: N raw volumes made (untimed), then deleted one by one through the manager,
+            // with the state folder watched as the daemon watches it (warmed up first: JIT).
+            var store = new StateStore(Path.Combine(dir, "state"), Environment.GetEnvironmentVariable("BENCH_RUNTIME_DIR"));
+            store.EnsureCreated();
+            store.WatchForChanges();
+            var manager = new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
+            foreach (var (pool, count, timed) in new[] { ("warm", 500, false), ("bench", n, true) })
+            {
+                await manager.DefinePoolAsync($"<pool type='dir'><name>{pool}</name><target><path>{dir}/{pool}</path></target></pool>");
+                await manager.StartPoolAsync(pool, PoolBuildFlags.None, true);
+                var vols = new List<VolumeRef>(count);
+                for (var i = 0; i < count; i++)
+                {
+                    vols.Add(await manager.CreateVolumeAsync(pool, $"<volume><name>d{i}.img</name><capacity>1048576</capacity><allocation>0</allocation></volume>"));
+                }
+
+                var sw = Stopwatch.StartNew();
+                foreach (var v in vols)
+                {
+                    await manager.DeleteVolumeAsync(v);
+                }
+
+                if (timed)
+                {
+                    Report(mode, sw.Elapsed.TotalSeconds, n);
+                }
+            }
+
+            break;
+        }
+
     case "baseline-create":
         {
             Directory.CreateDirectory(dir);

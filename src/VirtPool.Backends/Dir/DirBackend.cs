@@ -40,6 +40,9 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
     public Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
         => Task.FromResult(_volumes.Refresh(volume));
 
+    public Task<ulong> GetAllocationAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
+        => Task.FromResult(_volumes.AllocationOf(volume));
+
     public VolumeDefinition PrepareVolume(PoolContext pool, VolumeDefinition volume)
         => _volumes.Prepare(RequireTarget(pool), volume);
 

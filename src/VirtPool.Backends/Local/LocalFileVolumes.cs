@@ -124,6 +124,21 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             });
     }
 
+    /// <summary>
+    /// What <see cref="Refresh"/> reports as the allocation, for a plain file or device in one stat;
+    /// anything else (a ploop folder) through the full probe.
+    /// </summary>
+    public ulong AllocationOf(VolumeDefinition volume)
+    {
+        var path = volume.Target.Path ?? throw VirtPoolException.Internal($"volume '{volume.Name}' has no path");
+        if (FileStat.TryStat(path, out var st, out _) && (st.IsRegular || st.IsBlockDevice))
+        {
+            return (ulong)st.AllocatedBytes;
+        }
+
+        return Refresh(volume).Allocation ?? 0;
+    }
+
     public VolumeDefinition Refresh(VolumeDefinition volume)
     {
         var path = volume.Target.Path ?? throw VirtPoolException.Internal($"volume '{volume.Name}' has no path");

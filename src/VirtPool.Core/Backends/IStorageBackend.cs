@@ -32,6 +32,13 @@ public interface IStorageBackend
     Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken);
 
     /// <summary>
+    /// The space the volume takes now, for the pool's accounting when it is deleted. By default what a
+    /// refresh reports; a backend that can tell for less (a stat instead of a header probe) says so here.
+    /// </summary>
+    async Task<ulong> GetAllocationAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
+        => (await RefreshVolumeAsync(pool, volume, cancellationToken).ConfigureAwait(false)).Allocation ?? 0;
+
+    /// <summary>
     /// Fills in what the backend decides before anything is created: key, target path, type, default
     /// format. Pure: no I/O that changes storage.
     /// </summary>

@@ -239,7 +239,7 @@ public sealed partial class PoolManager
         ulong allocation = 0;
         try
         {
-            allocation = (await backend.RefreshVolumeAsync(context, def, ct).ConfigureAwait(false)).Allocation ?? 0;
+            allocation = await backend.GetAllocationAsync(context, def, ct).ConfigureAwait(false);
         }
         catch (VirtPoolException ex)
         {

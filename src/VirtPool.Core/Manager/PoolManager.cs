@@ -33,10 +33,11 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public PoolManager(StateStore store, BackendRegistry backends, ILogger? logger = null)
     {
         _log = logger ?? NullLogger.Instance;
-        _jobs = new VolumeJobs(Path.Combine(store.StatusDir, "jobs"));
+        _jobs = new VolumeJobs(store.JobsDir, store);
         _store = store;
         _backends = backends;
-        _locks = new StateLocks(store);
+        // A pool this process is creating exists for its lock already: a call on it waits for the create.
+        _locks = new StateLocks(store, name => LoadPool(name) is not null || !_transitions.WhenSettled(name).IsCompleted);
         Secrets = new SecretStore(store.Root, store.StatusDir);
     }
 
@@ -167,7 +168,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: true);
-        using var held = await _locks.PoolAsync(def.Name, ct).ConfigureAwait(false);
+        using var held = await _locks.NewPoolAsync(def.Name, ct).ConfigureAwait(false);
         using var transition = _transitions.Begin(def.Name);
         var existing = LoadPool(def.Name);
         if (existing is not { Persistent: true })
@@ -197,7 +198,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         using var global = await _locks.GlobalAsync(ct).ConfigureAwait(false);
         PoolXml.ValidateForDefine(def);
         CheckDuplicates(def, allowActiveSame: false);
-        using var held = await _locks.PoolAsync(def.Name, ct).ConfigureAwait(false);
+        using var held = await _locks.NewPoolAsync(def.Name, ct).ConfigureAwait(false);
         using var transition = _transitions.Begin(def.Name);
         var backend = BackendFor(def.Type);
         var context = ContextFor(def);

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
 
@@ -18,10 +17,12 @@ namespace VirtPool.Core.State;
 /// Readers take no lock (see <see cref="StateStore"/>). Waiting polls the flock without blocking a
 /// thread, so a daemon never parks a worker behind another process's long operation.
 /// </summary>
-public sealed class StateLocks(StateStore store) : IDisposable
+public sealed class StateLocks(StateStore store, Func<string, bool>? poolExists = null) : IDisposable
 {
     private readonly SemaphoreSlim _global = new(1, 1);
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _pools = new(StringComparer.Ordinal);
+
+    /// <summary>The in-process gates of the pool names in use now; a gate goes when its last user does.</summary>
+    private readonly Dictionary<string, PoolGate> _pools = new(StringComparer.Ordinal);
 
     public string LocksDir => Path.Combine(store.Root, "locks");
 
@@ -29,9 +30,93 @@ public sealed class StateLocks(StateStore store) : IDisposable
     public Task<IDisposable> GlobalAsync(CancellationToken ct)
         => AcquireAsync(_global, Path.Combine(store.Root, "lock"), ct);
 
-    /// <summary>The lock of one pool (the pool need not exist: define takes it for the name it makes).</summary>
-    public Task<IDisposable> PoolAsync(string name, CancellationToken ct)
-        => AcquireAsync(_pools.GetOrAdd(name, static _ => new SemaphoreSlim(1, 1)), PoolLockPath(name), ct);
+    /// <summary>
+    /// The lock of an existing pool. A name no pool has (a client may send any) gets libvirt's "no
+    /// storage pool" at once, so no lock file is left behind for it.
+    /// </summary>
+    public Task<IDisposable> PoolAsync(string name, CancellationToken ct) => PoolAsync(name, mayCreate: false, ct);
+
+    /// <summary>The lock of a pool name, also one no pool has yet (define and create take it for the name they make).</summary>
+    public Task<IDisposable> NewPoolAsync(string name, CancellationToken ct) => PoolAsync(name, mayCreate: true, ct);
+
+    private async Task<IDisposable> PoolAsync(string name, bool mayCreate, CancellationToken ct)
+    {
+        var path = PoolLockPath(name);
+        if (!mayCreate && poolExists is not null && !poolExists(name))
+        {
+            throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching name '{name}'");
+        }
+
+        PoolGate gate;
+        lock (_pools)
+        {
+            if (!_pools.TryGetValue(name, out gate!))
+            {
+                _pools[name] = gate = new PoolGate(name);
+            }
+
+            gate.Users++;
+        }
+
+        try
+        {
+            var held = await AcquireAsync(gate.Semaphore, path, ct).ConfigureAwait(false);
+            return new GateUser(this, gate, held);
+        }
+        catch
+        {
+            Leave(gate);
+            throw;
+        }
+    }
+
+    private void Leave(PoolGate gate)
+    {
+        lock (_pools)
+        {
+            if (--gate.Users == 0)
+            {
+                _pools.Remove(gate.Name);
+                gate.Semaphore.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Gates alive now (tests: they go with their users).</summary>
+    internal int GateCount
+    {
+        get
+        {
+            lock (_pools)
+            {
+                return _pools.Count;
+            }
+        }
+    }
+
+    private sealed class PoolGate(string name)
+    {
+        public string Name { get; } = name;
+
+        public SemaphoreSlim Semaphore { get; } = new(1, 1);
+
+        /// <summary>Holders and waiters; guarded by the gate table's lock.</summary>
+        public int Users { get; set; }
+    }
+
+    private sealed class GateUser(StateLocks owner, PoolGate gate, IDisposable held) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                held.Dispose();
+                owner.Leave(gate);
+            }
+        }
+    }
 
     /// <summary>The locks of several pools, taken in name order.</summary>
     public async Task<IDisposable> PoolsAsync(IEnumerable<string> names, CancellationToken ct)
@@ -56,9 +141,14 @@ public sealed class StateLocks(StateStore store) : IDisposable
     public void Dispose()
     {
         _global.Dispose();
-        foreach (var gate in _pools.Values)
+        lock (_pools)
         {
-            gate.Dispose();
+            foreach (var gate in _pools.Values)
+            {
+                gate.Semaphore.Dispose();
+            }
+
+            _pools.Clear();
         }
     }
 

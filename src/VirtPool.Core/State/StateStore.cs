@@ -159,7 +159,7 @@ public sealed class StateStore
         var cached = _indexes.GetOrAdd(path, static _ => new CachedIndex());
         lock (cached)
         {
-            if (generation >= 0 && cached.WatchGeneration == generation)
+            if (IsCurrent(path, cached.WatchGeneration, generation))
             {
                 return read(cached.Index, state);
             }
@@ -282,14 +282,49 @@ public sealed class StateStore
     public void AppendVolumeIndex(string name, string records)
     {
         var path = VolumeIndexPath(name);
+        var bytes = Encoding.UTF8.GetBytes(records);
         var fd = LibC.Check(LibC.Open(path, LibC.O_WRONLY | LibC.O_APPEND | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180), $"cannot open file '{path}'");
         try
         {
-            AtomicFile.WriteFully(fd, Encoding.UTF8.GetBytes(records), path);
+            var known = FileStat.TryFStat(fd, out var before, out _);
+            AtomicFile.WriteFully(fd, bytes, path);
+            if (known)
+            {
+                TakeOwnAppend(path, fd, before, bytes);
+            }
         }
         finally
         {
             LibC.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// This process's cached copy takes the records it just appended as they were written, instead of
+    /// reading them back on the next read: when the copy was current right before the write (same
+    /// inode, size and mtime), the file now is that copy plus these bytes. The caller holds the pool's
+    /// lock, so nobody else wrote in between.
+    /// </summary>
+    private void TakeOwnAppend(string path, int fd, FileStat before, byte[] bytes)
+    {
+        if (!_indexes.TryGetValue(path, out var cached) || !FileStat.TryFStat(fd, out var after, out _))
+        {
+            return;
+        }
+
+        // Drained after the write, so the write's own event is in the past of this generation.
+        var generation = _watch?.Generation ?? -1;
+        lock (cached)
+        {
+            if (cached.Index is null || cached.Inode != before.Inode || cached.Parsed != before.Size
+                || cached.MTime != (before.MTimeSec, before.MTimeNsec) || after.Size != before.Size + bytes.Length)
+            {
+                return;
+            }
+
+            cached.Parsed += cached.Index.ApplyLines(bytes);
+            cached.MTime = (after.MTimeSec, after.MTimeNsec);
+            cached.WatchGeneration = generation;
         }
     }
 
@@ -362,7 +397,8 @@ public sealed class StateStore
         return names;
     }
 
-    private static string? ReadIfExists(string path)
+    /// <summary>A small state file's text, or null when it (or its folder) does not exist; no exception on the way.</summary>
+    internal static string? ReadIfExists(string path)
     {
         var bytes = ReadBytesIfExists(path, out _);
         return bytes is null ? null : Encoding.UTF8.GetString(bytes);
@@ -415,7 +451,7 @@ public sealed class StateStore
     {
         // Read first: an event after this point moves the generation on and the entry is checked again.
         var generation = Generation;
-        if (generation >= 0 && _missing.TryGetValue(path, out var missingSince) && missingSince == generation)
+        if (_missing.TryGetValue(path, out var missingSince) && IsCurrent(path, missingSince, generation))
         {
             // Known missing and nothing changed in the folder since: no syscall at all.
             return null;
@@ -424,7 +460,7 @@ public sealed class StateStore
         if (_parsed.TryGetValue(path, out var known) && known.Value is T)
         {
             // Nothing changed in the folder since the entry was last checked: no syscall at all.
-            if (generation >= 0 && known.Generation == generation)
+            if (IsCurrent(path, known.Generation, generation))
             {
                 return (T?)known.Value;
             }
@@ -509,8 +545,40 @@ public sealed class StateStore
     public void WatchForChanges()
     {
         EnsureCreated();
-        _watch ??= StateWatch.TryCreate([ConfigDir, AutostartDir, StatusDir]);
+        if (_watch is not null)
+        {
+            return;
+        }
+
+        // Job files and labels are read on every volume change: watched too, so that while none
+        // exist, asking costs no syscall.
+        foreach (var dir in new[] { JobsDir, LabelsDir })
+        {
+            Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        _watch = StateWatch.TryCreate([ConfigDir, AutostartDir, StatusDir, JobsDir, LabelsDir]);
     }
+
+    /// <summary>Where running volume jobs keep their files (<see cref="VolumeJobs"/>).</summary>
+    public string JobsDir => Path.Combine(StatusDir, "jobs");
+
+    /// <summary>Where volume labels are kept (<see cref="VolumeLabels"/>).</summary>
+    public string LabelsDir => Path.Combine(Root, "labels");
+
+    /// <summary>The watch's generation as of now (pending events drained), or -1 without a trustworthy watch.</summary>
+    public long WatchGeneration => _watch?.Generation ?? -1;
+
+    /// <summary>Whether nothing changed in a watched folder since <paramref name="generation"/> (false without a watch).</summary>
+    public bool DirectoryUnchangedSince(string directory, long generation) => _watch?.DirectoryUnchangedSince(directory, generation) == true;
+
+    /// <summary>
+    /// Whether a cache entry for <paramref name="path"/> checked at generation <paramref name="validated"/>
+    /// is still current for a read at <paramref name="now"/> (the watch drained): nothing changed the
+    /// path since. Without a trustworthy watch, never: the caller checks with a stat.
+    /// </summary>
+    private bool IsCurrent(string path, long validated, long now)
+        => now >= 0 && validated >= 0 && (validated == now || _watch?.UnchangedSince(path, validated) == true);
 
     /// <summary>The watch's generation, or -1 when there is no (trustworthy) watch.</summary>
     private long Generation => t_scopeStore == this ? t_scopeGeneration : _watch?.Generation ?? -1;
@@ -555,7 +623,7 @@ public sealed class StateStore
     private bool MarkerExists(string path)
     {
         var generation = Generation;
-        if (generation >= 0 && _markers.TryGetValue(path, out var known) && known.Generation == generation)
+        if (_markers.TryGetValue(path, out var known) && IsCurrent(path, known.Generation, generation))
         {
             return known.Exists;
         }
@@ -574,7 +642,8 @@ public sealed class StateStore
     private List<string> CachedNames(string dir, string suffix)
     {
         var generation = Generation;
-        if (generation >= 0 && _listings.TryGetValue(dir, out var known) && known.Generation == generation)
+        if (generation >= 0 && _listings.TryGetValue(dir, out var known)
+            && (known.Generation == generation || _watch?.DirectoryUnchangedSince(dir, known.Generation) == true))
         {
             return known.Names;
         }

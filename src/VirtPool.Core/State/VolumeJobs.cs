@@ -30,9 +30,14 @@ public sealed record BuildingVolume(string Pool, string Name, string Key, string
 /// lets the manager drop the state lock during I/O and still refuse a delete of a volume being
 /// cloned, as libvirt does with its in-memory counters.
 /// </summary>
-public sealed class VolumeJobs(string directory)
+public sealed class VolumeJobs(string directory, StateStore? watched = null)
 {
     public string Directory { get; } = directory;
+
+    /// <summary>The folder's file names as last listed, and the watch generation that vouches for them.</summary>
+    private volatile Listing? _listing;
+
+    private sealed record Listing(string[] Files, long Generation);
 
     /// <summary>Registers a job; dispose the result when the job ends (also on failure).</summary>
     /// <param name="building">For a <see cref="VolumeJobKind.Building"/> job, the volume being made (found by lookups meanwhile).</param>
@@ -156,23 +161,48 @@ public sealed class VolumeJobs(string directory)
         return new BuildingVolume(f[1], f[0], f[2], f[3], type, f[5].Length == 0 ? null : f[5], capacity);
     }
 
-    private IEnumerable<(VolumeJobKind Kind, string? Payload)> Live(string prefix, bool readNames)
+    /// <summary>
+    /// The job files there are now. Every volume change asks (is one running on this volume?), and
+    /// nearly always none is: in a process that watches the state folder, an unchanged folder is
+    /// answered from the last listing. A job whose owner died leaves its file, which is listed and
+    /// then found unlocked below, so the listing only ever needs to be current, not to judge liveness.
+    /// </summary>
+    private string[] ListFiles()
     {
+        var generation = watched?.WatchGeneration ?? -1;
+        if (generation >= 0 && _listing is { } known
+            && (known.Generation == generation || watched!.DirectoryUnchangedSince(Directory, known.Generation)))
+        {
+            return known.Files;
+        }
+
         string[] files;
         try
         {
-            files = System.IO.Directory.GetFiles(Directory, prefix + "*");
+            files = System.IO.Directory.GetFiles(Directory);
         }
         catch (DirectoryNotFoundException)
         {
-            yield break;
+            files = [];
         }
 
-        foreach (var file in files)
+        _listing = generation >= 0 ? new Listing(files, generation) : null;
+        return files;
+    }
+
+    private IEnumerable<(VolumeJobKind Kind, string? Payload)> Live(string prefix, bool readNames)
+    {
+        foreach (var file in ListFiles())
         {
-            if (Path.GetFileName(file).StartsWith(TemporaryPrefix, StringComparison.Ordinal))
+            var fileName = Path.GetFileName(file.AsSpan());
+            if (fileName.StartsWith(TemporaryPrefix, StringComparison.Ordinal))
             {
                 SweepIfAbandoned(file);
+                continue;
+            }
+
+            if (!fileName.StartsWith(prefix, StringComparison.Ordinal))
+            {
                 continue;
             }
 

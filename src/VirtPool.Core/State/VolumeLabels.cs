@@ -14,21 +14,24 @@ public static class VolumeLabels
     public const int MaxKeyLength = 63;
     public const int MaxValueLength = 1024;
 
-    public static string PathFor(StateStore store, string pool) => Path.Combine(store.Root, "labels", pool + ".labels");
+    public static string PathFor(StateStore store, string pool) => Path.Combine(store.LabelsDir, pool + ".labels");
 
-    /// <summary>All labels of a pool, by volume, keys sorted.</summary>
+    /// <summary>All labels of a pool, by volume, keys sorted: a copy of the caller's own.</summary>
     public static Dictionary<string, SortedDictionary<string, string>> Read(StateStore store, string pool)
+        => Cached(store, pool) is { } cached
+            ? cached.ToDictionary(v => v.Key, v => new SortedDictionary<string, string>(v.Value, StringComparer.Ordinal), StringComparer.Ordinal)
+            : new Dictionary<string, SortedDictionary<string, string>>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The store's parsed copy (shared: never changed in place), or null when the pool has no labels.
+    /// Most pools have none, and every vol-delete asks: a long-lived process answers from memory.
+    /// </summary>
+    private static Dictionary<string, SortedDictionary<string, string>>? Cached(StateStore store, string pool)
+        => store.ReadParsed(PathFor(store, pool), Parse);
+
+    private static Dictionary<string, SortedDictionary<string, string>> Parse(string text)
     {
         var result = new Dictionary<string, SortedDictionary<string, string>>(StringComparer.Ordinal);
-        string text;
-        try
-        {
-            text = File.ReadAllText(PathFor(store, pool), Encoding.UTF8);
-        }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return result;
-        }
 
         foreach (var line in text.Split('\n'))
         {
@@ -51,11 +54,17 @@ public static class VolumeLabels
     }
 
     public static IReadOnlyDictionary<string, string> ReadVolume(StateStore store, string pool, string volume)
-        => Read(store, pool).TryGetValue(volume, out var labels) ? labels : new SortedDictionary<string, string>();
+        => Cached(store, pool)?.TryGetValue(volume, out var labels) == true ? new SortedDictionary<string, string>(labels, StringComparer.Ordinal) : new SortedDictionary<string, string>();
 
     /// <summary>Replaces one volume's labels (an empty set removes its lines); the caller holds the state lock.</summary>
     public static void WriteVolume(StateStore store, string pool, string volume, IReadOnlyDictionary<string, string> labels)
     {
+        if (labels.Count == 0 && Cached(store, pool)?.ContainsKey(volume) != true)
+        {
+            // Nothing to remove (a vol-delete of a volume without labels).
+            return;
+        }
+
         var all = Read(store, pool);
         if (labels.Count == 0)
         {
