@@ -10,20 +10,7 @@ import time
 
 import libvirt
 
-
-def fresh_pool(conn, name, path):
-    try:
-        old = conn.storagePoolLookupByName(name)
-        if old.isActive():
-            old.destroy()
-        old.undefine()
-    except libvirt.libvirtError:
-        pass
-    pool = conn.storagePoolDefineXML(
-        f"<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>", 0)
-    pool.build(0)
-    pool.create(0)
-    return pool
+from libvirt_side import fresh_pool
 
 
 def main():

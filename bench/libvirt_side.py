@@ -11,12 +11,8 @@ import time
 import libvirt
 
 
-def main():
-    uri, mode, path = sys.argv[1], sys.argv[2], sys.argv[3]
-    # The lookup of a leftover pool fails by design; keep libvirt's default handler from printing it.
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-    conn = libvirt.open(uri)
-    name = "bench-" + mode
+def fresh_pool(conn, name, path):
+    """A dir pool NAME at PATH, built and started; one of that name left by an earlier run goes first."""
     try:
         old = conn.storagePoolLookupByName(name)
         if old.isActive():
@@ -24,11 +20,20 @@ def main():
         old.undefine()
     except libvirt.libvirtError:
         pass
-    xml = f"<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>"
-    pool = conn.storagePoolDefineXML(xml, 0)
+    pool = conn.storagePoolDefineXML(
+        f"<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>", 0)
+    pool.build(0)
+    pool.create(0)
+    return pool
+
+
+def main():
+    uri, mode, path = sys.argv[1], sys.argv[2], sys.argv[3]
+    # The lookup of a leftover pool fails by design; keep libvirt's default handler from printing it.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    conn = libvirt.open(uri)
+    pool = fresh_pool(conn, "bench-" + mode, path)
     try:
-        pool.build(0)
-        pool.create(0)
         if mode == "create":
             n = int(sys.argv[4])
             start = time.perf_counter()
