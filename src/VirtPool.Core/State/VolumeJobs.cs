@@ -242,8 +242,9 @@ public sealed class VolumeJobs(string directory, StateStore? watched = null)
     }
 
     /// <summary>
-    /// A job file left half-made by a process killed before its rename: unlocked, and older than any
-    /// Begin takes (so not one whose owner is between its create and its flock).
+    /// A job file left half-made by a process killed before its rename: older than any Begin takes,
+    /// and unlocked. The age is asked first: a young file belongs to a Begin between its create and its
+    /// exclusive flock, and even a shared lock taken here at that moment would make that flock fail.
     /// </summary>
     private static void SweepIfAbandoned(string file)
     {
@@ -255,8 +256,8 @@ public sealed class VolumeJobs(string directory, StateStore? watched = null)
 
         try
         {
-            if (LibC.Flock(fd, LibC.LOCK_SH | LibC.LOCK_NB) == 0 && FileStat.TryFStat(fd, out var st, out _)
-                && DateTimeOffset.UtcNow.ToUnixTimeSeconds() - st.MTimeSec > 60)
+            if (FileStat.TryFStat(fd, out var st, out _) && DateTimeOffset.UtcNow.ToUnixTimeSeconds() - st.MTimeSec > 60
+                && LibC.Flock(fd, LibC.LOCK_SH | LibC.LOCK_NB) == 0)
             {
                 LibC.Unlink(file);
             }
