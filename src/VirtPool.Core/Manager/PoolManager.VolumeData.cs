@@ -51,6 +51,12 @@ public sealed partial class PoolManager
                 throw StillBeingAllocated(source.Name);
             }
 
+            if (_jobs.StateOf(source.Pool, source.Name).Resizing)
+            {
+                // libvirt's clone would wait for the resize (it holds the pool's lock); its words for a busy volume.
+                throw StillInUse(source.Name);
+            }
+
             var sourceBackend = BackendFor(sourcePool.Definition.Type);
             original = WithDefaultSecret(await sourceBackend.RefreshVolumeAsync(ContextFor(sourcePool.Definition), ToDefinition(sourceEntry!), ct).ConfigureAwait(false));
 
@@ -295,9 +301,9 @@ public sealed partial class PoolManager
     private void RequireIdle(VolumeRef vol, bool allowReaders)
     {
         var state = _jobs.StateOf(vol.Pool, vol.Name);
-        if (state.InUse > 0 && !allowReaders)
+        if (state.InUse > 0 && (!allowReaders || state.Resizing))
         {
-            throw VirtPoolException.InvalidOperation($"volume '{vol.Name}' is still in use.");
+            throw StillInUse(vol.Name);
         }
 
         if (state.Building)

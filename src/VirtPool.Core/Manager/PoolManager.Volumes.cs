@@ -186,7 +186,7 @@ public sealed partial class PoolManager
                 throw VirtPoolException.NoSupport("storage pool does not support changing of volume capacity");
             }
 
-            job = _jobs.Begin(vol.Pool, vol.Name, VolumeJobKind.InUse);
+            job = _jobs.Begin(vol.Pool, vol.Name, VolumeJobKind.Resizing);
         }
 
         using (job)
@@ -475,6 +475,9 @@ public sealed partial class PoolManager
 
     private static VirtPoolException NoVolumeNamed(string name)
         => new(VirErrorCode.NoStorageVol, $"no storage vol with matching name '{name}'");
+
+    private static VirtPoolException StillInUse(string name)
+        => VirtPoolException.InvalidOperation($"volume '{name}' is still in use.");
 
     private static VirtPoolException StillBeingAllocated(string name)
         => VirtPoolException.InvalidOperation($"volume '{name}' is still being allocated.");

@@ -12,10 +12,17 @@ public enum VolumeJobKind
 
     /// <summary>The volume is read or written by a running operation (clone source, upload, wipe, download).</summary>
     InUse,
+
+    /// <summary>
+    /// The volume's capacity is being changed (resize). In use, and more: libvirt resizes with the
+    /// pool locked, so nothing else reads the volume meanwhile either (no clone or download beside a
+    /// <c>qemu-img resize</c>, whose image lock would make one of them fail).
+    /// </summary>
+    Resizing,
 }
 
-/// <summary>The jobs running on one volume right now.</summary>
-public readonly record struct VolumeJobState(bool Building, int InUse);
+/// <summary>The jobs running on one volume right now (<paramref name="InUse"/> counts resizes too).</summary>
+public readonly record struct VolumeJobState(bool Building, int InUse, bool Resizing = false);
 
 /// <summary>
 /// A volume being made, as its building job records it: libvirt lists such a volume, finds it by name,
@@ -45,7 +52,7 @@ public sealed class VolumeJobs(string directory, StateStore? watched = null)
     public VolumeJob Begin(string pool, string volume, VolumeJobKind kind, BuildingVolume? building = null)
     {
         var id = Guid.NewGuid().ToString("N");
-        var path = Path.Combine(Directory, $"{NameDigest(pool)}.{NameDigest(pool + "\0" + volume)}.{(kind == VolumeJobKind.Building ? "b" : "u")}.{id}");
+        var path = Path.Combine(Directory, $"{NameDigest(pool)}.{NameDigest(pool + "\0" + volume)}.{KindTag(kind)}.{id}");
 
         // Made locked and complete under a name no reader looks at, then renamed into place: a reader
         // that found the job's file unlocked would take its owner for dead and sweep it.
@@ -105,6 +112,7 @@ public sealed class VolumeJobs(string directory, StateStore? watched = null)
     public VolumeJobState StateOf(string pool, string volume)
     {
         var building = false;
+        var resizing = false;
         var inUse = 0;
         foreach (var (kind, _) in Live($"{NameDigest(pool)}.{NameDigest(pool + "\0" + volume)}.", readNames: false))
         {
@@ -115,11 +123,19 @@ public sealed class VolumeJobs(string directory, StateStore? watched = null)
             else
             {
                 inUse++;
+                resizing |= kind == VolumeJobKind.Resizing;
             }
         }
 
-        return new VolumeJobState(building, inUse);
+        return new VolumeJobState(building, inUse, resizing);
     }
+
+    private static string KindTag(VolumeJobKind kind) => kind switch
+    {
+        VolumeJobKind.Building => "b",
+        VolumeJobKind.Resizing => "r",
+        _ => "u",
+    };
 
     /// <summary>libvirt's asyncjobs count for a pool.</summary>
     public int CountForPool(string pool) => Live($"{NameDigest(pool)}.", readNames: false).Count();
@@ -222,7 +238,7 @@ public sealed class VolumeJobs(string directory, StateStore? watched = null)
                 }
 
                 var name = Path.GetFileName(file);
-                var kind = name.Split('.')[2] == "b" ? VolumeJobKind.Building : VolumeJobKind.InUse;
+                var kind = name.Split('.')[2] switch { "b" => VolumeJobKind.Building, "r" => VolumeJobKind.Resizing, _ => VolumeJobKind.InUse };
                 string? volume = null;
                 if (readNames)
                 {
