@@ -13,33 +13,19 @@ public static class StateLocations
     {
         if (!string.IsNullOrEmpty(option))
         {
-            return Path.GetFullPath(option);
+            return Path.TrimEndingDirectorySeparator(Path.GetFullPath(option));
         }
 
         var env = Environment.GetEnvironmentVariable("VIRTPOOL_STATE_DIR");
-        if (!string.IsNullOrEmpty(env))
-        {
-            return Path.GetFullPath(env);
-        }
-
-        if (LibC.GetEuid() == 0)
-        {
-            return "/var/lib/virtpool";
-        }
-
-        var xdg = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
-        if (string.IsNullOrEmpty(xdg))
-        {
-            xdg = Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/tmp", ".local", "share");
-        }
-
-        return Path.Combine(xdg, "virtpool");
+        return !string.IsNullOrEmpty(env) ? Path.TrimEndingDirectorySeparator(Path.GetFullPath(env)) : DefaultStateDir();
     }
 
     /// <summary>
-    /// VIRTPOOL_RUNTIME_DIR, else /run/virtpool for the default root state folder (as libvirt keeps
-    /// /run/libvirt/storage), else $XDG_RUNTIME_DIR/virtpool for the default user folder, else
-    /// null: the runtime state stays inside an explicitly chosen state folder.
+    /// VIRTPOOL_RUNTIME_DIR, else, for the default state folder (however it was named: by default, by
+    /// --state-dir or by VIRTPOOL_STATE_DIR), /run/virtpool as root (as libvirt keeps
+    /// /run/libvirt/storage) or $XDG_RUNTIME_DIR/virtpool for a user; else null: the runtime state
+    /// stays inside the chosen state folder. One state folder must always mean one runtime folder, or
+    /// two commands would disagree on which pools are active.
     /// </summary>
     public static string? ResolveRuntimeDir(string? stateDirOption)
     {
@@ -49,7 +35,7 @@ public static class StateLocations
             return Path.GetFullPath(env);
         }
 
-        if (!string.IsNullOrEmpty(stateDirOption) || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("VIRTPOOL_STATE_DIR")))
+        if (ResolveStateDir(stateDirOption) != DefaultStateDir())
         {
             return null;
         }
@@ -61,5 +47,21 @@ public static class StateLocations
 
         var xdg = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
         return string.IsNullOrEmpty(xdg) ? null : Path.Combine(xdg, "virtpool");
+    }
+
+    private static string DefaultStateDir()
+    {
+        if (LibC.GetEuid() == 0)
+        {
+            return "/var/lib/virtpool";
+        }
+
+        var xdg = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
+        if (string.IsNullOrEmpty(xdg))
+        {
+            xdg = Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/tmp", ".local", "share");
+        }
+
+        return Path.TrimEndingDirectorySeparator(Path.GetFullPath(Path.Combine(xdg, "virtpool")));
     }
 }
