@@ -1,4 +1,5 @@
 using VirtPool.Cli.Tests.Support;
+using VirtPool.TestSupport;
 
 namespace VirtPool.Cli.Tests.GettingStarted;
 
@@ -15,8 +16,9 @@ public sealed class WrapperRebuildTests : IDisposable
     public WrapperRebuildTests()
     {
         var repo = TestPaths.RepoRoot;
-        foreach (var file in new[] { "virtpool", "virtpoold", "Directory.Build.props", "Directory.Packages.props", "global.json" })
+        foreach (var file in new[] { "virtpool", "virtpoold", "Directory.Build.props", "Directory.Packages.props", "global.json", "scripts/aot-build.sh" })
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(_root.Sub(file))!);
             File.Copy(Path.Combine(repo, file), _root.Sub(file));
         }
 
@@ -94,14 +96,100 @@ public sealed class WrapperRebuildTests : IDisposable
         Assert.Equal(string.Empty, run.Stdout);
     }
 
+    /// <summary>
+    /// Two wrappers at once while a build is due build once: the second waits for the first's lock,
+    /// then finds the binary fresh. A stand-in for dotnet logs each build and waits for the test.
+    /// </summary>
+    [Fact]
+    public async Task Concurrent_wrappers_wait_for_one_build()
+    {
+        var (log, release) = FakeDotnet();
+        // Changed after the last build, before this one: not in the future, or every build would be stale.
+        File.SetLastWriteTimeUtc(_root.Sub("artifacts", "cli", ".built"), DateTime.UtcNow.AddMinutes(-5));
+        File.SetLastWriteTimeUtc(_root.Sub("src", "VirtPool.Cli", "Program.cs"), DateTime.UtcNow.AddMinutes(-1));
+
+        var first = RunWrapperAsync("virtpool");
+        await Eventually.UntilAsync(() => Builds(log) == 1, "the first wrapper to start its build");
+        var second = RunWrapperAsync("virtpool");
+        var lockFile = _root.Sub("artifacts", "cli", ".build.lock");
+        await Eventually.UntilAsync(async () => await IsWaitedForAsync(lockFile), "the second wrapper to wait for the build lock");
+
+        File.WriteAllText(release, string.Empty);
+        var runs = await Task.WhenAll(first, second);
+        Assert.All(runs, run => Assert.Equal((0, "9.0.0\n"), (run.ExitCode, run.Stdout)));
+        Assert.Equal(["start", "end"], File.ReadAllLines(log));
+    }
+
+    /// <summary>
+    /// The stamp is the time the build started: a source saved while a build runs may not be in it,
+    /// so the next run builds again; the one after that does not.
+    /// </summary>
+    [Fact]
+    public async Task A_source_changed_during_a_build_is_built_again()
+    {
+        var (log, release) = FakeDotnet();
+        File.Delete(_root.Sub("artifacts", "cli", ".built"));
+
+        var first = RunWrapperAsync("virtpool");
+        await Eventually.UntilAsync(() => Builds(log) == 1, "the build to start");
+        File.SetLastWriteTimeUtc(_root.Sub("src", "VirtPool.Cli", "Program.cs"), DateTime.UtcNow);
+        File.WriteAllText(release, string.Empty);
+        Assert.Equal(0, (await first).ExitCode);
+
+        var second = await RunWrapperAsync("virtpool");
+        Assert.Equal((0, 2), (second.ExitCode, Builds(log)));
+        var third = await RunWrapperAsync("virtpool");
+        Assert.Equal((0, "9.0.0\n", string.Empty, 2), (third.ExitCode, third.Stdout, third.Stderr, Builds(log)));
+    }
+
+    /// <summary>
+    /// Puts a dotnet on the wrappers' PATH that logs "start", says "OVERLAP" if another build is
+    /// running, waits until the release file exists and logs "end". It closes the wrapper's lock
+    /// descriptor it inherited, so only wrappers hold or wait on the lock.
+    /// </summary>
+    private (string Log, string Release) FakeDotnet()
+    {
+        var log = _root.Sub("dotnet.log");
+        var release = _root.Sub("release");
+        var busy = _root.Sub("building");
+        var fake = Path.Combine(PathDirectory(), "dotnet");
+        File.WriteAllText(fake, $"""
+            #!/bin/bash
+            exec 9>&-
+            echo start >> '{log}'
+            [ -e '{busy}' ] && echo OVERLAP >> '{log}'
+            /usr/bin/touch '{busy}'
+            while [ ! -e '{release}' ]; do /usr/bin/sleep 0.01; done
+            /usr/bin/rm -f '{busy}'
+            echo end >> '{log}'
+
+            """);
+        File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return (log, release);
+    }
+
+    private static int Builds(string log) => File.Exists(log) ? File.ReadAllLines(log).Count(line => line == "start") : 0;
+
+    /// <summary>Whether /proc/locks shows a process blocked on a flock of <paramref name="path"/> ("-&gt;" lines are waiters).</summary>
+    private static async Task<bool> IsWaitedForAsync(string path)
+    {
+        var stat = await ChildProcess.RunAsync("/usr/bin/stat", ["-c", "%i", path]);
+        var inode = stat.Stdout.Trim();
+        return File.ReadAllLines("/proc/locks").Any(line =>
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return fields.Length > 6 && fields[1] == "->" && fields[2] == "FLOCK" && fields[6].EndsWith(":" + inode, StringComparison.Ordinal);
+        });
+    }
+
     private void Touch(params string[] parts) => File.SetLastWriteTimeUtc(_root.Sub(parts), DateTime.UtcNow.AddMinutes(5));
 
-    /// <summary>The wrapper with "--version", a PATH holding only what it needs besides dotnet.</summary>
-    private async Task<RunResult> RunWrapperAsync(string wrapper)
+    /// <summary>A PATH holding only what the wrappers need besides dotnet.</summary>
+    private string PathDirectory()
     {
         var bin = _root.Sub("path-without-dotnet");
         Directory.CreateDirectory(bin);
-        foreach (var tool in new[] { "find", "dirname", "touch" })
+        foreach (var tool in new[] { "find", "dirname", "touch", "mkdir", "flock", "mv", "sleep" })
         {
             var link = Path.Combine(bin, tool);
             if (!File.Exists(link))
@@ -110,6 +198,10 @@ public sealed class WrapperRebuildTests : IDisposable
             }
         }
 
-        return await ChildProcess.RunAsync("/bin/bash", [_root.Sub(wrapper), "--version"], new Dictionary<string, string?> { ["PATH"] = bin });
+        return bin;
     }
+
+    /// <summary>The wrapper with "--version", on <see cref="PathDirectory"/>.</summary>
+    private Task<RunResult> RunWrapperAsync(string wrapper)
+        => ChildProcess.RunAsync("/bin/bash", [_root.Sub(wrapper), "--version"], new Dictionary<string, string?> { ["PATH"] = PathDirectory() });
 }
