@@ -153,6 +153,23 @@ public class PoolXmlTests
         Assert.Equal(ex.Detail, ex.Message);
     }
 
+    /// <summary>libxml2's depth limit (256 open elements) holds for any depth, without exhausting the stack.</summary>
+    [Theory]
+    [InlineData(257)]
+    [InlineData(100_000)]
+    public void Documents_nested_deeper_than_libxml2_allows_are_refused(int depth)
+    {
+        var xml = "<volume>" + string.Concat(Enumerable.Repeat("<a>", depth)) + string.Concat(Enumerable.Repeat("</a>", depth)) + "</volume>";
+        var ex = Assert.Throws<VirtPoolException>(() => XmlInput.Parse(xml, "(storage_volume_definition)", "volume"));
+        Assert.Equal(VirErrorCode.XmlDetail, ex.Code);
+        var lines = ex.Message.Split('\n');
+        Assert.Equal("(storage_volume_definition):1: Excessive depth in document: 256 use XML_PARSE_HUGE option", lines[0]);
+        Assert.Equal(new string('-', "<volume>".Length + (256 * 3)) + "^", lines[2]);
+
+        var deepest = "<volume>" + string.Concat(Enumerable.Repeat("<a>", 256)) + string.Concat(Enumerable.Repeat("</a>", 256)) + "</volume>";
+        Assert.Equal("volume", XmlInput.Parse(deepest, "(storage_volume_definition)", "volume").Name.LocalName);
+    }
+
     [Fact]
     public void XmlInput_uses_the_callers_document_name_and_root()
     {

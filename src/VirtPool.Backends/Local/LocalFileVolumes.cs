@@ -1025,8 +1025,9 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             Key = path,
             Type = type,
             Capacity = info.Capacity,
-            Allocation = (ulong)st.AllocatedBytes,
-            Physical = (ulong)st.Size,
+            // libvirt sizes a folder as nothing at all (virStorageSourceUpdateBackingSizes): no allocation, no <physical>.
+            Allocation = st.IsDirectory ? 0 : (ulong)st.AllocatedBytes,
+            Physical = st.IsDirectory ? 0 : (ulong)st.Size,
             Target = new VolumeTarget
             {
                 Path = path,

@@ -307,23 +307,43 @@ internal static class XmlEditSession
         return true;
     }
 
-    /// <summary>vshEditReadBackFile.</summary>
+    /// <summary>
+    /// vshEditReadBackFile: virsh's own message, then the one virFileReadAll reported (open failures
+    /// as "Failed to open file", a file over 10 MiB (EOVERFLOW) or a failed read as "Failed to read file").
+    /// </summary>
     private static string ReadBack(string path)
     {
+        FileStream stream;
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read);
-            if (stream.Length > MaxXmlFile)
-            {
-                throw new CommandFailedException($"{path}: failed to read temporary file: {StrError.Describe(Errno.EINVAL)}");
-            }
-
-            using var reader = new StreamReader(stream, new UTF8Encoding(false));
-            return reader.ReadToEnd();
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new CommandFailedException($"{path}: failed to read temporary file: {StrError.Describe(ex)}");
+            throw ReadBackFailed(path, StrError.Describe(ex), VirtPoolException.System($"Failed to open file '{path}'", ex));
+        }
+
+        using (stream)
+        {
+            try
+            {
+                if (stream.Length > MaxXmlFile)
+                {
+                    // virFileReadLimFD's errno for "at least one byte more than the limit"
+                    var tooLong = StrError.Describe(Errno.EOVERFLOW);
+                    throw ReadBackFailed(path, tooLong, VirtPoolException.System($"Failed to read file '{path}'", Errno.EOVERFLOW));
+                }
+
+                using var reader = new StreamReader(stream, new UTF8Encoding(false));
+                return reader.ReadToEnd();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw ReadBackFailed(path, StrError.Describe(ex), VirtPoolException.System($"Failed to read file '{path}'", ex));
+            }
         }
     }
+
+    private static CommandFailedException ReadBackFailed(string path, string reason, VirtPoolException cause)
+        => new($"{path}: failed to read temporary file: {reason}", cause);
 }

@@ -40,5 +40,6 @@ public static class Errno
     public const int ENOSYS = 38;
     public const int ENOTEMPTY = 39;
     public const int ELOOP = 40;
+    public const int EOVERFLOW = 75;
     public const int EOPNOTSUPP = 95;
 }

@@ -58,6 +58,11 @@ public static partial class XmlInput
         }
 
         var root = doc.Root ?? throw new VirtPoolException(VirErrorCode.InternalError, "missing root element", domain);
+        if (FirstTooDeep(root) is { } deep)
+        {
+            throw new VirtPoolException(VirErrorCode.XmlDetail, Describe(xml, documentName, (ExcessiveDepth, StartOfTag(xml, deep))), domain);
+        }
+
         if (rootElement is not null && root.Name.LocalName != rootElement)
         {
             throw new VirtPoolException(
@@ -92,9 +97,12 @@ public static partial class XmlInput
     }
 
     /// <summary>Builds libvirt's VIR_ERR_XML_DETAIL text for a System.Xml failure.</summary>
-    private static string DescribeError(string xml, string documentName, XmlException ex)
+    private static string DescribeError(string xml, string documentName, XmlException ex) => Describe(xml, documentName, Translate(xml, ex));
+
+    /// <summary>libvirt's VIR_ERR_XML_DETAIL text for libxml2's <paramref name="error"/>.</summary>
+    private static string Describe(string xml, string documentName, Located error)
     {
-        var (message, offset, lineOffset) = Translate(xml, ex);
+        var (message, offset, lineOffset) = error;
         offset = Math.Clamp(offset, 0, xml.Length);
         var line = 1;
         for (var i = 0; i < Math.Min(lineOffset ?? offset, xml.Length); i++)
@@ -161,6 +169,12 @@ public static partial class XmlInput
             LineSuffix().Replace(ex.Message, string.Empty),
             ex.LineNumber > 0 ? OffsetOf(xml, ex.LineNumber, ex.LinePosition) : xml.Length,
             Scan(xml));
+
+        // libxml2 stops at an element nested too deep before it reaches System.Xml's error.
+        if (error.Scan.TooDeep is { } deep && deep < error.Offset)
+        {
+            return (ExcessiveDepth, deep);
+        }
 
         return EndOfInput(error)
             ?? TagSyntax(error)
@@ -442,7 +456,7 @@ public static partial class XmlInput
     }
 
     /// <summary>What is known about a System.Xml failure: the input, its message, its offset and how far parsing got.</summary>
-    private readonly record struct ParseFailure(string Xml, string Text, int Offset, (List<(string Name, int Line)> Open, bool RootClosed) Scan);
+    private readonly record struct ParseFailure(string Xml, string Text, int Offset, (List<(string Name, int Line)> Open, bool RootClosed, int? TooDeep) Scan);
 
     /// <summary>A libxml2 message, the offset its context line and pointer show, and (when different) where its line number comes from.</summary>
     private readonly record struct Located(string Message, int Offset, int? LineOffset = null)
@@ -664,17 +678,26 @@ public static partial class XmlInput
 
     private static bool IsBlank(char c) => c is ' ' or '\t' or '\n' or '\r';
 
-    /// <summary>Reads node by node up to the error, recording open elements and whether the root closed.</summary>
-    private static (List<(string Name, int Line)> Open, bool RootClosed) Scan(string xml)
+    /// <summary>
+    /// Reads node by node up to the error, recording open elements, whether the root closed and where
+    /// the first element nested deeper than libxml2 accepts starts.
+    /// </summary>
+    private static (List<(string Name, int Line)> Open, bool RootClosed, int? TooDeep) Scan(string xml)
     {
         var open = new List<(string, int)>();
         var rootClosed = false;
+        int? tooDeep = null;
         try
         {
             using var reader = CreateReader(xml);
             var info = (IXmlLineInfo)reader;
             while (reader.Read())
             {
+                if (reader.NodeType == XmlNodeType.Element && open.Count > MaxOpenElements && tooDeep is null)
+                {
+                    tooDeep = StartOfTag(xml, info);
+                }
+
                 switch (reader.NodeType)
                 {
                     case XmlNodeType.Element when reader.IsEmptyElement:
@@ -695,7 +718,7 @@ public static partial class XmlInput
             // Expected: this pass exists to see how far the document got.
         }
 
-        return (open, rootClosed);
+        return (open, rootClosed, tooDeep);
     }
 
     [GeneratedRegex(@" Line \d+, position \d+\.$")]

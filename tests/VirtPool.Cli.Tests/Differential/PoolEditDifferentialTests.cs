@@ -54,6 +54,9 @@ public sealed class PoolEditDifferentialTests(LibvirtOracle oracle) : IDisposabl
         (await sandbox.StepWithEnvAsync(EditorScripts.With("/no/such/editor"), "pool-edit", "ed")).ExpectOracle(1);
         (await sandbox.StepWithEnvAsync(EditorScripts.With("no-such-editor-here --flag"), "pool-edit", "ed")).ExpectOracle(1);
         (await sandbox.StepWithEnvAsync(EditorScripts.With(string.Empty), "pool-edit", "ed")).ExpectOracle(1);
+        // the editor removed the file, or made it larger than virsh reads back (10 MiB)
+        (await sandbox.StepWithEnvAsync(EditorScripts.With("rm -f"), "pool-edit", "ed")).ExpectOracle(1);
+        (await sandbox.StepWithEnvAsync(EditorScripts.With("truncate -s 11M"), "pool-edit", "ed")).ExpectOracle(1);
         var missingTmp = new Dictionary<string, string?> { ["EDITOR"] = _editors.Unchanged, ["VISUAL"] = null, ["TMPDIR"] = "/no/such/tmp" };
         (await sandbox.StepWithEnvAsync(missingTmp, "pool-edit", "ed")).ExpectOracle(1);
         // an editor with options runs through sh -c, which a temporary folder with a space would break

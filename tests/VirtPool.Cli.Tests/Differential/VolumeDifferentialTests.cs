@@ -383,21 +383,26 @@ public sealed class VolumeDifferentialTests(LibvirtOracle oracle)
 
     /// <summary>
     /// A ploop volume (a folder with root.hds and DiskDescriptor.xml) found by a refresh: described by its
-    /// image, and every data operation refused as libvirt 9.0 refuses it without the ploop tools
+    /// image (a plain folder beside it by nothing), and every data operation refused as libvirt 9.0 refuses it without the ploop tools
     /// (Debian does not ship them).
     /// </summary>
     [Fact]
-    public async Task Ploop_volumes_are_found_and_refused_as_without_the_ploop_tools()
+    public async Task Folders_and_ploop_volumes_are_found_and_ploop_refused_as_without_the_ploop_tools()
     {
         await using var s = await NewPoolAsync();
         s.WriteBytes("p/vols/pl.vol/root.hds", new byte[1024 * 1024]);
         s.WriteBytes("p/vols/pl.vol/DiskDescriptor.xml", "<?xml version='1.0'?><Parallels_disk_image><Disk_Parameters><Disk_size>2048</Disk_size></Disk_Parameters></Parallels_disk_image>\n"u8.ToArray());
         s.WriteBytes("p/vols/half.vol/root.hds", new byte[4096]);
+        s.WriteBytes("p/vols/plain.dir/file", new byte[8192]);
         var upload = s.WriteBytes("x/up.bin", new byte[4096]);
         (await s.StepAsync("pool-refresh", Pool)).ExpectOracle(0);
         await s.StepAsync("vol-list", Pool, "--details");
         await ShowVolumeAsync(s, "pl.vol");
         await s.StepAsync("vol-info", "half.vol", "--pool", Pool);
+
+        // A plain folder is a 'dir' volume of no size at all: allocation 0, no <physical>.
+        await ShowVolumeAsync(s, "plain.dir");
+        await s.StepAsync("vol-info", "--physical", "plain.dir", "--pool", Pool);
 
         await s.StepAsync("vol-wipe", "pl.vol", "--pool", Pool);
         await s.StepAsync("vol-upload", "pl.vol", upload, "--pool", Pool);
