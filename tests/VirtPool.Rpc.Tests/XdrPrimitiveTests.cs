@@ -15,9 +15,12 @@ public class XdrPrimitiveTests
         return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>Strings of valid Unicode scalars (lone surrogates cannot round-trip through UTF-8).</summary>
+    /// <summary>
+    /// Strings of valid Unicode scalars but NUL (lone surrogates cannot round-trip through UTF-8, and a
+    /// NUL ends the string libvirtd sees).
+    /// </summary>
     private static readonly Gen<string> GenText =
-        Gen.OneOf(Gen.Int[0x20, 0x7E], Gen.Int[0, 0xD7FF], Gen.Int[0xE000, 0x10FFFF])
+        Gen.OneOf(Gen.Int[0x20, 0x7E], Gen.Int[1, 0xD7FF], Gen.Int[0xE000, 0x10FFFF])
             .Array[0, 40]
             .Select(scalars => string.Concat(scalars.Select(s => new Rune(s).ToString())));
 
@@ -129,6 +132,17 @@ public class XdrPrimitiveTests
             var reader = new XdrReader(bytes);
             Assert.Equal(text, reader.ReadOptionalString());
             Assert.True(reader.IsAtEnd);
+        });
+    }
+
+    [Fact]
+    public void A_string_ends_at_its_first_nul_as_libvirtd_reads_it()
+    {
+        Gen.Select(GenText, GenText).Sample((head, tail) =>
+        {
+            var reader = new XdrReader(Encode(w => { w.WriteString(head + "\0" + tail); w.WriteInt32(7); }));
+            Assert.Equal(head, reader.ReadString());
+            Assert.Equal(7, reader.ReadInt32());
         });
     }
 

@@ -86,12 +86,15 @@ public ref struct XdrReader
     /// <summary>
     /// A <c>string x&lt;M&gt;</c>. Invalid UTF-8 is replaced with U+FFFD rather than rejected: libvirtd does not
     /// validate strings either, and a handler can still report a lookup failure with the name it got.
+    /// libvirtd uses what it decodes as a C string: a NUL ends it, whatever follows is never seen.
     /// </summary>
     public string ReadString(int maxLength = RpcLimits.StringMax)
     {
         int start = _position;
         int length = ReadLength(maxLength, "string");
-        return Encoding.UTF8.GetString(ReadPaddedBody(length, start, "string"));
+        var body = ReadPaddedBody(length, start, "string");
+        var nul = body.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(nul < 0 ? body : body[..nul]);
     }
 
     /// <summary>A <c>remote_string</c> (pointer to string): null when the discriminant is zero.</summary>
