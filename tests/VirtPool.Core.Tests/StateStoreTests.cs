@@ -229,6 +229,57 @@ public sealed class StateStoreTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A version is known by (inode, mtime, size), and a rewrite within one kernel tick into a reused
+    /// inode keeps all three. Stood in for here by a same-size rewrite in place with the mtime put back:
+    /// while that mtime is recent (here: in the future) the file is read again each time; once it is
+    /// safely in the past, the identity is trusted and the parse is reused.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_version_too_recent_to_tell_apart_by_identity_is_read_again(bool watched)
+    {
+        var store = new StateStore(_dir);
+        store.EnsureCreated();
+        if (watched)
+        {
+            store.WatchForChanges();
+        }
+
+        var parses = 0;
+        string Parse(string text)
+        {
+            parses++;
+            return text;
+        }
+
+        var path = store.ConfigPath("p");
+        void RewriteInPlace(string text, DateTime mtime)
+        {
+            using (var file = new FileStream(path, FileMode.Truncate, FileAccess.Write))
+            {
+                file.Write(System.Text.Encoding.UTF8.GetBytes(text));
+            }
+
+            File.SetLastWriteTimeUtc(path, mtime);
+        }
+
+        store.WriteConfig("p", "<a/>");
+        var recent = DateTime.UtcNow.AddHours(1);
+        RewriteInPlace("<b/>", recent);
+        Assert.Equal("<b/>", store.ReadParsed(path, Parse));
+        RewriteInPlace("<c/>", recent);
+        Assert.Equal("<c/>", store.ReadParsed(path, Parse));
+
+        var old = DateTime.UtcNow.AddHours(-1);
+        RewriteInPlace("<d/>", old);
+        Assert.Equal("<d/>", store.ReadParsed(path, Parse));
+        var before = parses;
+        Assert.Equal("<d/>", store.ReadParsed(path, Parse));
+        Assert.Equal(before, parses);
+    }
+
     [Fact]
     public void A_watch_whose_folder_is_replaced_gives_way_to_stat()
     {

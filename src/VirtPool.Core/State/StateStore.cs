@@ -445,6 +445,10 @@ public sealed class StateStore
     /// A state file parsed once per version of the file: every write replaces the file (a new inode),
     /// so (inode, mtime, size) identifies a version. Saves re-parsing pool XML on every call in a
     /// long-lived process (the daemon, the library); the CLI reads each file once anyway.
+    /// A filesystem may give a freed inode number to the next file, and file times advance only once
+    /// per kernel tick, so two writes of the same size within one tick can leave the same identity.
+    /// As git does with "racily clean" index entries, a version read while its mtime was that recent
+    /// is not trusted by identity: it is read again until its mtime is safely in the past.
     /// </summary>
     public T? ReadParsed<T>(string path, Func<string, T> parse)
         where T : class
@@ -466,7 +470,7 @@ public sealed class StateStore
             }
 
             // The common case otherwise: the file did not change; one stat answers it.
-            if (known.Value is T unchanged && FileStat.TryStat(path, out var now, out _)
+            if (known.Value is T unchanged && !known.Racy && FileStat.TryStat(path, out var now, out _)
                 && known.Version == (now.Inode, now.MTimeSec, now.MTimeNsec, now.Size))
             {
                 _parsed[path] = known with { Generation = generation };
@@ -485,19 +489,41 @@ public sealed class StateStore
         _missing.TryRemove(path, out _);
 
         var version = (st.Inode, st.MTimeSec, st.MTimeNsec, st.Size);
-        if (_parsed.TryGetValue(path, out var cached) && cached.Version == version && cached.Value is T hit)
+        var racy = IsRacy(st);
+        if (_parsed.TryGetValue(path, out var cached) && !cached.Racy && !racy && cached.Version == version && cached.Value is T hit)
         {
             _parsed[path] = cached with { Generation = generation };
             return hit;
         }
 
         var value = parse(Encoding.UTF8.GetString(bytes));
-        _parsed[path] = new ParsedEntry(version, value, generation);
+        _parsed[path] = new ParsedEntry(version, value, generation, racy);
         return value;
     }
 
-    /// <summary>A parsed file and when it was last known current.</summary>
-    private sealed record ParsedEntry((ulong, long, long, long) Version, object? Value, long Generation);
+    /// <summary>
+    /// How recent an mtime must be for its version to be re-read rather than trusted: several kernel
+    /// ticks (4 ms at HZ=250, 10 ms at HZ=100) and then some, as the file clock is the coarse one.
+    /// </summary>
+    private static readonly TimeSpan RacyWindow = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Whether a file's mtime is too recent (or in the future) to tell its versions apart by identity.</summary>
+    private static bool IsRacy(FileStat st)
+    {
+        var now = DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks;
+        var nowSeconds = now / TimeSpan.TicksPerSecond;
+        if (st.MTimeSec < nowSeconds - 1)
+        {
+            return false;
+        }
+
+        // Any time a second or more ahead is in the future; only near times are multiplied out.
+        return st.MTimeSec > nowSeconds + 1
+            || now - ((st.MTimeSec * TimeSpan.TicksPerSecond) + (st.MTimeNsec / 100)) < RacyWindow.Ticks;
+    }
+
+    /// <summary>A parsed file, when it was last known current, and whether its identity can be trusted (see <see cref="IsRacy"/>).</summary>
+    private sealed record ParsedEntry((ulong, long, long, long) Version, object? Value, long Generation, bool Racy);
 
     /// <summary>Parsed files that exist (or existed): as many as the folder has held, so bounded by what was stored.</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ParsedEntry> _parsed = new(StringComparer.Ordinal);
