@@ -13,13 +13,23 @@ if ! command -v dotnet >/dev/null; then
   echo "demo: the .NET 10 SDK (see global.json) is needed to build VirtPool; Debian does not package it: install it from Microsoft" >&2
   exit 1
 fi
+# A fresh machine lacks the linker NativeAOT needs: as root, install it; otherwise say how.
+if ! command -v clang >/dev/null || ! dpkg -s zlib1g-dev >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    say "Installing what the NativeAOT build needs (clang, zlib1g-dev)"
+    "$root/scripts/install-deps.sh" build
+  else
+    echo "demo: building needs clang and zlib1g-dev: run ./scripts/install-deps.sh build as root (or this demo as root once)" >&2
+    exit 1
+  fi
+fi
 if [ -x "$root/artifacts/cli/virtpool" ]; then
   say "Building the CLI if its sources changed (./virtpool does this on every run)"
 else
   say "Building the NativeAOT CLI into artifacts/cli (first time: ~1-2 min)"
 fi
 if ! "$vp" --version >/dev/null; then
-  echo "demo: the build failed; NativeAOT links with clang: ./scripts/install-deps.sh (as root) installs it" >&2
+  echo "demo: the build failed (see above)" >&2
   exit 1
 fi
 "$vp" -V

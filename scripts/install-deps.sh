@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Installs what the build, the tests and the benchmarks need on Debian 12 (idempotent).
+#   install-deps.sh          everything (scripts/test.sh runs this)
+#   install-deps.sh build    only what building the NativeAOT binaries needs (scripts/demo.sh runs this)
 # libvirt is the oracle of the differential tests and the baseline of bench/; it is never started by
 # the package (no systemd here): the tests start their own libvirtd with scripts/libvirtd-up.sh.
 set -euo pipefail
+# NativeAOT links with clang and zlib.
+build=(clang zlib1g-dev)
 # The storage drivers for rbd, gluster, iscsi-direct and zfs are separate packages Debian only
 # suggests: without them the oracle answers "missing backend for pool type" for those pool types.
-pkgs=(libvirt-daemon libvirt-daemon-system libvirt-clients qemu-utils python3-libvirt
+pkgs=("${build[@]}"
+      libvirt-daemon libvirt-daemon-system libvirt-clients qemu-utils python3-libvirt
       libvirt-daemon-driver-storage-rbd libvirt-daemon-driver-storage-gluster
       libvirt-daemon-driver-storage-iscsi-direct libvirt-daemon-driver-storage-zfs
-      clang zlib1g-dev hyperfine xfsprogs btrfs-progs e2fsprogs util-linux
+      hyperfine xfsprogs btrfs-progs e2fsprogs util-linux
       ansible python3-lxml golang-go golang-github-digitalocean-go-libvirt-dev)
+case "${1:-all}" in
+  build) pkgs=("${build[@]}") ;;
+  all) ;;
+  *) echo "usage: install-deps.sh [build]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
