@@ -1,0 +1,185 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
+using System.Buffers;
+using System.Security.Cryptography;
+using VirtPool.Core.Backends;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Interop;
+using VirtPool.Core.Model;
+using VirtPool.Core.Process;
+using VirtPool.Formats;
+using VirtPool.Formats.Qcow2;
+
+namespace VirtPool.Backends.Local;
+
+/// <summary>What a local file volume is, read natively: one open, fstat and pread (and ploop folders by their image).</summary>
+public sealed partial class LocalFileVolumes
+{
+    /// <summary>
+    /// Why a volume's file could not be probed, in libvirt's words (virStorageBackendVolOpen): a file
+    /// that is gone means the volume is gone (VIR_ERR_NO_STORAGE_VOL), anything else is a system error.
+    /// </summary>
+    internal static VirtPoolException Unprobeable(string path)
+    {
+        if (!FileStat.TryLStat(path, out var st, out var errno))
+        {
+            return errno == Errno.ENOENT
+                ? new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching path '{path}'")
+                : VirtPoolException.System($"cannot stat file '{path}'", errno);
+        }
+
+        if ((st.Mode & 0xF000) is 0x1000 or 0xC000)
+        {
+            return VirtPoolException.Internal($"Volume path '{path}' is a {((st.Mode & 0xF000) == 0x1000 ? "FIFO" : "socket")}");
+        }
+
+        // It exists but is no file, folder or block device, or cannot be opened (permissions, a
+        // dangling link), or has vanished just now.
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
+        if (fd >= 0)
+        {
+            LibC.Close(fd);
+            return VirtPoolException.Internal($"unexpected storage mode for '{path}'");
+        }
+
+        var openErrno = LibC.Errno;
+        return openErrno == Errno.ENOENT
+            ? new VirtPoolException(VirErrorCode.NoStorageVol, $"no storage vol with matching path '{path}'")
+            : VirtPoolException.System($"cannot open volume '{path}'", openErrno);
+    }
+
+    /// <summary>One open + fstat + pread: what the volume is, without qemu-img.</summary>
+    private static VolumeDefinition? Probe(string path, string name, byte[] buffer)
+    {
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
+        if (fd < 0)
+        {
+            // Dangling symlinks and unreadable entries are skipped, as libvirt does.
+            return null;
+        }
+
+        try
+        {
+            if (!FileStat.TryFStat(fd, out var st, out _))
+            {
+                return null;
+            }
+
+            if (st.IsDirectory)
+            {
+                // libvirt reports directories with capacity 0, ploop directories by their image.
+                return IsPloopDirectory(path)
+                    ? ProbePloop(path, name, buffer)
+                    : Describe(path, name, st, VolumeType.Dir, new ImageInfo { Format = StorageFileFormat.Dir, Capacity = 0 });
+            }
+
+            if (!st.IsRegular && !st.IsBlockDevice)
+            {
+                return null;
+            }
+
+            var read = ReadHeader(fd, buffer);
+
+            var info = read > 0
+                ? ImageProbe.Probe(buffer.AsSpan(0, (int)read), (ulong)st.Size)
+                : new ImageInfo { Format = StorageFileFormat.Raw, Capacity = (ulong)st.Size };
+            return Describe(path, name, st, VolumeType.File, info);
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
+    }
+
+    /// <summary>virStorageBackendIsPloopDir: a folder holding a ploop image and its descriptor.</summary>
+    private static bool IsPloopDirectory(string path)
+        => File.Exists(Path.Combine(path, PloopImage)) && File.Exists(Path.Combine(path, PloopDescriptor));
+
+    /// <summary>
+    /// virStorageBackendRedoPloopUpdate: a ploop volume is its folder, described by its image (size,
+    /// allocation, owner, times), format ploop; libvirt 9.0 still calls it a file volume.
+    /// </summary>
+    private static VolumeDefinition? ProbePloop(string path, string name, byte[] buffer)
+    {
+        var fd = LibC.Open(Path.Combine(path, PloopImage), LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (!FileStat.TryFStat(fd, out var st, out _) || !st.IsRegular)
+            {
+                return null;
+            }
+
+            var read = ReadHeader(fd, buffer);
+            var info = read > 0 ? ImageProbe.Probe(buffer.AsSpan(0, read), (ulong)st.Size) : new ImageInfo { Capacity = (ulong)st.Size };
+            return Describe(path, name, st, VolumeType.File, info with { Format = StorageFileFormat.Ploop, Capacity = (ulong)st.Size });
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// libvirt drives ploop volumes with the ploop tools, which Debian does not ship; without them it
+    /// refuses every data operation on one with this message. VirtPool does not drive them at all.
+    /// </summary>
+    internal static void RefusePloop(VolumeDefinition volume, string messageWithoutTools)
+    {
+        if (volume.Target.Format != "ploop")
+        {
+            return;
+        }
+
+        throw QemuImgCreate.FindInPath("ploop") is null
+            ? VirtPoolException.Internal(messageWithoutTools)
+            : VirtPoolException.NoSupport("VirtPool does not drive the ploop tools: ploop volumes are read-only here");
+    }
+
+    internal const string PloopToolMissing = "unable to find ploop, please install ploop tools";
+
+    internal const string PloopImage = "root.hds";
+
+    private const string PloopDescriptor = "DiskDescriptor.xml";
+
+    /// <summary>The header, as much of it as the file has; a read error counts as an empty header (raw).</summary>
+    private static int ReadHeader(int fd, byte[] buffer) => Math.Max(0, LibC.PReadFully(fd, buffer.AsSpan(0, ImageProbe.HeaderBytes), 0));
+
+    private static VolumeTimestamps Timestamps(FileStat st)
+        => new(new TimeSpec(st.ATimeSec, st.ATimeNsec), new TimeSpec(st.MTimeSec, st.MTimeNsec), new TimeSpec(st.CTimeSec, st.CTimeNsec));
+
+    private static VolumeDefinition Describe(string path, string name, FileStat st, VolumeType type, ImageInfo info)
+    {
+        return new VolumeDefinition
+        {
+            Name = name,
+            Key = path,
+            Type = type,
+            Capacity = info.Capacity,
+            // libvirt sizes a folder as nothing at all (virStorageSourceUpdateBackingSizes): no allocation, no <physical>.
+            Allocation = st.IsDirectory ? 0 : (ulong)st.AllocatedBytes,
+            Physical = st.IsDirectory ? 0 : (ulong)st.Size,
+            Target = new VolumeTarget
+            {
+                Path = path,
+                Format = info.Format.ToName(),
+                Compat = info.Compat,
+                ClusterSize = info.ClusterSize,
+                Permissions = new Permissions { Mode = st.Mode & PermissionBits, Owner = st.Uid, Group = st.Gid },
+                Timestamps = Timestamps(st),
+                Features = new VolumeFeatures { LazyRefcounts = info.LazyRefcounts, ExtendedL2 = info.ExtendedL2 },
+                // As libvirt's probe: the header names the encryption format only, no secret.
+                Encryption = EncryptionNames.TryParse(info.EncryptionFormat, out EncryptionFormat encryption)
+                    ? new EncryptionDefinition { Format = encryption }
+                    : null,
+            },
+            BackingStore = info.BackingStore is null
+                ? null
+                : new VolumeBackingStore { Path = info.BackingStore, Format = info.BackingFormat?.ToName() },
+        };
+    }
+}
