@@ -1,6 +1,4 @@
-using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
-using System.Buffers;
 using System.Security.Cryptography;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Win32.SafeHandles;
 using System.Buffers;
 using System.Security.Cryptography;
 using VirtPool.Core.Backends;
@@ -8,7 +7,6 @@ using VirtPool.Core.Interop;
 using VirtPool.Core.Model;
 using VirtPool.Core.Process;
 using VirtPool.Formats;
-using VirtPool.Formats.Qcow2;
 
 namespace VirtPool.Backends.Local;
 
