@@ -60,6 +60,7 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
         {
             MaxCalls = options.MaxCallsPerConnection,
             MaxQueuedCalls = options.MaxQueuedCallsPerConnection,
+            MaxUnsentOutputBytes = options.MaxUnsentOutputBytes,
             BusyPollMicros = options.BusyPollMicros,
             FrameTimeout = options.FrameTimeout,
             HandshakeTimeout = options.HandshakeTimeout,
