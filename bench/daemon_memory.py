@@ -2,7 +2,7 @@
 """Load generator and meter for bench/daemon-memory.sh: hostile clients against any libvirt-protocol
 daemon (virtpoold or libvirtd), with the daemon's RSS sampled and virsh timed while they run.
 
-Usage: daemon_memory.py flood|flood-late|fuzz|idle|slowloris PID RW_SOCKET RO_SOCKET [SECONDS]
+Usage: daemon_memory.py flood|flood-late|unread|fuzz|idle|slowloris PID RW_SOCKET RO_SOCKET [SECONDS]
 Prints "key value" lines (RSS in MiB, latencies in ms) for the shell script to tabulate.
 
   flood      64 connections open read-only, then each sends 15 MiB of a 16 MiB frame and waits;
@@ -10,6 +10,10 @@ Prints "key value" lines (RSS in MiB, latencies in ms) for the shell script to t
   flood-late CLIENTS (5) connections send 15 MiB of a 16 MiB frame each and close SECONDS (5) after
              the daemon stopped taking bytes, long after its allocations: is the memory given
              back without a new burst?
+  unread     one client sends CONNECT_LIST_ALL_STORAGE_POOLS calls and never reads the replies, then
+             another sends keepalive PINGs and never reads the PONGs; each until the daemon takes
+             nothing for 5 s, or SECONDS (60), or 400,000 of them (a daemon that takes them all
+             would grow by GiBs). How many it took, RSS after each.
   fuzz       SECONDS of mutated storage calls after a valid handshake (lookups, vol-info, XML
              with long and odd strings; flipped bytes; bad lengths), then 30 s idle.
   idle       3000 connections that open read-only and idle; RSS with them, per connection;
@@ -37,6 +41,8 @@ VOL_LOOKUP_BY_NAME, VOL_LOOKUP_BY_KEY, VOL_LOOKUP_BY_PATH = 95, 96, 97
 VOL_GET_INFO, VOL_GET_XML, VOL_GET_PATH = 98, 99, 100
 POOL_LOOKUP_BY_TARGET_PATH, VOL_GET_INFO_FLAGS = 391, 378
 MAX_LENGTH = 16 * 1024 * 1024 + 4
+CONNECT_LIST_ALL_POOLS = 281
+KEEPALIVE, KEEPALIVE_PING, MESSAGE = 0x6B656570, 1, 2
 # Bisecting a leak: FUZZ_ONLY=0,4 limits the fuzz to those call kinds (see fuzz_call).
 FUZZ_ONLY = [int(x) for x in os.environ["FUZZ_ONLY"].split(",")] if os.environ.get("FUZZ_ONLY") else None
 
@@ -248,6 +254,33 @@ def flood_late(pid, rw, ro, wait=5.0, connections=5, send=15 * 1024 * 1024):
     print(f"flood_late_closed_by_server {closed_by_server}")
     print(f"flood_late_rss_before_close {before_close:.1f}")
     print(f"flood_late_rss_30s_after_close {after:.1f}")
+
+
+def unread(pid, rw, ro, seconds=60.0):
+    print(f"unread_idle_before {rss_mib(pid):.1f}")
+    kinds = {"calls": frame(CONNECT_LIST_ALL_POOLS, 3, struct.pack(">iI", -1, 0)),
+             "pings": frame(KEEPALIVE_PING, 0, program=KEEPALIVE, kind=MESSAGE)}
+    with Meter(pid, rw) as meter:
+        for name, packet in kinds.items():
+            s = connect(ro)
+            handshake(s)
+            s.setblocking(False)
+            batch, pending, taken = packet * 100, b"", 0
+            start = progress = time.monotonic()
+            while time.monotonic() - progress < 5 and time.monotonic() - start < seconds and taken < len(packet) * 400000:
+                select.select([], [s], [], 0.5)
+                data = pending or batch
+                try:
+                    n = s.send(data)
+                except BlockingIOError:
+                    continue
+                taken += n
+                pending = data[n:]
+                progress = time.monotonic()
+            print(f"unread_{name}_taken {taken // len(packet)}")
+            print(f"unread_{name}_rss {rss_mib(pid):.1f}")
+            s.close()
+    meter.report("unread")
 
 
 ODD = ["", ".", "..", "/", "//", "../../etc/passwd", "a/b", "\u00e9\u00e8", "\U0001f4a9", "\x00", "\x7f", "%s%n", "\\", " ", "\t\n",
@@ -463,7 +496,7 @@ def main():
     extra = [float(a) for a in sys.argv[5:]]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    {"flood": flood, "flood-late": flood_late, "fuzz": fuzz, "idle": idle, "slowloris": slowloris}[mode](pid, rw, ro, *extra)
+    {"flood": flood, "flood-late": flood_late, "unread": unread, "fuzz": fuzz, "idle": idle, "slowloris": slowloris}[mode](pid, rw, ro, *extra)
 
 
 if __name__ == "__main__":
