@@ -2,18 +2,26 @@
 # virtpoold's memory under hostile clients, beside libvirtd 9.0 (issue 10 section 2). Needs root.
 #   flood:     64 read-only connections each send 15 MiB of a 16 MiB frame and wait, then close
 #              goals: peak RSS <= 400 MiB; <= 64 MiB 30 s after they close
+#   flood-late: 5 connections (all virtpoold's default budget holds at once, so none waits and nothing
+#              allocates when they close) each send 15 MiB of a 16 MiB frame; they close 5 s after the
+#              daemon took it all: is the memory given back without a new burst of allocation?
+#              goal: <= 64 MiB 30 s after they close. (With 64 clients the ones left waiting are let in
+#              when the first close, and their allocations alone would trigger the trim.)
+#   unread:    one client sends pool-list calls and never reads the replies, then one sends PINGs and
+#              never reads the PONGs, each until the daemon stops taking them (5 s), 60 s or 400,000
+#              goal: the daemon stops reading them, RSS stays near idle
 #   fuzz:      60 s of mutated storage calls after a valid handshake, then 30 s idle
 #              goal: RSS <= 80 MiB after the idle 30 s
 #   idle:      3000 connections open read-only and idle (memory per connection), then 3000 that never open
 #   slowloris: 200 connections trickle a 16 MiB frame a byte a second for 60 s (are they dropped?)
 #   throughout: virsh pool-list once a second, worst latency (goal: answered quickly, no failures)
 # Each daemon runs alone for its tests, with a fresh process per test; both get the same load.
-# Usage: bench/daemon-memory.sh [--virtpoold BINARY] [--only vp|lv] [--tests "flood fuzz idle slowloris"]
+# Usage: bench/daemon-memory.sh [--virtpoold BINARY] [--only vp|lv] [--tests "flood flood-late unread fuzz idle slowloris"]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 daemon=
 only=
-tests="flood fuzz idle slowloris"
+tests="flood flood-late unread fuzz idle slowloris"
 fuzz_seconds=60
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -73,6 +81,7 @@ run_side() {
   local args=()
   [ "$test" = fuzz ] && args=("$fuzz_seconds")
   [ "$test" = slowloris ] && args=(60)
+  [ "$test" = flood-late ] && args=(5 5)
   echo "-- $side $test" >&2
   while read -r key value; do
     result["$side.$key"]=$value
@@ -110,6 +119,27 @@ for test in $tests; do
       row "virsh pool-list median (ms)" flood_virsh_median_ms
       row "virsh failures" flood_virsh_failures
       echo "goal peak <= 400 MiB: $(goal "$(val vp.flood_peak_rss)" '<=' 400)   goal <= 64 MiB 30 s after: $(goal "$(val vp.flood_rss_30s_after_close)" '<=' 64)"
+      ;;
+    flood-late)
+      echo "== flood-late: 5 x 15 MiB of a 16 MiB frame, closed 5 s after the daemon took them =="
+      row "RSS before (MiB)" flood_late_idle_before
+      row "peak RSS (MiB)" flood_late_peak_rss
+      row "bytes the daemon took (MiB)" flood_late_sent_mib
+      row "RSS just before they closed (MiB)" flood_late_rss_before_close
+      row "RSS 30 s after they closed (MiB)" flood_late_rss_30s_after_close
+      row "virsh pool-list worst (ms)" flood_late_virsh_max_ms
+      row "virsh failures" flood_late_virsh_failures
+      echo "goal <= 64 MiB 30 s after: $(goal "$(val vp.flood_late_rss_30s_after_close)" '<=' 64)"
+      ;;
+    unread)
+      echo "== unread: a client never reads its replies, then one never reads its PONGs (up to 60 s each) =="
+      row "RSS before (MiB)" unread_idle_before
+      row "pool-list calls the daemon took" unread_calls_taken
+      row "RSS after them (MiB)" unread_calls_rss
+      row "PINGs the daemon took" unread_pings_taken
+      row "RSS after them (MiB)" unread_pings_rss
+      row "virsh pool-list worst (ms)" unread_virsh_max_ms
+      row "virsh failures" unread_virsh_failures
       ;;
     fuzz)
       echo "== fuzz: ${fuzz_seconds} s of mutated storage calls, 4 clients, then 30 s idle =="

@@ -2,11 +2,18 @@
 """Load generator and meter for bench/daemon-memory.sh: hostile clients against any libvirt-protocol
 daemon (virtpoold or libvirtd), with the daemon's RSS sampled and virsh timed while they run.
 
-Usage: daemon_memory.py flood|fuzz|idle|slowloris PID RW_SOCKET RO_SOCKET [SECONDS]
+Usage: daemon_memory.py flood|flood-late|unread|fuzz|idle|slowloris PID RW_SOCKET RO_SOCKET [SECONDS]
 Prints "key value" lines (RSS in MiB, latencies in ms) for the shell script to tabulate.
 
   flood      64 connections open read-only, then each sends 15 MiB of a 16 MiB frame and waits;
              then all close. Peak RSS while they wait, RSS 30 s after they closed.
+  flood-late CLIENTS (5) connections send 15 MiB of a 16 MiB frame each and close SECONDS (5) after
+             the daemon stopped taking bytes, long after its allocations: is the memory given
+             back without a new burst?
+  unread     one client sends CONNECT_LIST_ALL_STORAGE_POOLS calls and never reads the replies, then
+             another sends keepalive PINGs and never reads the PONGs; each until the daemon takes
+             nothing for 5 s, or SECONDS (60), or 400,000 of them (a daemon that takes them all
+             would grow by GiBs). How many it took, RSS after each.
   fuzz       SECONDS of mutated storage calls after a valid handshake (lookups, vol-info, XML
              with long and odd strings; flipped bytes; bad lengths), then 30 s idle.
   idle       3000 connections that open read-only and idle; RSS with them, per connection;
@@ -34,6 +41,8 @@ VOL_LOOKUP_BY_NAME, VOL_LOOKUP_BY_KEY, VOL_LOOKUP_BY_PATH = 95, 96, 97
 VOL_GET_INFO, VOL_GET_XML, VOL_GET_PATH = 98, 99, 100
 POOL_LOOKUP_BY_TARGET_PATH, VOL_GET_INFO_FLAGS = 391, 378
 MAX_LENGTH = 16 * 1024 * 1024 + 4
+CONNECT_LIST_ALL_POOLS = 281
+KEEPALIVE, KEEPALIVE_PING, MESSAGE = 0x6B656570, 1, 2
 # Bisecting a leak: FUZZ_ONLY=0,4 limits the fuzz to those call kinds (see fuzz_call).
 FUZZ_ONLY = [int(x) for x in os.environ["FUZZ_ONLY"].split(",")] if os.environ.get("FUZZ_ONLY") else None
 
@@ -167,41 +176,58 @@ def settle(pid, seconds):
     return rss_mib(pid)
 
 
-def flood(pid, rw, ro, hold=20.0, connections=64, send=15 * 1024 * 1024):
-    print(f"flood_idle_before {rss_mib(pid):.1f}")
+def flood_connections(ro, connections):
     socks = []
     for _ in range(connections):
         s = connect(ro)
         handshake(s)
         s.setblocking(False)
         socks.append(s)
-    # A 16 MiB CALL whose last MiB never comes; the header is valid.
+    return socks
+
+
+def send_partial_frames(socks, send, hold=None, stalled=None):
+    """Each socket sends a 16 MiB CALL whose last MiB never comes (the header is valid), up to `send`
+    bytes; for `hold` seconds, or until no socket took a byte for `stalled` seconds (the daemon stopped
+    reading them). Returns (bytes sent, connections the server closed)."""
     head = frame(POOL_LOOKUP_BY_NAME, 10, length=MAX_LENGTH)
     chunk = bytes(1 << 20)
     sent = {s: 0 for s in socks}
     pending = {s: head for s in socks}
     closed_by_server = 0
-    with Meter(pid, rw) as meter:
-        deadline = time.monotonic() + hold
-        while time.monotonic() < deadline:
-            writers = [s for s in socks if sent[s] < send]
-            if not writers:
-                time.sleep(0.2)
+    deadline = time.monotonic() + hold if hold is not None else None
+    progress = time.monotonic()
+    while deadline is None or time.monotonic() < deadline:
+        if stalled is not None and time.monotonic() - progress > stalled:
+            break
+        writers = [s for s in socks if sent[s] < send]
+        if not writers:
+            if stalled is not None:
+                break
+            time.sleep(0.2)
+            continue
+        _, ready, _ = select.select([], writers, [], 0.2)
+        for s in ready:
+            data = pending[s] or chunk[: min(len(chunk), send - sent[s])]
+            try:
+                n = s.send(data)
+            except (BlockingIOError, InterruptedError):
                 continue
-            _, ready, _ = select.select([], writers, [], 0.2)
-            for s in ready:
-                data = pending[s] or chunk[: min(len(chunk), send - sent[s])]
-                try:
-                    n = s.send(data)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    sent[s] = send  # the server closed it
-                    closed_by_server += 1
-                    continue
-                sent[s] += n
-                pending[s] = data[n:] if pending[s] else b""
-        total = sum(min(v, send) for v in sent.values())
+            except OSError:
+                sent[s] = send  # the server closed it
+                closed_by_server += 1
+                continue
+            sent[s] += n
+            pending[s] = data[n:] if pending[s] else b""
+            progress = time.monotonic()
+    return sum(min(v, send) for v in sent.values()), closed_by_server
+
+
+def flood(pid, rw, ro, hold=20.0, connections=64, send=15 * 1024 * 1024):
+    print(f"flood_idle_before {rss_mib(pid):.1f}")
+    socks = flood_connections(ro, connections)
+    with Meter(pid, rw) as meter:
+        total, closed_by_server = send_partial_frames(socks, send, hold=hold)
         for s in socks:
             s.close()
         closed_at = time.monotonic()
@@ -210,6 +236,51 @@ def flood(pid, rw, ro, hold=20.0, connections=64, send=15 * 1024 * 1024):
     print(f"flood_sent_mib {total / 1048576:.0f}")
     print(f"flood_closed_by_server {closed_by_server}")
     print(f"flood_rss_30s_after_close {after:.1f}")
+
+
+def flood_late(pid, rw, ro, wait=5.0, connections=5, send=15 * 1024 * 1024):
+    print(f"flood_late_idle_before {rss_mib(pid):.1f}")
+    socks = flood_connections(ro, int(connections))
+    with Meter(pid, rw) as meter:
+        total, closed_by_server = send_partial_frames(socks, send, stalled=3.0)
+        time.sleep(wait)
+        before_close = rss_mib(pid)
+        for s in socks:
+            s.close()
+        closed_at = time.monotonic()
+        after = settle(pid, 30.0 - (time.monotonic() - closed_at))
+    meter.report("flood_late")
+    print(f"flood_late_sent_mib {total / 1048576:.0f}")
+    print(f"flood_late_closed_by_server {closed_by_server}")
+    print(f"flood_late_rss_before_close {before_close:.1f}")
+    print(f"flood_late_rss_30s_after_close {after:.1f}")
+
+
+def unread(pid, rw, ro, seconds=60.0):
+    print(f"unread_idle_before {rss_mib(pid):.1f}")
+    kinds = {"calls": frame(CONNECT_LIST_ALL_POOLS, 3, struct.pack(">iI", -1, 0)),
+             "pings": frame(KEEPALIVE_PING, 0, program=KEEPALIVE, kind=MESSAGE)}
+    with Meter(pid, rw) as meter:
+        for name, packet in kinds.items():
+            s = connect(ro)
+            handshake(s)
+            s.setblocking(False)
+            batch, pending, taken = packet * 100, b"", 0
+            start = progress = time.monotonic()
+            while time.monotonic() - progress < 5 and time.monotonic() - start < seconds and taken < len(packet) * 400000:
+                select.select([], [s], [], 0.5)
+                data = pending or batch
+                try:
+                    n = s.send(data)
+                except BlockingIOError:
+                    continue
+                taken += n
+                pending = data[n:]
+                progress = time.monotonic()
+            print(f"unread_{name}_taken {taken // len(packet)}")
+            print(f"unread_{name}_rss {rss_mib(pid):.1f}")
+            s.close()
+    meter.report("unread")
 
 
 ODD = ["", ".", "..", "/", "//", "../../etc/passwd", "a/b", "\u00e9\u00e8", "\U0001f4a9", "\x00", "\x7f", "%s%n", "\\", " ", "\t\n",
@@ -425,7 +496,7 @@ def main():
     extra = [float(a) for a in sys.argv[5:]]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    {"flood": flood, "fuzz": fuzz, "idle": idle, "slowloris": slowloris}[mode](pid, rw, ro, *extra)
+    {"flood": flood, "flood-late": flood_late, "unread": unread, "fuzz": fuzz, "idle": idle, "slowloris": slowloris}[mode](pid, rw, ro, *extra)
 
 
 if __name__ == "__main__":

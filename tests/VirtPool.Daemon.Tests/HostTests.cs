@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using VirtPool.Daemon.Host;
 using VirtPool.Rpc;
 using VirtPool.TestSupport;
 
@@ -19,11 +21,15 @@ public sealed class HostTests
         return ("dotnet", [Path.Combine(AppContext.BaseDirectory, "virtpoold.dll")]);
     }
 
-    private static Process StartDaemon(params string[] args)
+    private static Process StartDaemon(params string[] args) => StartDaemonUnder([], args);
+
+    /// <param name="wrapper">A command the daemon runs under (prlimit ...), or none.</param>
+    private static Process StartDaemonUnder(string[] wrapper, params string[] args)
     {
         var (file, prefix) = DaemonCommand();
-        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in prefix.Concat(args))
+        string[] command = [.. wrapper, file, .. prefix, .. args];
+        var psi = new ProcessStartInfo(command[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in command[1..])
         {
             psi.ArgumentList.Add(a);
         }
@@ -104,6 +110,99 @@ public sealed class HostTests
         finally
         {
             await StopAsync(process);
+        }
+    }
+
+    [Fact]
+    public async Task Under_a_low_open_files_limit_more_clients_than_descriptors_are_refused_and_the_daemon_stays_up()
+    {
+        using var dir = new TempDir();
+        string socket = Path.Combine(dir.Path, "sock");
+        var lines = new ConcurrentQueue<string>();
+        using var process = StartDaemonUnder(["prlimit", "--nofile=256:256", "--"],
+            "--socket", socket, "--state-dir", Path.Combine(dir.Path, "state"), "--protocol-error-log-limit", "3",
+            // Connections not opened yet are not evicted meanwhile: all of them count.
+            "--max-anonymous-clients", "1000");
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+            {
+                lines.Enqueue(line);
+            }
+        };
+        process.BeginErrorReadLine();
+        var clients = new List<RawClient>();
+        try
+        {
+            await Eventually.UntilAsync(() => AnswersOrExitedAsync(process, socket), "virtpoold to answer on " + socket);
+            Assert.False(process.HasExited, "virtpoold exited during start-up: " + string.Join('\n', lines));
+            Assert.Contains(lines, l => l.Contains("max_clients 5000 and 128 descriptors for the daemon itself exceed the open files limit 256 (RLIMIT_NOFILE): "
+                + "at most 128 clients are served", StringComparison.Ordinal));
+
+            // More opened clients than descriptors. Those beyond what the limit leaves for clients are
+            // closed at once: the daemon never runs out (EMFILE would fail accept, storage operations,
+            // and the JIT runtime's late assembly loads, which end the process).
+            using var open = new PooledBufferWriter();
+            RpcFrame.WritePacket(open, RpcHeader.Call(RemoteProcedure.ConnectOpen, 1), Payload.Open("qemu:///system"));
+            try
+            {
+                for (int i = 0; i < 300; i++)
+                {
+                    var client = RawClient.Unix(socket);
+                    clients.Add(client);
+
+                    // A refused one may be closed before its CONNECT_OPEN goes out.
+                    await client.SendRawIgnoringCloseAsync(open.WrittenMemory.ToArray());
+                }
+            }
+            catch (System.Net.Sockets.SocketException ex) when (ex.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionRefused)
+            {
+                // The backlog is full too.
+            }
+
+            await Eventually.UntilAsync(() => process.HasExited || lines.Any(l => l.Contains("Too many clients", StringComparison.Ordinal)
+                || l.Contains("Accept on", StringComparison.Ordinal)), "a refused client");
+            Assert.Contains(lines, l => l.Contains("Too many clients (128)", StringComparison.Ordinal));
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+
+            clients.Clear();
+            var uri = await Tool.VirshAsync($"qemu+unix:///system?socket={socket}", "uri");
+            Assert.True(uri.Exit == 0, uri.Err);
+            Assert.False(process.HasExited, string.Join('\n', lines));
+            Assert.DoesNotContain(lines, l => l.Contains("Accept on", StringComparison.Ordinal));
+
+            // Refusals share one rate limit: three lines a minute.
+            Assert.InRange(lines.Count(l => l.Contains("Too many", StringComparison.Ordinal)), 1, 3);
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+
+            await StopAsync(process);
+        }
+    }
+
+    [Fact]
+    public void The_open_files_soft_limit_is_raised_to_the_hard_limit()
+    {
+        var (soft, hard) = FileDescriptorLimit.Read()!.Value;
+        try
+        {
+            // One below the hard limit (the JIT runtime raised it already as this process started).
+            Assert.True(FileDescriptorLimit.TrySet(hard - 1, hard));
+            Assert.True(FileDescriptorLimit.TryRaiseSoftToHard(out ulong raised, out _));
+            Assert.Equal(hard, raised);
+            Assert.Equal((hard, hard), FileDescriptorLimit.Read());
+        }
+        finally
+        {
+            FileDescriptorLimit.TrySet(soft, hard);
         }
     }
 

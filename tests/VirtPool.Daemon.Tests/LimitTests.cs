@@ -224,18 +224,19 @@ public sealed class LimitTests
     public void Limits_are_options_with_libvirt_defaults_and_validated()
     {
         var defaults = DaemonOptions.Parse(["--socket", "/tmp/x/sock"]);
-        Assert.Equal((5000, 20, 5, 20, 128L << 20, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10), 10),
+        Assert.Equal((5000, 20, 5, 20, 128L << 20, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(10), 10, 1L << 20),
             (defaults.MaxClients, defaults.MaxAnonymousClients, defaults.MaxCallsPerConnection, defaults.MaxQueuedCallsPerConnection,
-             defaults.MaxBufferedBytes, defaults.FrameTimeout, defaults.HandshakeTimeout, defaults.ProtocolErrorLogLimit));
+             defaults.MaxBufferedBytes, defaults.FrameTimeout, defaults.HandshakeTimeout, defaults.ProtocolErrorLogLimit, defaults.MaxUnsentOutputBytes));
 
         var set = DaemonOptions.Parse(["--socket", "/tmp/x/sock", "--max-clients", "7", "--max-anonymous-clients=3", "--max-client-requests", "2",
-            "--max-queued-client-requests", "4", "--max-buffered-mib", "64", "--frame-timeout", "0", "--handshake-timeout", "5", "--protocol-error-log-limit", "0"]);
-        Assert.Equal((7, 3, 2, 4, 64L << 20, TimeSpan.Zero, TimeSpan.FromSeconds(5), 0),
+            "--max-queued-client-requests", "4", "--max-buffered-mib", "64", "--frame-timeout", "0", "--handshake-timeout", "5", "--protocol-error-log-limit", "0",
+            "--max-unsent-output-kib", "256"]);
+        Assert.Equal((7, 3, 2, 4, 64L << 20, TimeSpan.Zero, TimeSpan.FromSeconds(5), 0, 256L << 10),
             (set.MaxClients, set.MaxAnonymousClients, set.MaxCallsPerConnection, set.MaxQueuedCallsPerConnection,
-             set.MaxBufferedBytes, set.FrameTimeout, set.HandshakeTimeout, set.ProtocolErrorLogLimit));
+             set.MaxBufferedBytes, set.FrameTimeout, set.HandshakeTimeout, set.ProtocolErrorLogLimit, set.MaxUnsentOutputBytes));
 
         string[][] refused = [["--max-clients", "0"], ["--max-clients", "-1"], ["--max-buffered-mib", "x"], ["--frame-timeout", "1.5"],
-            ["--max-client-requests", "1001"], ["--handshake-timeout"]];
+            ["--max-client-requests", "1001"], ["--handshake-timeout"], ["--max-unsent-output-kib", "63"]];
         foreach (var bad in refused)
         {
             Assert.Throws<ArgumentException>(() => DaemonOptions.Parse(bad));

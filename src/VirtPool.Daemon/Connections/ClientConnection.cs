@@ -14,8 +14,8 @@ namespace VirtPool.Daemon.Connections;
 /// <summary>
 /// One client socket = one libvirt connection (spec 1.1, 4.7). A single reader takes packets off the socket:
 /// keepalive is answered inline, each CALL runs as its own task (so a slow call never blocks keepalive or other
-/// calls), stream packets go to their stream. All output goes through one queue drained by one writer task, so
-/// packets never interleave and the reader never waits for the socket to drain.
+/// calls), stream packets go to their stream. All output goes through one <see cref="OutgoingQueue"/>, so packets
+/// never interleave; the reader waits for it only while the client leaves too much of it unread.
 /// </summary>
 public sealed partial class ClientConnection : IClientConnection, IAsyncDisposable
 {
@@ -55,8 +55,7 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
     private readonly FrameReader _frames;
     private readonly RateLimitedLog _protocolErrors;
     private readonly RateLimitedLog _failures;
-    private readonly Lock _writeGate = new();
-    private readonly Queue<Outgoing> _pendingWrites = new();
+    private readonly OutgoingQueue _output;
     private readonly CancellationTokenSource _closing = new();
     private readonly ProcedureTable<DaemonCallContext> _table;
     private readonly DaemonServices _services;
@@ -67,9 +66,6 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
     private readonly Lock _stateLock = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly bool _socketReadOnly;
-    private bool _writerBusy;
-    private bool _writesClosed;
-    private Task _drainTask = Task.CompletedTask;
     private Task? _keepaliveTask;
     private long _lastReceivedTicks = Environment.TickCount64;
 
@@ -100,6 +96,7 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
 
         Id = Interlocked.Increment(ref s_nextId);
         Description = $"#{Id} on {listenerName}";
+        _output = new OutgoingQueue(socket, limits.MaxUnsentOutputBytes, () => _queuedCalls.Release(), BeginClose, log, Description, _closing.Token);
     }
 
     internal ConnectionLimits Limits { get; }
@@ -204,8 +201,16 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         CancellationToken token = _closing.Token;
         try
         {
-            while (await _frames.ReadAsync(token).ConfigureAwait(false) is { } packet)
+            while (true)
             {
+                // A client that does not read what we send is not read from either (its socket then
+                // throttles it): what it makes us queue stays bounded.
+                await _output.WaitForRoomAsync(token).ConfigureAwait(false);
+                if (await _frames.ReadAsync(token).ConfigureAwait(false) is not { } packet)
+                {
+                    break;
+                }
+
                 Interlocked.Exchange(ref _lastReceivedTicks, Environment.TickCount64);
                 await OnPacketAsync(packet, token).ConfigureAwait(false);
             }
@@ -314,7 +319,9 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         ReadOnlyMemory<byte> args = frame is null ? packet.Payload.ToArray() : frame.Payload;
         try
         {
-            // A full queue stops the reader, which throttles the client through the socket (libvirt's max_client_requests).
+            // A full queue stops the reader, which throttles the client through the socket (libvirt's
+            // max_client_requests). A call leaves the queue when its REPLY has been written, not queued:
+            // a client that never reads its replies gets no more calls read.
             await _queuedCalls.WaitAsync(token).ConfigureAwait(false);
         }
         catch
@@ -334,12 +341,13 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
 
     private async Task RunCallAsync(RpcHeader call, ReadOnlyMemory<byte> args, LargeFrame? frame, CancellationToken token)
     {
+        bool replied = false;
         try
         {
             await _workers.WaitAsync(token).ConfigureAwait(false);
             try
             {
-                await DispatchAsync(call, args, token).ConfigureAwait(false);
+                replied = await DispatchAsync(call, args, token).ConfigureAwait(false);
             }
             finally
             {
@@ -360,11 +368,16 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         finally
         {
             frame?.Dispose();
-            _queuedCalls.Release();
+            if (!replied)
+            {
+                // Otherwise the output gives the call's place back once its REPLY is written or dropped.
+                _queuedCalls.Release();
+            }
         }
     }
 
-    private async Task DispatchAsync(RpcHeader call, ReadOnlyMemory<byte> args, CancellationToken token)
+    /// <summary>Runs the call and queues its REPLY; false when the connection went away first (no REPLY queued).</summary>
+    private async Task<bool> DispatchAsync(RpcHeader call, ReadOnlyMemory<byte> args, CancellationToken token)
     {
         var reply = new PooledBufferWriter();
         var context = new DaemonCallContext(call, reply, this, _services, token);
@@ -376,7 +389,7 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         {
             reply.Dispose();
             DiscardPendingStream(call);
-            return;
+            return false;
         }
         catch (Exception ex)
         {
@@ -402,24 +415,37 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         }
 
         bool closeAfter = ok && call.Procedure == (int)RemoteProcedure.ConnectClose;
-        Send(reply, closeAfter: closeAfter);
+        _output.Send(reply, closeAfter ? OutgoingKind.Reply | OutgoingKind.CloseAfter : OutgoingKind.Reply);
         if (stream is not null && ok)
         {
             // Started only now, so nothing of the stream can precede its REPLY in the output queue.
             stream.Start();
         }
+
+        return true;
     }
 
+    /// <summary>Output of this connection not yet taken by its socket (tests, diagnostics).</summary>
+    internal long UnsentOutputBytes => _output.UnsentBytes;
+
     /// <summary>Sends a complete packet in order; ownership of <paramref name="packet"/> passes to the connection.</summary>
-    internal void Send(PooledBufferWriter packet, bool closeAfter = false) => Enqueue(new Outgoing(packet, null, closeAfter));
+    internal void Send(PooledBufferWriter packet) => _output.Send(packet);
 
     /// <summary>Sends a packet and completes when it has been handed to the socket (download flow control, spec 6.4).</summary>
-    internal Task SendAndWaitAsync(PooledBufferWriter packet)
+    internal Task SendAndWaitAsync(PooledBufferWriter packet) => _output.SendAndWaitAsync(packet);
+
+    /// <summary>
+    /// Sends an event. A client that leaves more than the output bound of events unread is closed
+    /// (its library reports the connection lost) rather than queued for without limit, as libvirtd
+    /// does, or silently skipped, which would leave it believing a stale state.
+    /// </summary>
+    internal void SendEvent(PooledBufferWriter packet)
     {
-        var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return Enqueue(new Outgoing(packet, written, false))
-            ? written.Task
-            : Task.FromCanceled(_closing.IsCancellationRequested ? _closing.Token : new CancellationToken(true));
+        if (!_output.TrySendEvent(packet))
+        {
+            _protocolErrors.Warn("Connection {Connection}: more than {Bytes} bytes of events unread, closing", Description, _output.MaxUnsentBytes);
+            BeginClose();
+        }
     }
 
     internal void SendError(in RpcHeader call, RemoteError error)
@@ -427,178 +453,6 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         var packet = new PooledBufferWriter();
         RpcReplies.WriteErrorReply(packet, call, error);
         Send(packet);
-    }
-
-    /// <summary>
-    /// Packets leave in the order they were queued. Whoever finds the write side idle owns it and
-    /// sends at once without blocking: a reply almost always fits the socket buffer, so no writer
-    /// task is woken per call (that hop cost more than the call). What does not fit, and whatever
-    /// queues meanwhile, is drained by one task with async sends.
-    /// </summary>
-    private bool Enqueue(Outgoing item)
-    {
-        lock (_writeGate)
-        {
-            if (_writesClosed)
-            {
-                Drop(item);
-                return false;
-            }
-
-            if (_writerBusy)
-            {
-                _pendingWrites.Enqueue(item);
-                return true;
-            }
-
-            _writerBusy = true;
-        }
-
-        int sent = TrySendNow(item.Packet.WrittenSpan);
-        if (sent < 0)
-        {
-            Drop(item);
-            FailWrites();
-            return true;
-        }
-
-        if (sent < item.Packet.WrittenCount)
-        {
-            StartDrain(item, sent);
-            return true;
-        }
-
-        Finish(item);
-        if (item.CloseAfter)
-        {
-            // CONNECT_CLOSE: the reply is on its way; now end the connection (spec 4.5).
-            FailWrites();
-            BeginClose();
-            return true;
-        }
-
-        lock (_writeGate)
-        {
-            if (_pendingWrites.Count == 0 || _writesClosed)
-            {
-                _writerBusy = false;
-                return true;
-            }
-        }
-
-        StartDrain(null, 0);
-        return true;
-    }
-
-    /// <summary>A non-blocking send on the socket; -1 when the connection is broken.</summary>
-    private int TrySendNow(ReadOnlySpan<byte> data)
-    {
-        bool added = false;
-        try
-        {
-            _socket.SafeHandle.DangerousAddRef(ref added);
-            int sent = LibC.SendNonBlocking((int)_socket.SafeHandle.DangerousGetHandle(), data);
-            return sent < 0 ? -1 : sent;
-        }
-        catch (ObjectDisposedException)
-        {
-            return -1;
-        }
-        finally
-        {
-            if (added)
-            {
-                _socket.SafeHandle.DangerousRelease();
-            }
-        }
-    }
-
-    /// <summary>Hands the write side (still owned by the caller) to a drain task.</summary>
-    private void StartDrain(Outgoing? first, int offset)
-    {
-        lock (_writeGate)
-        {
-            _drainTask = Task.Run(() => DrainAsync(first, offset));
-        }
-    }
-
-    private async Task DrainAsync(Outgoing? current, int offset)
-    {
-        while (true)
-        {
-            if (current is not null)
-            {
-                try
-                {
-                    var remaining = current.Packet.WrittenMemory[offset..];
-                    while (!remaining.IsEmpty)
-                    {
-                        int n = await _socket.SendAsync(remaining, SocketFlags.None, _closing.Token).ConfigureAwait(false);
-                        remaining = remaining[n..];
-                    }
-                }
-                catch (Exception ex)
-                {
-                    if (ex is not (OperationCanceledException or IOException or SocketException or ObjectDisposedException))
-                    {
-                        _log.LogError(ex, "Connection {Connection}: write failed", Description);
-                    }
-
-                    Drop(current);
-                    FailWrites();
-                    BeginClose();
-                    return;
-                }
-
-                Finish(current);
-                if (current.CloseAfter)
-                {
-                    FailWrites();
-                    BeginClose();
-                    return;
-                }
-            }
-
-            lock (_writeGate)
-            {
-                if (_writesClosed || !_pendingWrites.TryDequeue(out current))
-                {
-                    _writerBusy = false;
-                    return;
-                }
-            }
-
-            offset = 0;
-        }
-    }
-
-    /// <summary>No more output: queued packets are dropped and their waiters cancelled.</summary>
-    private void FailWrites()
-    {
-        Outgoing[] dropped;
-        lock (_writeGate)
-        {
-            _writesClosed = true;
-            dropped = [.. _pendingWrites];
-            _pendingWrites.Clear();
-        }
-
-        foreach (var item in dropped)
-        {
-            Drop(item);
-        }
-    }
-
-    private static void Finish(Outgoing item)
-    {
-        item.Packet.Dispose();
-        item.Written?.TrySetResult();
-    }
-
-    private static void Drop(Outgoing item)
-    {
-        item.Packet.Dispose();
-        item.Written?.TrySetCanceled();
     }
 
     private async Task KeepaliveLoopAsync()
@@ -667,14 +521,8 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         BeginClose();
         Events.Clear();
         AbortAllStreams();
-        Task drain;
-        lock (_writeGate)
-        {
-            drain = _drainTask;
-        }
-
-        await drain.ConfigureAwait(false);
-        FailWrites();
+        await _output.DrainTask.ConfigureAwait(false);
+        _output.Close();
 
         // Calls and stream workers observe the token; give a stuck backend a bounded time, then move on.
         Task all = Task.WhenAll(_running.Keys.ToArray());
@@ -697,5 +545,4 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         return task;
     }
 
-    private sealed record Outgoing(PooledBufferWriter Packet, TaskCompletionSource? Written, bool CloseAfter);
 }

@@ -11,6 +11,9 @@ internal sealed record ConnectionLimits
     /// <summary>Calls read but not finished; beyond it the connection stops reading.</summary>
     public int MaxQueuedCalls { get; init; } = DaemonOptions.DefaultMaxQueuedClientRequests;
 
+    /// <summary>Unsent output beyond which the connection is not read, and beyond which its unread events close it.</summary>
+    public long MaxUnsentOutputBytes { get; init; } = DaemonOptions.DefaultMaxUnsentOutputBytes;
+
     public int BusyPollMicros { get; init; }
 
     /// <summary>How long a frame may wait on the socket for its remaining bytes; zero or less: forever.</summary>

@@ -20,6 +20,8 @@ internal sealed class IncomingBudget
     /// <summary>Frames up to this length reserve from the medium share.</summary>
     public const int MediumFrameLimit = 1 << 20;
 
+    private static long s_totalReleased;
+
     private readonly Lane _medium;
     private readonly Lane _large;
     private long _buffered;
@@ -48,6 +50,12 @@ internal sealed class IncomingBudget
     /// <summary>Connections waiting for their reservation.</summary>
     public int Waiting => _medium.Waiting + _large.Waiting;
 
+    /// <summary>
+    /// Bytes of large frames given back by every budget of the process since it started (counted like
+    /// GC.GetTotalAllocatedBytes): the idle trimmer's cue that buffered memory became garbage.
+    /// </summary>
+    public static long TotalReleasedBytes => Interlocked.Read(ref s_totalReleased);
+
     /// <summary>The share a frame of <paramref name="length"/> bytes reserves from.</summary>
     public Lane LaneFor(int length) => length <= MediumFrameLimit ? _medium : _large;
 
@@ -62,7 +70,11 @@ internal sealed class IncomingBudget
     }
 
     /// <summary>Uncounts the bytes of a frame that was handled or dropped.</summary>
-    public void RemoveBuffered(long bytes) => Interlocked.Add(ref _buffered, -bytes);
+    public void RemoveBuffered(long bytes)
+    {
+        Interlocked.Add(ref _buffered, -bytes);
+        Interlocked.Add(ref s_totalReleased, bytes);
+    }
 
     /// <summary>One share of the budget: reservations granted in arrival order while they fit.</summary>
     internal sealed class Lane

@@ -85,7 +85,7 @@ public sealed class EventHub(ILogger<EventHub> log) : IEventHub
                     return;
                 }
 
-                connection.Send(packet);
+                connection.SendEvent(packet);
             }
         }
     }

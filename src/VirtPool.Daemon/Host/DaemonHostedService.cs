@@ -9,7 +9,11 @@ internal sealed class DaemonHostedService(DaemonOptions options, ILoggerFactory 
     private VirtPoolDaemon? _daemon;
 
     public async Task StartAsync(CancellationToken cancellationToken)
-        => _daemon = await VirtPoolDaemon.StartAsync(options, loggers, cancellationToken).ConfigureAwait(false);
+    {
+        // A process-wide setting, so here rather than in the daemon (which tests run in-process).
+        FileDescriptorLimit.RaiseForClients(options.MaxClients, loggers.CreateLogger("VirtPool.Daemon"));
+        _daemon = await VirtPoolDaemon.StartAsync(options, loggers, cancellationToken).ConfigureAwait(false);
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

@@ -28,8 +28,14 @@ public sealed record DaemonOptions
     /// <summary>Concurrent CALLs per connection (libvirt's max_client_requests, default 5); more wait in a bounded queue.</summary>
     public int MaxCallsPerConnection { get; init; } = DefaultMaxClientRequests;
 
-    /// <summary>Calls read from a connection but not yet finished; beyond it the connection's reader pauses.</summary>
+    /// <summary>Calls read from a connection whose REPLY is not yet written; beyond it the connection's reader pauses.</summary>
     public int MaxQueuedCallsPerConnection { get; init; } = DefaultMaxQueuedClientRequests;
+
+    /// <summary>
+    /// Output of one connection its socket has not taken yet (a client that does not read): beyond it
+    /// the daemon stops reading the connection, and a connection with more unread events is closed.
+    /// </summary>
+    public long MaxUnsentOutputBytes { get; init; } = DefaultMaxUnsentOutputBytes;
 
     /// <summary>Connections served at once (libvirt's max_clients); a connection beyond it is closed at once.</summary>
     public int MaxClients { get; init; } = DefaultMaxClients;
@@ -62,6 +68,8 @@ public sealed record DaemonOptions
     public const int DefaultMaxAnonymousClients = 20;
 
     public const long DefaultMaxBufferedBytes = 128L << 20;
+
+    public const long DefaultMaxUnsentOutputBytes = 1L << 20;
 
     public static readonly TimeSpan DefaultFrameTimeout = TimeSpan.FromSeconds(30);
 
@@ -102,8 +110,12 @@ public sealed record DaemonOptions
           --max-client-requests N  calls of one connection running at once (default 5)
                                    [max_client_requests]
           --max-queued-client-requests N
-                                   calls of one connection read but not finished; then its reading
-                                   pauses (default 20; at least --max-client-requests)
+                                   calls of one connection read whose replies are not yet written;
+                                   then its reading pauses (default 20; at least --max-client-requests)
+          --max-unsent-output-kib N
+                                   KiB of output of one connection its client has not read; beyond it
+                                   the connection is not read, and one with more unread events is
+                                   closed (default 1024)
           --max-buffered-mib N     MiB of incoming packets over 16 KiB buffered, all connections
                                    together; a connection whose packet does not fit waits, unread
                                    (default 128)
@@ -143,7 +155,7 @@ public sealed record DaemonOptions
         int busyPoll = DefaultBusyPollMicros;
         int maxClients = DefaultMaxClients, maxAnonymous = DefaultMaxAnonymousClients;
         int maxRequests = DefaultMaxClientRequests, maxQueued = DefaultMaxQueuedClientRequests;
-        long maxBuffered = DefaultMaxBufferedBytes;
+        long maxBuffered = DefaultMaxBufferedBytes, maxUnsent = DefaultMaxUnsentOutputBytes;
         TimeSpan frameTimeout = DefaultFrameTimeout, handshakeTimeout = DefaultHandshakeTimeout;
         int logLimit = DefaultProtocolErrorLogLimit;
         bool roSocket = true;
@@ -194,6 +206,7 @@ public sealed record DaemonOptions
                 case "--max-client-requests": maxRequests = Number(arg, Value(), 1, 1000, "a number of calls"); break;
                 case "--max-queued-client-requests": maxQueued = Number(arg, Value(), 1, 10_000, "a number of calls"); break;
                 case "--max-buffered-mib": maxBuffered = (long)Number(arg, Value(), 1, 1 << 20, "a number of MiB") << 20; break;
+                case "--max-unsent-output-kib": maxUnsent = (long)Number(arg, Value(), 64, 1 << 20, "a number of KiB") << 10; break;
                 case "--frame-timeout": frameTimeout = TimeSpan.FromSeconds(Number(arg, Value(), 0, 86_400, "a number of seconds")); break;
                 case "--handshake-timeout": handshakeTimeout = TimeSpan.FromSeconds(Number(arg, Value(), 0, 86_400, "a number of seconds")); break;
                 case "--protocol-error-log-limit": logLimit = Number(arg, Value(), 0, 1_000_000, "a number of lines"); break;
@@ -239,6 +252,7 @@ public sealed record DaemonOptions
             MaxAnonymousClients = maxAnonymous,
             MaxCallsPerConnection = maxRequests,
             MaxQueuedCallsPerConnection = maxQueued,
+            MaxUnsentOutputBytes = maxUnsent,
             MaxBufferedBytes = maxBuffered,
             FrameTimeout = frameTimeout,
             HandshakeTimeout = handshakeTimeout,

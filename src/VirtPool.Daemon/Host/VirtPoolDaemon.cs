@@ -39,6 +39,10 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
     private readonly List<Task> _acceptLoops = [];
     private readonly ConnectionLimits _limits;
     private readonly RateLimitedLog _refusals;
+    private readonly RateLimitedLog _acceptFailures;
+
+    /// <summary>max_clients, or fewer when the open files limit does not allow as many (<see cref="FileDescriptorLimit.ClientCapacity"/>).</summary>
+    private readonly int _maxClients;
 
     /// <summary>Connections not yet opened, oldest first; guarded by locking the list.</summary>
     private readonly LinkedList<ClientConnection> _anonymous = new();
@@ -56,10 +60,13 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
         _table = table;
         var clientLog = loggers.CreateLogger<ClientConnection>();
         _refusals = new RateLimitedLog(_log, options.ProtocolErrorLogLimit, TimeSpan.FromMinutes(1));
+        _acceptFailures = new RateLimitedLog(_log, options.ProtocolErrorLogLimit, TimeSpan.FromMinutes(1));
+        _maxClients = FileDescriptorLimit.ClientCapacity(options.MaxClients);
         _limits = new ConnectionLimits
         {
             MaxCalls = options.MaxCallsPerConnection,
             MaxQueuedCalls = options.MaxQueuedCallsPerConnection,
+            MaxUnsentOutputBytes = options.MaxUnsentOutputBytes,
             BusyPollMicros = options.BusyPollMicros,
             FrameTimeout = options.FrameTimeout,
             HandshakeTimeout = options.HandshakeTimeout,
@@ -174,17 +181,18 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
             }
             catch (SocketException ex)
             {
-                // EMFILE and friends: keep serving the connections we have, retry shortly.
-                _log.LogWarning("Accept on {Listener} failed: {Message}", listener.Name, ex.Message);
+                // EMFILE and friends: keep serving the connections we have, retry shortly. The error
+                // lasts as long as clients hold the descriptors, so it is rate-limited like a refusal.
+                _acceptFailures.Warn("Accept on {Listener} failed: {Error}", listener.Name, DescribeAcceptFailure(ex));
                 await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
 
-            if (_connections.Count >= _options.MaxClients)
+            if (_connections.Count >= _maxClients)
             {
                 // libvirtd's max_clients. Closed rather than left in the backlog: the client learns at
                 // once instead of hanging until someone else disconnects.
-                _refusals.Warn("Too many clients ({Max}): closed a new connection on {Listener}", _options.MaxClients, listener.Name);
+                _refusals.Warn("Too many clients ({Max}): closed a new connection on {Listener}", _maxClients, listener.Name);
                 client.Dispose();
                 continue;
             }
@@ -287,11 +295,41 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
                 _limits.ProtocolErrors!.Flush();
                 _limits.Failures!.Flush();
                 _refusals.Flush();
+                _acceptFailures.Flush();
             }
         }
         catch (OperationCanceledException)
         {
         }
+    }
+
+    /// <summary>
+    /// The runtime reports EMFILE (this process's limit) and ENFILE (the system's) alike, both with
+    /// ENFILE's text; opening a file tells them apart while the condition lasts.
+    /// </summary>
+    private static string DescribeAcceptFailure(SocketException ex)
+    {
+        if (ex.SocketErrorCode != SocketError.TooManyOpenSockets)
+        {
+            return ex.Message;
+        }
+
+        const int ENFILE = 23, EMFILE = 24;
+        int errno = EMFILE;
+        try
+        {
+            using var probe = File.OpenHandle("/dev/null");
+        }
+        catch (IOException io) when (io.HResult == ENFILE)
+        {
+            errno = ENFILE;
+        }
+        catch (IOException)
+        {
+        }
+
+        string text = System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
+        return FileDescriptorLimit.Read() is { } limit && errno == EMFILE ? $"{text} (limit {limit.Soft})" : text;
     }
 
     /// <summary>A quarter of the shortest timeout, between 10 ms and 1 s: deadlines are kept to within 25 %.</summary>
