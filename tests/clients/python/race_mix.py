@@ -206,9 +206,11 @@ def pool_xml(name, path):
     return f"<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>"
 
 
-def pool_cycler(uri, work, tally, checks):
+def pool_cycler(uri, work, tally, checks, listening):
     """Lifecycle of a persistent and a transient pool; after each start, the checkers confirm it."""
     conn = libvirt.open(uri)
+    # No start before the event checker is registered: its first STARTED event would be lost.
+    listening.wait()
     i = 0
     while tally.more(i):
         for name, transient in (("racep", False), ("racet", True)):
@@ -256,7 +258,7 @@ def after_reply_checker(uri, tally, checks, event_checks):
     conn.close()
 
 
-def event_checker(uri, tally, event_checks):
+def event_checker(uri, tally, event_checks, listening):
     """Reads the pool's state when its STARTED event arrives, on a connection of its own."""
     started = queue.Queue()
     conn = libvirt.open(uri)
@@ -265,7 +267,10 @@ def event_checker(uri, tally, event_checks):
         if event == libvirt.VIR_STORAGE_POOL_EVENT_STARTED:
             started.put(pool.name())
 
-    callback = conn.storagePoolEventRegisterAny(None, libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, on_lifecycle, None)
+    try:
+        callback = conn.storagePoolEventRegisterAny(None, libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, on_lifecycle, None)
+    finally:
+        listening.set()  # also on failure: the cycler must not wait for ever
     reader = libvirt.open(uri)
     seen = Counter()
     while True:
@@ -356,10 +361,10 @@ def main():
     stop_readers = threading.Event()
     readers = []
     if args.pools:
-        checks, event_checks = queue.Queue(), queue.Queue()
-        threads += [threading.Thread(target=pool_cycler, args=(args.uri, work, tally, checks)),
+        checks, event_checks, listening = queue.Queue(), queue.Queue(), threading.Event()
+        threads += [threading.Thread(target=pool_cycler, args=(args.uri, work, tally, checks, listening)),
                     threading.Thread(target=after_reply_checker, args=(args.uri, tally, checks, event_checks)),
-                    threading.Thread(target=event_checker, args=(args.uri, tally, event_checks))]
+                    threading.Thread(target=event_checker, args=(args.uri, tally, event_checks, listening))]
         readers = [threading.Thread(target=pool_reader, args=(args.uri, tally, stop_readers)) for _ in range(2)]
 
     def guarded(target):
