@@ -83,6 +83,11 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
 
     public int ConnectionCount => _connections.Count;
 
+    /// <summary>Connections of every daemon in the process that ended since it started (the idle trimmer's cue).</summary>
+    public static long ClosedConnections => Interlocked.Read(ref s_closedConnections);
+
+    private static long s_closedConnections;
+
     /// <summary>Connections that have not completed CONNECT_OPEN.</summary>
     public int AnonymousCount
     {
@@ -221,6 +226,7 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
                     NoLongerAnonymous(connection);
                     _events.Detach(connection);
                     _connections.TryRemove(connection, out _);
+                    Interlocked.Increment(ref s_closedConnections);
                 }
             }, CancellationToken.None);
             _connections[connection] = run;
