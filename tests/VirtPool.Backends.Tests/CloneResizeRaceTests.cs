@@ -53,26 +53,49 @@ public sealed partial class CloneResizeRaceTests : IDisposable
             }
         }
 
-        // Each round starts both calls together, so either may find the volume idle first.
+        // Each round starts both calls together, so either may find the volume idle first; which one
+        // wins is up to the scheduler (under load one side can win every time). Every third round the
+        // clone goes first and the resize waits for it, every third the other way round, so both
+        // operations surely run, also one right after the other.
         using var start = new Barrier(2);
+        using var cloneDone = new SemaphoreSlim(0);
+        using var resizeDone = new SemaphoreSlim(0);
         var resizer = Task.Run(async () =>
         {
             for (var i = 1; i <= Rounds; i++)
             {
                 start.SignalAndWait();
+                if (i % 3 == 1)
+                {
+                    await cloneDone.WaitAsync();
+                }
+
                 await Call("resize", () => manager.ResizeVolumeAsync(source, (64 + (ulong)i) * MiB, VolumeResizeFlags.None), () => resized++);
+                if (i % 3 == 2)
+                {
+                    resizeDone.Release();
+                }
             }
         });
         var cloner = Task.Run(async () =>
         {
-            for (var i = 0; i < Rounds; i++)
+            for (var i = 1; i <= Rounds; i++)
             {
                 start.SignalAndWait();
+                if (i % 3 == 2)
+                {
+                    await resizeDone.WaitAsync();
+                }
+
                 await Call("clone", async () =>
                 {
                     var copy = await manager.CreateVolumeFromAsync("p", "<volume><name>c.qcow2</name><capacity>0</capacity><target><format type='qcow2'/></target></volume>", source);
                     await manager.DeleteVolumeAsync(copy);
                 }, () => cloned++);
+                if (i % 3 == 1)
+                {
+                    cloneDone.Release();
+                }
             }
         });
         await Task.WhenAll(resizer, cloner);
