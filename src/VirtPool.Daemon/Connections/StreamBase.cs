@@ -108,10 +108,12 @@ internal abstract class StreamBase : ISparseStream
             return;
         }
 
-        Connection.RemoveStream(this);
+        // Queued before the stream is forgotten: a client packet read meanwhile still finds the stream
+        // (and is ignored), so an "invalid stream pointer" for it can never overtake this answer.
         var packet = new PooledBufferWriter(RpcLimits.MinPacketLength);
         RpcStream.WriteFinish(packet, Call);
         Connection.Send(packet);
+        Connection.RemoveStream(this);
     }
 
     /// <summary>STREAM/ERROR with the failure; the stream is dead afterwards (spec 6.1).</summary>
@@ -122,11 +124,11 @@ internal abstract class StreamBase : ISparseStream
             return;
         }
 
-        Connection.RemoveStream(this);
         Cancel();
         var packet = new PooledBufferWriter();
         RpcStream.WriteError(packet, Call, ToRemoteError(failure));
         Connection.Send(packet);
+        Connection.RemoveStream(this); // after the answer is queued, as in AnswerOk
     }
 
     protected void AnswerNothing()

@@ -34,6 +34,9 @@ internal sealed class UploadStream(ClientConnection connection, RpcHeader call, 
     private bool _inputClosed;
     private bool _workerDone;
 
+    /// <summary>Why the consumer failed, once it has (guarded by Gate).</summary>
+    private Exception? _failure;
+
     public override bool AcceptsHoles => Sparse;
 
     public override async ValueTask<SparseRead> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
@@ -188,18 +191,28 @@ internal sealed class UploadStream(ClientConnection connection, RpcHeader call, 
     private void OnFinish()
     {
         bool answer;
+        Exception? failure;
         lock (Gate)
         {
             _finishRequested = true;
             _inputClosed = true;
             answer = _workerDone;
+            failure = _failure;
         }
 
         _pieces.Writer.TryComplete();
         if (answer)
         {
-            // No-op if the consumer failed: that already sent STREAM/ERROR.
-            AnswerOk();
+            // The consumer may have failed and not yet sent its STREAM/ERROR: whichever of the two
+            // answers first sends the failure, never OK for an upload that did not complete.
+            if (failure is not null)
+            {
+                AnswerError(failure);
+            }
+            else
+            {
+                AnswerOk();
+            }
         }
     }
 
@@ -233,6 +246,7 @@ internal sealed class UploadStream(ClientConnection connection, RpcHeader call, 
         lock (Gate)
         {
             _workerDone = true;
+            _failure = failure;
             finish = _finishRequested;
             aborted = _aborted;
         }
