@@ -206,6 +206,17 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
                 // A client that does not read what we send is not read from either (its socket then
                 // throttles it): what it makes us queue stays bounded.
                 await _output.WaitForRoomAsync(token).ConfigureAwait(false);
+
+                // Nor is one whose queue of calls is full (libvirtd stops polling such a client): read,
+                // a large CALL would hold its share of the daemon-wide incoming budget while it waited
+                // for a place, which a client that never reads its replies would never give it.
+                if (_queuedCalls.CurrentCount == 0)
+                {
+                    // Only this loop takes places, so the one given back here is still free below.
+                    await _queuedCalls.WaitAsync(token).ConfigureAwait(false);
+                    _queuedCalls.Release();
+                }
+
                 if (await _frames.ReadAsync(token).ConfigureAwait(false) is not { } packet)
                 {
                     break;
@@ -213,6 +224,10 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
 
                 Interlocked.Exchange(ref _lastReceivedTicks, Environment.TickCount64);
                 await OnPacketAsync(packet, token).ConfigureAwait(false);
+
+                // A large packet nothing kept (stream data is copied) gives its budget back now, not
+                // after the next wait above.
+                _frames.ReleaseCurrent();
             }
 
             if (_frames.EndedMidFrame)

@@ -267,7 +267,8 @@ internal sealed class FrameReader : IDisposable
         _gapEwmaTicks += (Math.Min(gap, CappedGapTicks) - _gapEwmaTicks) / 4;
     }
 
-    private void ReleaseCurrent()
+    /// <summary>Gives back the current large frame's buffer and budget share, unless a call detached it.</summary>
+    public void ReleaseCurrent()
     {
         _current?.Dispose();
         _current = null;

@@ -138,13 +138,14 @@ internal sealed class OutgoingQueue
             _closed = true;
             dropped = [.. _pending];
             _pending.Clear();
+
+            // Taken first: Uncount hands the waiter out (and clears it) once there is room again.
+            room = _roomWaiter;
+            _roomWaiter = null;
             foreach (var item in dropped)
             {
                 Uncount(item);
             }
-
-            room = _roomWaiter;
-            _roomWaiter = null;
         }
 
         room?.TrySetResult();
@@ -291,11 +292,13 @@ internal sealed class OutgoingQueue
                     _log.LogError(ex, "Connection {Connection}: write failed", _description);
                 }
 
+                TaskCompletionSource? waiter;
                 lock (_gate)
                 {
-                    Uncount(current);
+                    waiter = Uncount(current);
                 }
 
+                waiter?.TrySetResult();
                 Drop(current);
                 Close();
                 _endConnection();

@@ -215,7 +215,10 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
             // Counted before it can read anything, so its CONNECT_OPEN always finds it counted.
             AdmitAnonymous(connection);
             _events.Attach(connection);
-            var run = Task.Run(async () =>
+            // Registered before it starts: a connection that ends at once (the client closed) would
+            // otherwise remove itself before being added, and its entry would count against
+            // max_clients for good.
+            var start = new Task<Task>(async () =>
             {
                 try
                 {
@@ -228,8 +231,9 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
                     _connections.TryRemove(connection, out _);
                     Interlocked.Increment(ref s_closedConnections);
                 }
-            }, CancellationToken.None);
-            _connections[connection] = run;
+            });
+            _connections[connection] = start.Unwrap();
+            start.Start(TaskScheduler.Default);
             if (token.IsCancellationRequested)
             {
                 connection.BeginClose();
