@@ -57,6 +57,42 @@ public sealed class UnreadOutputTests
         Assert.Equal(sent, await CountPacketsAsync(socket, sent, RpcMessageType.Message));
     }
 
+    /// <summary>
+    /// Found by a review: a client whose queue of calls is full (their replies unread behind unread
+    /// PONGs, under the output bound) must not be read further. Read, its next CALL of 15 MiB would
+    /// hold that much of the daemon-wide incoming budget while waiting for a place that never comes;
+    /// six such clients would stall every large packet of every other client.
+    /// </summary>
+    [Fact]
+    public async Task A_client_whose_calls_wait_on_unread_replies_cannot_make_the_daemon_buffer_another_call()
+    {
+        // An output bound far above what this test queues: only the queue of calls may stop the reader.
+        await using var daemon = await TestDaemon.StartAsync(configure: o => o with { MaxUnsentOutputBytes = 256 << 20 });
+        using var socket = await OpenReadOnlyAsync(daemon);
+
+        // PONGs until the socket buffers are full and some wait in the daemon.
+        var connection = daemon.Daemon.Connections.Single();
+        byte[] ping = Frame(RpcHeader.Keepalive(KeepaliveProcedure.Ping), []);
+        byte[] pings = [.. Enumerable.Range(0, 10).SelectMany(_ => ping)];
+        for (var i = 0; connection.UnsentOutputBytes == 0; i++)
+        {
+            Assert.True(i < 100_000, "the socket buffers never filled");
+            await SendAllAsync(socket, pings);
+        }
+
+        // Calls that fill the queue: their replies wait behind the PONGs.
+        byte[] calls = [.. Enumerable.Range(0, DaemonOptions.DefaultMaxQueuedClientRequests)
+            .SelectMany(i => Frame(RpcHeader.Call(RemoteProcedure.ConnectGetLibVersion, (uint)(10 + i)), []))];
+        await SendAllAsync(socket, calls);
+        await Eventually.UntilAsync(() => connection.FreeCallPlaces == 0, "the daemon to read every call");
+
+        // One call more, large: the daemon must leave it unread in the socket.
+        byte[] big = Frame(RpcHeader.Call(RemoteProcedure.ConnectGetLibVersion, 100), new byte[15 << 20]);
+        long taken = await Task.Factory.StartNew(() => SendUntilNotRead(socket, big), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(taken < big.Length, "the daemon read a 15 MiB call from a client with a full queue of calls");
+        Assert.Equal(0, daemon.Daemon.IncomingBudget.ReservedBytes);
+    }
+
     [Fact]
     public async Task A_client_that_leaves_its_events_unread_is_closed_and_the_others_are_served()
     {
@@ -141,6 +177,40 @@ public sealed class UnreadOutputTests
             {
                 Assert.Equal(batch.Length, socket.Send(batch));
                 sent += 100;
+            }
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
+        {
+            // The daemon stopped reading.
+        }
+
+        return sent;
+    }
+
+    private static Task SendAllAsync(Socket socket, byte[] bytes)
+        => Task.Factory.StartNew(
+            () =>
+            {
+                socket.SendTimeout = 30_000;
+                for (int sent = 0; sent < bytes.Length;)
+                {
+                    sent += socket.Send(bytes, sent, bytes.Length - sent, SocketFlags.None);
+                }
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default);
+
+    /// <summary>Sends <paramref name="bytes"/> until they are all taken or none are for <see cref="StoppedReading"/>; returns how many were.</summary>
+    private static long SendUntilNotRead(Socket socket, byte[] bytes)
+    {
+        socket.SendTimeout = (int)StoppedReading.TotalMilliseconds;
+        long sent = 0;
+        try
+        {
+            while (sent < bytes.Length)
+            {
+                sent += socket.Send(bytes, (int)sent, bytes.Length - (int)sent, SocketFlags.None);
             }
         }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)

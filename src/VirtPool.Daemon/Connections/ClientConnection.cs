@@ -443,6 +443,9 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
     /// <summary>Output of this connection not yet taken by its socket (tests, diagnostics).</summary>
     internal long UnsentOutputBytes => _output.UnsentBytes;
 
+    /// <summary>Places left in the queue of calls (tests: a full queue is 0).</summary>
+    internal int FreeCallPlaces => _queuedCalls.CurrentCount;
+
     /// <summary>Sends a complete packet in order; ownership of <paramref name="packet"/> passes to the connection.</summary>
     internal void Send(PooledBufferWriter packet) => _output.Send(packet);
 
