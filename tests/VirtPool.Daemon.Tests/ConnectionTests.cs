@@ -94,6 +94,51 @@ public sealed class ConnectionTests
     }
 
     /// <summary>
+    /// Found by a review: with every worker of a connection busy with slow calls, a quick call the
+    /// reader runs itself must not wait for one of them, or the reader (keepalive, stream data, the
+    /// daemon's own idle check) would stop behind the slow calls.
+    /// </summary>
+    [Fact]
+    public async Task A_quick_call_is_answered_while_every_worker_is_busy_with_slow_ones()
+    {
+        const int Workers = 5;
+        int entered = 0;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var harness = await ConnectionHarness.StartAsync(
+            table =>
+            {
+                table.Register(RemoteProcedure.StorageVolWipe, async (_, _) =>
+                {
+                    Interlocked.Increment(ref entered);
+                    await release.Task;
+                });
+                table.Register(RemoteProcedure.StorageVolGetPath, (ctx, _) =>
+                {
+                    ctx.ReplyWriter.WriteString("/quick");
+                    return ValueTask.CompletedTask;
+                });
+            },
+            limits: new VirtPool.Daemon.Connections.ConnectionLimits { MaxCalls = Workers });
+        await harness.OpenAsync();
+        for (uint i = 0; i < Workers; i++)
+        {
+            harness.Client.SendCall(RemoteProcedure.StorageVolWipe, 100 + i, []);
+        }
+
+        await Eventually.UntilAsync(() => Volatile.Read(ref entered) == Workers, "every worker to be busy");
+        var quick = await harness.Client.CallAsync(RemoteProcedure.StorageVolGetPath, 200, []);
+        Assert.Equal((RpcMessageStatus.Ok, 200u), (quick.Header.Status, quick.Header.Serial));
+
+        release.SetResult();
+        for (var i = 0; i < Workers; i++)
+        {
+            var reply = await harness.Client.ReadAsync(TimeSpan.FromSeconds(20));
+            Assert.NotNull(reply);
+            Assert.Equal(RpcMessageStatus.Ok, reply.Header.Status);
+        }
+    }
+
+    /// <summary>
     /// Replies are sent at once when the socket takes them and queued when it does not: replies much
     /// larger than the socket buffer, to a client that reads nothing for a while, mixed with small
     /// ones answered inline, must each arrive whole (never interleaved) and the inline ones in order.

@@ -347,26 +347,36 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
 
         if (InlineProcedures.Contains(call.Procedure))
         {
-            await RunCallAsync(call, args, frame, token).ConfigureAwait(false);
+            // No worker place: waiting on the reader for one, behind max_client_requests slow calls,
+            // would stop keepalive and stream data with it. The reader runs one such call at a time,
+            // so a connection runs at most one call beyond the limit.
+            await RunCallAsync(call, args, frame, takeWorker: false, token).ConfigureAwait(false);
             return;
         }
 
-        _ = Track(Task.Run(() => RunCallAsync(call, args, frame, token), CancellationToken.None));
+        _ = Track(Task.Run(() => RunCallAsync(call, args, frame, takeWorker: true, token), CancellationToken.None));
     }
 
-    private async Task RunCallAsync(RpcHeader call, ReadOnlyMemory<byte> args, LargeFrame? frame, CancellationToken token)
+    private async Task RunCallAsync(RpcHeader call, ReadOnlyMemory<byte> args, LargeFrame? frame, bool takeWorker, CancellationToken token)
     {
         bool replied = false;
         try
         {
-            await _workers.WaitAsync(token).ConfigureAwait(false);
+            if (takeWorker)
+            {
+                await _workers.WaitAsync(token).ConfigureAwait(false);
+            }
+
             try
             {
                 replied = await DispatchAsync(call, args, token).ConfigureAwait(false);
             }
             finally
             {
-                _workers.Release();
+                if (takeWorker)
+                {
+                    _workers.Release();
+                }
             }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
