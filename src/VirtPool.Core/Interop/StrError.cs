@@ -34,6 +34,8 @@ public static class Errno
     public const int ENOTDIR = 20;
     public const int EISDIR = 21;
     public const int EINVAL = 22;
+    public const int ENFILE = 23;
+    public const int EMFILE = 24;
     public const int EFBIG = 27;
     public const int ENOSPC = 28;
     public const int ENAMETOOLONG = 36;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using VirtPool.Core.Interop;
 
 namespace VirtPool.Daemon.Host;
 
@@ -27,7 +28,7 @@ internal static partial class FileDescriptorLimit
     {
         if (!TryRaiseSoftToHard(out _, out int errno))
         {
-            log.LogWarning("Could not raise the open files limit (RLIMIT_NOFILE): {Error}", Marshal.GetPInvokeErrorMessage(errno));
+            log.LogWarning("Could not raise the open files limit (RLIMIT_NOFILE): {Error}", StrError.Describe(errno));
         }
 
         int capacity = ClientCapacity(maxClients);

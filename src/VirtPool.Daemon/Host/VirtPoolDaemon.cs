@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using VirtPool.Backends;
+using VirtPool.Core.Interop;
 using VirtPool.Core.Manager;
 using VirtPool.Core.Process;
 using VirtPool.Core.Secrets;
@@ -324,22 +325,21 @@ public sealed class VirtPoolDaemon : IAsyncDisposable
             return ex.Message;
         }
 
-        const int ENFILE = 23, EMFILE = 24;
-        int errno = EMFILE;
+        int errno = Errno.EMFILE;
         try
         {
             using var probe = File.OpenHandle("/dev/null");
         }
-        catch (IOException io) when (io.HResult == ENFILE)
+        catch (IOException io) when (io.HResult == Errno.ENFILE)
         {
-            errno = ENFILE;
+            errno = Errno.ENFILE;
         }
         catch (IOException)
         {
         }
 
-        string text = System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
-        return FileDescriptorLimit.Read() is { } limit && errno == EMFILE ? $"{text} (limit {limit.Soft})" : text;
+        string text = StrError.Describe(errno);
+        return FileDescriptorLimit.Read() is { } limit && errno == Errno.EMFILE ? $"{text} (limit {limit.Soft})" : text;
     }
 
     /// <summary>A quarter of the shortest timeout, between 10 ms and 1 s: deadlines are kept to within 25 %.</summary>
