@@ -44,14 +44,23 @@ public sealed record BackendCapabilities
 public sealed class BackendRegistry
 {
     private readonly Dictionary<PoolType, IStorageBackend> _backends = [];
+    private readonly Dictionary<PoolType, IPoolSourceFinder> _finders = [];
 
-    public BackendRegistry(IEnumerable<IStorageBackend> backends)
+    public BackendRegistry(IEnumerable<IStorageBackend> backends, IEnumerable<(PoolType Type, IPoolSourceFinder Finder)>? finders = null)
     {
         foreach (var backend in backends)
         {
             _backends[backend.Type] = backend;
         }
+
+        foreach (var (type, finder) in finders ?? [])
+        {
+            _finders[type] = finder;
+        }
     }
+
+    /// <summary>The pool type's source discovery, or null where the type has none (libvirt: "not supported").</summary>
+    public IPoolSourceFinder? SourceFinderFor(PoolType type) => _finders.GetValueOrDefault(type);
 
     public IReadOnlyCollection<PoolType> Types => _backends.Keys;
 
