@@ -7,5 +7,5 @@ namespace VirtPool.Backends;
 /// <summary>The backends this build ships; each later pool type adds one line here.</summary>
 public static class BackendCatalog
 {
-    public static BackendRegistry Create(IProcessRunner runner) => new([new DirBackend(runner)]);
+    public static BackendRegistry Create(IProcessRunner runner) => new([DirBackend.Type(runner)]);
 }

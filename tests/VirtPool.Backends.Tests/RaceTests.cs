@@ -282,8 +282,8 @@ public sealed partial class RaceTests : IDisposable
     [Fact]
     public async Task A_read_about_a_pool_this_process_is_starting_waits_for_the_start()
     {
-        var dir = new PausingDirBackend(new DirBackend(ProcessRunner.Instance));
-        using var mgr = NewManager(new BackendRegistry([dir]));
+        var dir = new PausingDirBackend(DirBackend.Type(ProcessRunner.Instance));
+        using var mgr = NewManager(new BackendRegistry([BackendType.Of(PoolType.Dir, dir.Wrap)]));
         using var other = NewManager(); // another process's view
         await mgr.DefinePoolAsync(PoolXml("slow"));
         await mgr.BuildPoolAsync("slow", PoolBuildFlags.None);
@@ -350,18 +350,14 @@ public sealed partial class RaceTests : IDisposable
 
     /// <summary>
     /// The dir backend, with a start that can be held at will: the moment a pool's start is under way,
-    /// made to last, so a test can read meanwhile. Everything else is the real backend.
+    /// made to last, so a test can read meanwhile. Everything else is the real backend of each pool.
     /// </summary>
-    private sealed class PausingDirBackend(DirBackend inner) : IStorageBackend, IPoolBuilder
+    private sealed class PausingDirBackend(BackendType dir)
     {
         private TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private TaskCompletionSource? _release;
 
         public Task Entered => _entered.Task;
-
-        public PoolType Type => inner.Type;
-
-        public BackendCapabilities Capabilities => inner.Capabilities;
 
         public void Pause()
         {
@@ -371,33 +367,36 @@ public sealed partial class RaceTests : IDisposable
 
         public void Release() => _release?.TrySetResult();
 
-        public async Task StartPoolAsync(PoolContext pool, CancellationToken cancellationToken)
+        public Pausing Wrap(PoolContext pool) => new(this, dir.Load(pool));
+
+        public sealed class Pausing(PausingDirBackend owner, IStorageBackend inner) : IStorageBackend, IPoolBuilder, IVolumeCreator
         {
-            if (_release is { } release)
+            public async Task StartPoolAsync(PoolContext pool, PoolStartFlags flags, CancellationToken cancellationToken)
             {
-                _entered.TrySetResult();
-                await release.Task;
-                _release = null;
+                if (owner._release is { } release)
+                {
+                    owner._entered.TrySetResult();
+                    await release.Task;
+                    owner._release = null;
+                }
+
+                await inner.StartPoolAsync(pool, flags, cancellationToken);
             }
 
-            await inner.StartPoolAsync(pool, cancellationToken);
+            public Task<bool> CheckPoolAsync(PoolContext pool, CancellationToken cancellationToken) => inner.CheckPoolAsync(pool, cancellationToken);
+
+            public Task StopPoolAsync(PoolContext pool, CancellationToken cancellationToken) => inner.StopPoolAsync(pool, cancellationToken);
+
+            public Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken) => inner.RefreshPoolAsync(pool, cancellationToken);
+
+            public Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken) => inner.RefreshVolumeAsync(pool, volume, cancellationToken);
+
+            public VolumeDefinition PrepareVolume(PoolContext pool, VolumeDefinition volume) => ((IVolumeCreator)inner).PrepareVolume(pool, volume);
+
+            public Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
+                => ((IVolumeCreator)inner).CreateVolumeAsync(pool, volume, flags, progress, cancellationToken);
+
+            public Task BuildPoolAsync(PoolContext pool, PoolBuildFlags flags, CancellationToken cancellationToken) => ((IPoolBuilder)inner).BuildPoolAsync(pool, flags, cancellationToken);
         }
-
-        public Task<bool> CheckPoolAsync(PoolContext pool, CancellationToken cancellationToken) => inner.CheckPoolAsync(pool, cancellationToken);
-
-        public Task StopPoolAsync(PoolContext pool, CancellationToken cancellationToken) => inner.StopPoolAsync(pool, cancellationToken);
-
-        public Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken) => inner.RefreshPoolAsync(pool, cancellationToken);
-
-        public Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken) => inner.RefreshVolumeAsync(pool, volume, cancellationToken);
-
-        public VolumeDefinition PrepareVolume(PoolContext pool, VolumeDefinition volume) => inner.PrepareVolume(pool, volume);
-
-        public Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken)
-            => inner.CreateVolumeAsync(pool, volume, flags, progress, cancellationToken);
-
-        public Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken) => inner.DeleteVolumeAsync(pool, volume, cancellationToken);
-
-        public Task BuildPoolAsync(PoolContext pool, PoolBuildFlags flags, CancellationToken cancellationToken) => inner.BuildPoolAsync(pool, flags, cancellationToken);
     }
 }

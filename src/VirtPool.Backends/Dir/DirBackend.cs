@@ -11,22 +11,24 @@ namespace VirtPool.Backends.Dir;
 /// A directory of image files (libvirt's "dir" pool). Build creates the directory; there is
 /// nothing to mount, so start only checks it exists; volumes are files probed natively.
 /// fs and netfs pools will reuse <see cref="LocalFileVolumes"/> after mounting their target.
+/// One instance per pool (<see cref="Load"/>); it holds nothing the pool's definition does not give.
 /// </summary>
-public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBuilder, IPoolDeleter, IVolumeResizer, IVolumeCloner, IVolumeWiper, IVolumeTransfer
+public sealed class DirBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IVolumeCreator, IVolumeDeleter, IVolumeResizer, IVolumeCloner, IVolumeWiper, IVolumeTransfer
 {
     /// <summary>libvirt's VIR_STORAGE_DEFAULT_POOL_PERM_MODE.</summary>
     public const uint DefaultPoolMode = 0x1C9; // 0711
 
-    private readonly LocalFileVolumes _volumes = new(runner);
+    private readonly LocalFileVolumes _volumes;
 
-    public PoolType Type => PoolType.Dir;
+    private DirBackend(IProcessRunner runner) => _volumes = new LocalFileVolumes(runner);
 
-    public BackendCapabilities Capabilities { get; } = LocalFileVolumes.FileCapabilities with { CanBuild = true, CanDeletePool = true };
+    /// <summary>The dir pool type: a <see cref="DirBackend"/> per pool.</summary>
+    public static BackendType Type(IProcessRunner runner) => BackendType.Of(PoolType.Dir, _ => new DirBackend(runner));
 
     public Task<bool> CheckPoolAsync(PoolContext pool, CancellationToken cancellationToken)
         => Task.FromResult(FileStat.TryStat(RequireTarget(pool), out var st, out _) && st.IsDirectory);
 
-    public Task StartPoolAsync(PoolContext pool, CancellationToken cancellationToken)
+    public Task StartPoolAsync(PoolContext pool, PoolStartFlags flags, CancellationToken cancellationToken)
     {
         // libvirt's dir backend has no startPool; the refresh that follows fails on a missing directory.
         return Task.CompletedTask;
@@ -67,7 +69,14 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
     public Task<byte[]> Sha256Async(PoolContext pool, VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken)
         => LocalFileVolumes.Sha256Async(volume, progress, cancellationToken);
 
-    public Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
+    /// <summary>
+    /// virStorageBackendVolDeleteLocal's check. qcow2 keeps its internal snapshots inside the file, so
+    /// deleting the file deletes them; other formats have none and get libvirt's refusal.
+    /// </summary>
+    public void CheckDeleteFlags(VolumeDefinition volume, VolumeDeleteFlags flags)
+        => BackendFlags.Check((uint)flags, volume.Target.Format == "qcow2" ? (uint)VolumeDeleteFlags.WithSnapshots : 0, "virStorageBackendVolDeleteLocal");
+
+    public Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeDeleteFlags flags, CancellationToken cancellationToken)
     {
         LocalFileVolumes.Delete(volume);
         return Task.CompletedTask;
@@ -76,6 +85,7 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
     /// <summary>virStorageBackendFileSystemBuild for dir pools: mkdir -p, then mode and owner.</summary>
     public Task BuildPoolAsync(PoolContext pool, PoolBuildFlags flags, CancellationToken cancellationToken)
     {
+        BackendFlags.CheckBuild(flags, PoolBuildFlags.Overwrite | PoolBuildFlags.NoOverwrite, "virStorageBackendFileSystemBuild");
         var path = RequireTarget(pool);
         if (!path.StartsWith('/'))
         {
@@ -132,8 +142,10 @@ public sealed class DirBackend(IProcessRunner runner) : IStorageBackend, IPoolBu
         return Task.CompletedTask;
     }
 
-    public Task DeletePoolAsync(PoolContext pool, CancellationToken cancellationToken)
+    /// <summary>virStorageBackendDeleteLocal: rmdir; no flag is taken (nothing zeroes a directory).</summary>
+    public Task DeletePoolAsync(PoolContext pool, PoolDeleteFlags flags, CancellationToken cancellationToken)
     {
+        BackendFlags.Check((uint)flags, 0, "virStorageBackendDeleteLocal");
         var path = RequireTarget(pool);
         if (LibC.Rmdir(path) < 0)
         {

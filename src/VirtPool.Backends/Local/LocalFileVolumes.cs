@@ -32,22 +32,6 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
     /// <summary>The process umask, read once (umask() can only be read by setting it).</summary>
     private static readonly uint ProcessUmask = ReadUmask();
 
-    public static BackendCapabilities FileCapabilities { get; } = new()
-    {
-        CanCreateVolume = true,
-        CanDeleteVolume = true,
-        CanResizeVolume = true,
-        CanCreateVolumeFrom = true,
-        CanReflink = true,
-        CanWipeVolume = true,
-        CanUploadVolume = true,
-        CanDownloadVolume = true,
-
-        // qcow2 keeps its internal snapshots inside the file, so deleting the file deletes them; other
-        // formats have none and get libvirt's refusal.
-        DeleteWithSnapshotsFormats = new HashSet<string>(StringComparer.Ordinal) { "qcow2" },
-    };
-
     /// <summary>
     /// virStorageBackendRefreshLocal: every entry of the directory becomes a volume, but for those that
     /// cannot be probed (dangling links, sockets, unreadable files), which are skipped with a warning

@@ -106,7 +106,7 @@ public sealed class RemoteStorageApi : IStorageApi
 
     public Task DestroyPoolAsync(string name, CancellationToken ct = default) => PoolCallAsync(RemoteProcedure.StoragePoolDestroy, name, null, ct);
 
-    public Task DeletePoolAsync(string name, CancellationToken ct = default) => PoolCallAsync(RemoteProcedure.StoragePoolDelete, name, w => w.WriteUInt32(0), ct);
+    public Task DeletePoolAsync(string name, PoolDeleteFlags flags = PoolDeleteFlags.None, CancellationToken ct = default) => PoolCallAsync(RemoteProcedure.StoragePoolDelete, name, w => w.WriteUInt32((uint)flags), ct);
 
     public Task UndefinePoolAsync(string name, CancellationToken ct = default) => PoolCallAsync(RemoteProcedure.StoragePoolUndefine, name, null, ct);
 
@@ -115,7 +115,7 @@ public sealed class RemoteStorageApi : IStorageApi
     public Task SetAutostartAsync(string name, bool autostart, CancellationToken ct = default)
         => PoolCallAsync(RemoteProcedure.StoragePoolSetAutostart, name, w => w.WriteInt32(autostart ? 1 : 0), ct);
 
-    public async Task<string?> GetPoolCapabilitiesXmlAsync(CancellationToken ct = default)
+    public async Task<string> GetPoolCapabilitiesXmlAsync(CancellationToken ct = default)
         => await _conn.CallAsync(RemoteProcedure.ConnectGetStoragePoolCapabilities, w => w.WriteUInt32(0), static (ref XdrReader r) => r.ReadString(), ct).ConfigureAwait(false);
 
     // ----- volumes -------------------------------------------------------------------------------

@@ -5,27 +5,32 @@ using VirtPool.Core.Model;
 namespace VirtPool.Core.Backends;
 
 /// <summary>
-/// What every pool type implements: it only talks to storage. Validation, locking, accounting,
-/// persistence and events belong to <see cref="Manager.PoolManager"/>. Optional operations are
-/// separate interfaces (<see cref="IPoolBuilder"/>, <see cref="IPoolDeleter"/>, …) declared by
-/// <see cref="BackendCapabilities"/>; the manager refuses what a backend lacks, in one place.
+/// One pool's backend: it only talks to that pool's storage. Validation, locking, accounting,
+/// persistence and events belong to <see cref="Manager.PoolManager"/>. The manager loads one instance
+/// per pool (<see cref="BackendType.Load"/>), keeps it while the pool's definition stays the same, and
+/// disposes it (when it is <see cref="IDisposable"/>) once the pool goes or is redefined. This small
+/// interface is what every type implements; everything else is an optional interface
+/// (<see cref="IPoolBuilder"/>, <see cref="IVolumeCreator"/>, …) from which <see cref="BackendCapabilities"/>
+/// is derived, and the manager refuses what a backend lacks in one place.
 /// </summary>
 public interface IStorageBackend
 {
-    PoolType Type { get; }
-
-    BackendCapabilities Capabilities { get; }
-
     /// <summary>libvirt's checkPool: is the pool's storage present and usable (used on reconcile)?</summary>
     Task<bool> CheckPoolAsync(PoolContext pool, CancellationToken cancellationToken);
 
-    /// <summary>Makes the pool usable (mount, connect, activate). Nothing to do for dir.</summary>
-    Task StartPoolAsync(PoolContext pool, CancellationToken cancellationToken);
+    /// <summary>
+    /// Makes the pool usable (mount, connect, activate). <paramref name="flags"/> are the call's; the
+    /// build they may ask for has been done by the manager.
+    /// </summary>
+    Task StartPoolAsync(PoolContext pool, PoolStartFlags flags, CancellationToken cancellationToken);
 
     /// <summary>Undoes <see cref="StartPoolAsync"/>; never deletes data.</summary>
     Task StopPoolAsync(PoolContext pool, CancellationToken cancellationToken);
 
-    /// <summary>Lists the volumes the storage holds now, with sizes, and the pool's capacity.</summary>
+    /// <summary>
+    /// Lists the volumes the storage holds now, with sizes, the pool's capacity and, for types whose
+    /// source the storage describes (free extents, physical volumes, devices), the live source.
+    /// </summary>
     Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken);
 
     /// <summary>Re-reads one volume's capacity, allocation, format and timestamps from storage.</summary>
@@ -37,7 +42,11 @@ public interface IStorageBackend
     /// </summary>
     async Task<ulong> GetAllocationAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
         => (await RefreshVolumeAsync(pool, volume, cancellationToken).ConfigureAwait(false)).Allocation ?? 0;
+}
 
+/// <summary>Optional (libvirt's createVol + buildVol): makes new volumes.</summary>
+public interface IVolumeCreator
+{
     /// <summary>
     /// Fills in what the backend decides before anything is created: key, target path, type, default
     /// format. Pure: no I/O that changes storage.
@@ -46,23 +55,36 @@ public interface IStorageBackend
 
     /// <summary>
     /// Creates the volume described by a prepared definition and returns it as storage now has it
-    /// (as <see cref="RefreshVolumeAsync"/> would); removes what it made if it fails.
+    /// (as <see cref="IStorageBackend.RefreshVolumeAsync"/> would); removes what it made if it fails.
     /// </summary>
     Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken);
-
-    Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken);
 }
 
-/// <summary>Optional: prepares storage before first start (mkdir, mkfs, vgcreate, label a disk).</summary>
+/// <summary>Optional (libvirt's deleteVol): removes volumes.</summary>
+public interface IVolumeDeleter
+{
+    /// <summary>
+    /// libvirt's virCheckFlags at the top of deleteVol, with the backend's own function name in the
+    /// message: called before the manager changes anything, so a refused flag changes nothing.
+    /// </summary>
+    void CheckDeleteFlags(VolumeDefinition volume, VolumeDeleteFlags flags);
+
+    Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeDeleteFlags flags, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Optional: prepares storage before first start (mkdir, mkfs, vgcreate, label a disk). The backend
+/// checks <paramref name="flags"/> itself (<see cref="BackendFlags"/>), as each libvirt buildPool does.
+/// </summary>
 public interface IPoolBuilder
 {
     Task BuildPoolAsync(PoolContext pool, PoolBuildFlags flags, CancellationToken cancellationToken);
 }
 
-/// <summary>Optional: destroys the pool's storage itself (rmdir, vgremove, wipe a label).</summary>
+/// <summary>Optional: destroys the pool's storage itself (rmdir, vgremove, wipe a label); checks its flags itself.</summary>
 public interface IPoolDeleter
 {
-    Task DeletePoolAsync(PoolContext pool, CancellationToken cancellationToken);
+    Task DeletePoolAsync(PoolContext pool, PoolDeleteFlags flags, CancellationToken cancellationToken);
 }
 
 /// <summary>Optional: changes a volume's capacity (libvirt's resizeVol).</summary>
@@ -78,7 +100,7 @@ public interface IVolumeResizer
 /// key, format) and its capacity and allocation already settled by the manager; the backend makes it
 /// from the source's data and removes what it made if it fails or is cancelled.
 /// </summary>
-public interface IVolumeCloner
+public interface IVolumeCloner : IVolumeCreator
 {
     Task<VolumeDefinition> CreateVolumeFromAsync(PoolContext pool, VolumeDefinition volume, VolumeDefinition source, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken);
 }
@@ -181,6 +203,25 @@ public enum VolumeCreateFlags
     Validate = 4,
 }
 
+/// <summary>virStoragePoolDeleteFlags (libvirt's numbering).</summary>
+[Flags]
+public enum PoolDeleteFlags
+{
+    None = 0,
+    Zeroed = 1,
+}
+
+/// <summary>virStoragePoolCreateFlags (libvirt's numbering): pool-start's and pool-create's.</summary>
+[Flags]
+public enum PoolStartFlags
+{
+    None = 0,
+    WithBuild = 1,
+    WithBuildOverwrite = 2,
+    WithBuildNoOverwrite = 4,
+}
+
+/// <summary>virStoragePoolBuildFlags (libvirt's numbering).</summary>
 [Flags]
 public enum PoolBuildFlags
 {
@@ -214,5 +255,10 @@ public sealed record PoolContext(PoolDefinition Definition)
 /// <summary>
 /// The result of a pool refresh: sizes, the volumes found, and for pools with a target directory its
 /// mode and owner as found (libvirt shows those in the live XML, whatever the definition said).
+/// <para>
+/// <see cref="Source"/> is the pool's source as the storage describes it now (libvirt's refreshPool
+/// rewrites the live &lt;source&gt;: a disk's free extents, a volume group's physical volumes, a zfs
+/// pool's devices); null keeps the defined one.
+/// </para>
 /// </summary>
-public sealed record PoolScan(PoolSizes Sizes, IReadOnlyList<VolumeDefinition> Volumes, Permissions? TargetPermissions = null);
+public sealed record PoolScan(PoolSizes Sizes, IReadOnlyList<VolumeDefinition> Volumes, Permissions? TargetPermissions = null, PoolSource? Source = null);

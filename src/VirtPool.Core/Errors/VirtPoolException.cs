@@ -125,6 +125,10 @@ public sealed class VirtPoolException : Exception
 
     public static VirtPoolException NoSupport(string detail) => new(VirErrorCode.NoSupport, detail);
 
+    /// <summary>virCheckFlags' error: VIR_ERR_INVALID_ARG with its own text, without the usual prefix.</summary>
+    public static VirtPoolException UnsupportedFlags(uint unsupported, string function, VirErrorDomain domain = VirErrorDomain.Storage)
+        => Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{unsupported:x}) in function {function}", domain);
+
     /// <summary>An OS failure: libvirt's virReportSystemError, "what: strerror".</summary>
     public static VirtPoolException System(string what, int errno)
         => new(VirErrorCode.SystemError, $"{what}: {Interop.StrError.Describe(errno)}");

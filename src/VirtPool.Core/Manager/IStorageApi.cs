@@ -51,7 +51,8 @@ public interface IStorageApi
 
     Task DestroyPoolAsync(string name, CancellationToken ct = default);
 
-    Task DeletePoolAsync(string name, CancellationToken ct = default);
+    /// <summary>storagePoolDelete; the pool's backend checks <paramref name="flags"/>.</summary>
+    Task DeletePoolAsync(string name, PoolDeleteFlags flags = PoolDeleteFlags.None, CancellationToken ct = default);
 
     Task UndefinePoolAsync(string name, CancellationToken ct = default);
 
@@ -60,10 +61,10 @@ public interface IStorageApi
     Task SetAutostartAsync(string name, bool autostart, CancellationToken ct = default);
 
     /// <summary>
-    /// The storagepoolCapabilities document as the connection's driver reports it, or null when the
-    /// caller formats it itself (embedded: the pool types this build knows).
+    /// The storagepoolCapabilities document as the connection's driver reports it: supported='yes' for
+    /// the pool types it has a backend for.
     /// </summary>
-    Task<string?> GetPoolCapabilitiesXmlAsync(CancellationToken ct = default) => Task.FromResult<string?>(null);
+    Task<string> GetPoolCapabilitiesXmlAsync(CancellationToken ct = default);
 
     // ----- volumes -------------------------------------------------------------------------------
 

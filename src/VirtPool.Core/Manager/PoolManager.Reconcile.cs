@@ -60,11 +60,12 @@ public sealed partial class PoolManager
             }
 
             var ok = false;
-            if (_backends.TryGet(pool.Definition.Type, out var backend))
+            if (_backends.TryGet(pool.Definition.Type, out _))
             {
                 try
                 {
-                    ok = await backend.CheckPoolAsync(ContextFor(pool.Definition), ct).ConfigureAwait(false);
+                    var context = ContextFor(pool.Definition);
+                    ok = await BackendFor(context).CheckPoolAsync(context, ct).ConfigureAwait(false);
                     if (!ok)
                     {
                         _log.PoolStorageGone(name);
@@ -80,6 +81,10 @@ public sealed partial class PoolManager
             if (!ok)
             {
                 _store.DeleteStatus(name);
+                if (!pool.Persistent)
+                {
+                    _poolBackends.Forget(name);
+                }
             }
         }
 
@@ -89,14 +94,15 @@ public sealed partial class PoolManager
             {
                 using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
                 var pool = LoadPool(name);
-                if (pool is null || pool.Active || !pool.Autostart || !_backends.TryGet(pool.Definition.Type, out var backend))
+                if (pool is null || pool.Active || !pool.Autostart || !_backends.TryGet(pool.Definition.Type, out _))
                 {
                     continue;
                 }
 
                 try
                 {
-                    await StartWithAsync(backend, ContextFor(pool.Definition), pool.Definition, ct).ConfigureAwait(false);
+                    var context = ContextFor(pool.Definition);
+                    await StartWithAsync(BackendFor(context), context, pool.Definition, PoolStartFlags.None, ct).ConfigureAwait(false);
                     _log.PoolAutostarted(name);
                 }
                 catch (VirtPoolException ex)

@@ -19,6 +19,7 @@ public sealed partial class PoolManager
         LoadedPool pool;
         LoadedPool sourcePool;
         IStorageBackend backend;
+        IVolumeCloner cloner;
         VolumeDefinition prepared;
         VolumeDefinition original;
         VolumeJob building;
@@ -31,7 +32,7 @@ public sealed partial class PoolManager
                 : LoadPool(source.Pool) ?? throw new VirtPoolException(VirErrorCode.NoStoragePool, $"no storage pool with matching name '{source.Pool}'");
             RequireActive(pool);
             RequireActive(sourcePool);
-            backend = BackendFor(pool.Definition.Type);
+            backend = BackendFor(pool.Definition);
             // libvirt finds a source being made too, and refuses it only after checking the new volume.
             var sourceEntry = FindVolume(source.Pool, source.Name);
             var sourceBuilding = sourceEntry is null && _jobs.StateOf(source.Pool, source.Name).Building;
@@ -57,19 +58,15 @@ public sealed partial class PoolManager
                 throw StillInUse(source.Name);
             }
 
-            var sourceBackend = BackendFor(sourcePool.Definition.Type);
+            var sourceBackend = BackendFor(sourcePool.Definition);
             original = WithDefaultSecret(await sourceBackend.RefreshVolumeAsync(ContextFor(sourcePool.Definition), ToDefinition(sourceEntry!), ct).ConfigureAwait(false));
 
             // libvirt: never smaller than the original; no allocation given means fully allocated.
             var capacity = Math.Max(def.Capacity, original.Capacity);
             def = def with { Capacity = capacity, Allocation = def.Allocation ?? capacity, Key = null };
-            if (!backend.Capabilities.CanCreateVolumeFrom || backend is not IVolumeCloner)
-            {
-                throw VirtPoolException.NoSupport("storage pool does not support volume creation from an existing volume");
-            }
-
+            cloner = Require<IVolumeCloner>(backend, "storage pool does not support volume creation from an existing volume");
             VolumeXml.ValidateNameForCreate(def.Name);
-            prepared = backend.PrepareVolume(ContextFor(pool.Definition), def);
+            prepared = cloner.PrepareVolume(ContextFor(pool.Definition), def);
             building = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building, BuildingOf(poolName, prepared));
             reading = _jobs.Begin(source.Pool, source.Name, VolumeJobKind.InUse);
         }
@@ -80,7 +77,7 @@ public sealed partial class PoolManager
             try
             {
                 var context = ContextFor(pool.Definition, Secrets.GetVolumePassphrase);
-                made = await ((IVolumeCloner)backend).CreateVolumeFromAsync(context, prepared, original, flags, progress, ct).ConfigureAwait(false);
+                made = await cloner.CreateVolumeFromAsync(context, prepared, original, flags, progress, ct).ConfigureAwait(false);
             }
             catch (Exception ex) when (LogFailure(ex, "clone", poolName, prepared.Name))
             {
@@ -109,10 +106,7 @@ public sealed partial class PoolManager
         var (context, backend, current, job) = await BeginVolumeJobAsync(vol, allowReaders: false, ct).ConfigureAwait(false);
         using (job)
         {
-            if (!backend.Capabilities.CanWipeVolume || backend is not IVolumeWiper wiper)
-            {
-                throw VirtPoolException.NoSupport("storage pool doesn't support volume wiping");
-            }
+            var wiper = Require<IVolumeWiper>(backend, "storage pool doesn't support volume wiping");
 
             VolumeDefinition after;
             try
@@ -139,10 +133,7 @@ public sealed partial class PoolManager
         var (context, backend, current, job) = await BeginVolumeJobAsync(vol, allowReaders: false, ct).ConfigureAwait(false);
         using (job)
         {
-            if (!backend.Capabilities.CanUploadVolume || backend is not IVolumeTransfer transfer)
-            {
-                throw VirtPoolException.NoSupport("storage pool doesn't support volume upload");
-            }
+            var transfer = Require<IVolumeTransfer>(backend, "storage pool doesn't support volume upload");
 
             if (offset > current.Capacity || (length > 0 && length > current.Capacity - offset))
             {
@@ -172,10 +163,7 @@ public sealed partial class PoolManager
         var (context, backend, current, job) = await BeginVolumeJobAsync(vol, allowReaders: true, ct).ConfigureAwait(false);
         using (job)
         {
-            if (!backend.Capabilities.CanDownloadVolume || backend is not IVolumeTransfer transfer)
-            {
-                throw VirtPoolException.NoSupport("storage pool doesn't support volume download");
-            }
+            var transfer = Require<IVolumeTransfer>(backend, "storage pool doesn't support volume download");
 
             try
             {
@@ -196,10 +184,7 @@ public sealed partial class PoolManager
         var (context, backend, current, job) = await BeginVolumeJobAsync(vol, allowReaders: true, ct).ConfigureAwait(false);
         using (job)
         {
-            if (!backend.Capabilities.CanDownloadVolume || backend is not IVolumeTransfer transfer)
-            {
-                throw VirtPoolException.NoSupport("storage pool doesn't support volume download");
-            }
+            var transfer = Require<IVolumeTransfer>(backend, "storage pool doesn't support volume download");
 
             try
             {
@@ -291,8 +276,8 @@ public sealed partial class PoolManager
         RequireActive(pool);
         var entry = RequireMade(vol);
         RequireIdle(vol, allowReaders);
-        var backend = BackendFor(pool.Definition.Type);
         var context = ContextFor(pool.Definition);
+        var backend = BackendFor(context);
         var current = await backend.RefreshVolumeAsync(context, ToDefinition(entry), ct).ConfigureAwait(false);
         return (context, backend, current, _jobs.Begin(vol.Pool, vol.Name, VolumeJobKind.InUse));
     }
@@ -381,7 +366,8 @@ public sealed partial class PoolManager
 
         try
         {
-            var (live, volumes) = await RefreshWithAsync(BackendFor(pool.Definition.Type), ContextFor(pool.Definition), CancellationToken.None).ConfigureAwait(false);
+            var context = ContextFor(pool.Definition);
+            var (live, volumes) = await RefreshWithAsync(BackendFor(context), context, CancellationToken.None).ConfigureAwait(false);
             _store.WriteStatus(vol.Pool, PoolXml.Format(live));
             _log.PoolRefreshed(vol.Pool, volumes);
         }

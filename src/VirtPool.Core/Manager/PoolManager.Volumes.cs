@@ -81,7 +81,7 @@ public sealed partial class PoolManager
     public async Task<VolumeRef> CreateVolumeAsync(string poolName, string xml, VolumeCreateFlags flags = VolumeCreateFlags.None, IProgress<long>? progress = null, CancellationToken ct = default)
     {
         LoadedPool pool;
-        IStorageBackend backend;
+        IVolumeCreator creator;
         VolumeDefinition prepared;
         VolumeJob job;
         using (var held = await _locks.PoolAsync(poolName, ct).ConfigureAwait(false))
@@ -90,11 +90,7 @@ public sealed partial class PoolManager
             RequireActive(pool);
             // libvirt parses a new volume with optional capacity (a backing store may supply it).
             var def = VolumeXml.Parse(xml, pool.Definition.Type, VolumeParseFlags.OptCapacity);
-            backend = BackendFor(pool.Definition.Type);
-            if (!backend.Capabilities.CanCreateVolume)
-            {
-                throw VirtPoolException.NoSupport("storage pool does not support volume creation");
-            }
+            creator = Require<IVolumeCreator>(BackendFor(pool.Definition), "storage pool does not support volume creation");
 
             VolumeXml.ValidateNameForCreate(def.Name);
             if (FindVolume(poolName, def.Name) is not null || _jobs.StateOf(poolName, def.Name).Building)
@@ -102,7 +98,7 @@ public sealed partial class PoolManager
                 throw new VirtPoolException(VirErrorCode.StorageVolExist, $"'{def.Name}'");
             }
 
-            prepared = backend.PrepareVolume(ContextFor(pool.Definition), def);
+            prepared = creator.PrepareVolume(ContextFor(pool.Definition), def);
             job = _jobs.Begin(poolName, def.Name, VolumeJobKind.Building, BuildingOf(poolName, prepared));
         }
 
@@ -114,7 +110,7 @@ public sealed partial class PoolManager
         try
         {
             var context = ContextFor(pool.Definition, Secrets.GetVolumePassphrase);
-            refreshed = await backend.CreateVolumeAsync(context, prepared, flags, progress, ct).ConfigureAwait(false);
+            refreshed = await creator.CreateVolumeAsync(context, prepared, flags, progress, ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (LogFailure(ex, "create", poolName, prepared.Name))
         {
@@ -151,7 +147,7 @@ public sealed partial class PoolManager
             RequireActive(pool);
             var entry = RequireMade(vol);
             RequireIdle(vol, allowReaders: false);
-            backend = BackendFor(pool.Definition.Type);
+            backend = BackendFor(pool.Definition);
             current = WithDefaultSecret(await backend.RefreshVolumeAsync(ContextFor(pool.Definition), ToDefinition(entry), ct).ConfigureAwait(false));
             var allocation = current.Allocation ?? 0;
             if (flags.HasFlag(VolumeResizeFlags.Delta))
@@ -181,10 +177,7 @@ public sealed partial class PoolManager
                 throw VirtPoolException.Failed("Not enough space left in storage pool");
             }
 
-            if (!backend.Capabilities.CanResizeVolume || backend is not IVolumeResizer)
-            {
-                throw VirtPoolException.NoSupport("storage pool does not support changing of volume capacity");
-            }
+            Require<IVolumeResizer>(backend, "storage pool does not support changing of volume capacity");
 
             job = _jobs.Begin(vol.Pool, vol.Name, VolumeJobKind.Resizing);
         }
@@ -220,21 +213,10 @@ public sealed partial class PoolManager
         RequireActive(pool);
         var entry = RequireMade(vol);
         RequireIdle(vol, allowReaders: false);
-        var backend = BackendFor(pool.Definition.Type);
-        if (!backend.Capabilities.CanDeleteVolume)
-        {
-            throw VirtPoolException.NoSupport("storage pool does not support vol deletion");
-        }
-
+        var backend = BackendFor(pool.Definition);
+        var deleter = Require<IVolumeDeleter>(backend, "storage pool does not support vol deletion");
         var def = ToDefinition(entry);
-        var withSnapshots = def.Target.Format is { } f && backend.Capabilities.DeleteWithSnapshotsFormats.Contains(f);
-        var unsupported = flags & ~(withSnapshots ? VolumeDeleteFlags.WithSnapshots : VolumeDeleteFlags.None);
-        if (unsupported != VolumeDeleteFlags.None)
-        {
-            // virCheckFlags reports VIR_ERR_INVALID_ARG with its own text, without the usual prefix.
-            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{(int)unsupported:x}) in function virStorageBackendVolDeleteLocal");
-        }
-
+        deleter.CheckDeleteFlags(def, flags);
         var context = ContextFor(pool.Definition);
         ulong allocation = 0;
         try
@@ -268,7 +250,7 @@ public sealed partial class PoolManager
 
         try
         {
-            await backend.DeleteVolumeAsync(context, def, ct).ConfigureAwait(false);
+            await deleter.DeleteVolumeAsync(context, def, flags, ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (LogFailure(ex, "delete", vol.Pool, vol.Name))
         {
@@ -319,8 +301,8 @@ public sealed partial class PoolManager
             (entry, building) = FindVolumeOrBuilding(vol.Pool, vol.Name);
         }
 
-        var backend = BackendFor(pool.Definition.Type);
         var context = ContextFor(pool.Definition);
+        var backend = BackendFor(context);
         if (entry is null)
         {
             return building is null
@@ -540,6 +522,7 @@ public sealed partial class PoolManager
             ClusterSize = t.ClusterSize,
             Flags = flags,
             Encryption = t.Encryption,
+            BackendData = v.BackendData,
         };
     }
 
@@ -564,5 +547,6 @@ public sealed partial class PoolManager
             },
         },
         BackingStore = e.BackingPath is null ? null : new VolumeBackingStore { Path = e.BackingPath, Format = e.BackingFormat },
+        BackendData = e.BackendData,
     };
 }

@@ -24,6 +24,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 {
     private readonly StateStore _store;
     private readonly BackendRegistry _backends;
+    private readonly PoolBackends _poolBackends;
     private readonly StateLocks _locks;
     private readonly VolumeJobs _jobs;
     private readonly PoolTransitions _transitions = new();
@@ -36,6 +37,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         _jobs = new VolumeJobs(store.JobsDir, store);
         _store = store;
         _backends = backends;
+        _poolBackends = new PoolBackends(backends);
         // A pool this process is creating exists for its lock already: a call on it waits for the create.
         _locks = new StateLocks(store, name => LoadPool(name) is not null || !_transitions.WhenSettled(name).IsCompleted);
         Secrets = new SecretStore(store.Root, store.StatusDir);
@@ -46,9 +48,24 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     /// <summary>The secrets kept beside this state (libvirt's secret driver), where encrypted volumes find their passphrase.</summary>
     public SecretStore Secrets { get; }
 
-    public void Dispose() => _locks.Dispose();
+    public void Dispose()
+    {
+        _locks.Dispose();
+        _poolBackends.Dispose();
+    }
 
     public BackendRegistry Backends => _backends;
+
+    /// <summary>How many pools have their backend loaded in this process.</summary>
+    public int LoadedBackends => _poolBackends.Count;
+
+    /// <summary>
+    /// virConnectGetStoragePoolCapabilities: every type libvirt knows, supported='yes' for those this
+    /// process has a backend for (the registry, not a table: a type VirtPool cannot start is not shown
+    /// as supported, where libvirtd shows every type it was built with).
+    /// </summary>
+    public Task<string> GetPoolCapabilitiesXmlAsync(CancellationToken ct = default)
+        => Task.FromResult(PoolCapabilitiesXml.Format(_backends.Types));
 
     /// <summary>Pool types libvirt 9.0 has a storage backend for: these can be defined.</summary>
     public static bool IsKnownToDriver(PoolType type) => PoolXml.HasBackend(type);
@@ -200,14 +217,14 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         CheckDuplicates(def, allowActiveSame: false);
         using var held = await _locks.NewPoolAsync(def.Name, ct).ConfigureAwait(false);
         using var transition = _transitions.Begin(def.Name);
-        var backend = BackendFor(def.Type);
         var context = ContextFor(def);
+        var backend = BackendFor(context);
         if (doBuild)
         {
             await BuildWithAsync(backend, context, build, ct).ConfigureAwait(false);
         }
 
-        var volumes = await StartWithAsync(backend, context, def, ct).ConfigureAwait(false);
+        var volumes = await StartWithAsync(backend, context, def, StartFlags(build, doBuild), ct).ConfigureAwait(false);
         _log.PoolCreated(def.Name, volumes);
         return new PoolRef(def.Name, def.Uuid);
     }
@@ -222,7 +239,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             throw VirtPoolException.InvalidOperation($"storage pool '{name}' is already active");
         }
 
-        await BuildWithAsync(BackendFor(pool.Definition.Type), ContextFor(pool.Definition), flags, ct).ConfigureAwait(false);
+        var context = ContextFor(pool.Definition);
+        await BuildWithAsync(BackendFor(context), context, flags, ct).ConfigureAwait(false);
     }
 
     public async Task StartPoolAsync(string name, PoolBuildFlags build, bool doBuild, CancellationToken ct = default)
@@ -235,14 +253,14 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             throw VirtPoolException.InvalidOperation($"storage pool '{name}' is already active");
         }
 
-        var backend = BackendFor(pool.Definition.Type);
         var context = ContextFor(pool.Definition);
+        var backend = BackendFor(context);
         if (doBuild)
         {
             await BuildWithAsync(backend, context, build, ct).ConfigureAwait(false);
         }
 
-        var volumes = await StartWithAsync(backend, context, pool.Definition, ct).ConfigureAwait(false);
+        var volumes = await StartWithAsync(backend, context, pool.Definition, StartFlags(build, doBuild), ct).ConfigureAwait(false);
         _log.PoolStarted(name, volumes);
     }
 
@@ -253,10 +271,11 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         var pool = RequirePool(name);
         RequireActive(pool);
         RequireNoJobs(name);
-        var backend = BackendFor(pool.Definition.Type);
+        var context = ContextFor(pool.Definition);
+        var backend = BackendFor(context);
         try
         {
-            await backend.StopPoolAsync(ContextFor(pool.Definition), ct).ConfigureAwait(false);
+            await backend.StopPoolAsync(context, ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (LogFailure(ex, "destroy", name))
         {
@@ -267,7 +286,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         _log.PoolDestroyed(name);
     }
 
-    public async Task DeletePoolAsync(string name, CancellationToken ct = default)
+    public async Task DeletePoolAsync(string name, PoolDeleteFlags flags = PoolDeleteFlags.None, CancellationToken ct = default)
     {
         using var held = await _locks.PoolAsync(name, ct).ConfigureAwait(false);
         using var transition = _transitions.Begin(name);
@@ -277,15 +296,11 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             throw VirtPoolException.InvalidOperation($"storage pool '{name}' is still active");
         }
 
-        var backend = BackendFor(pool.Definition.Type);
-        if (!backend.Capabilities.CanDeletePool || backend is not IPoolDeleter deleter)
-        {
-            throw VirtPoolException.NoSupport("pool does not support pool deletion");
-        }
-
+        var context = ContextFor(pool.Definition);
+        var deleter = Require<IPoolDeleter>(BackendFor(context), "pool does not support pool deletion");
         try
         {
-            await deleter.DeletePoolAsync(ContextFor(pool.Definition), ct).ConfigureAwait(false);
+            await deleter.DeletePoolAsync(context, flags, ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (LogFailure(ex, "delete", name))
         {
@@ -317,6 +332,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         _store.SetAutostart(name, false);
         _store.WriteLastLive(name, null);
         VolumeLabels.DeletePool(_store, name);
+        _poolBackends.Forget(name);
         _log.PoolUndefined(name);
     }
 
@@ -392,8 +408,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         Interlocked.Increment(ref _refreshScans);
         var pool = RequirePool(name);
         RequireActive(pool);
-        var backend = BackendFor(pool.Definition.Type);
         var context = ContextFor(pool.Definition);
+        var backend = BackendFor(context);
         try
         {
             var (live, volumes) = await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
@@ -489,7 +505,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         var config = _store.ReadParsed(_store.ConfigPath(name), PoolXml.Parse);
-        var live = _store.ReadParsed(_store.StatusPath(name), PoolXml.Parse);
+        var live = _store.ReadParsed(_store.StatusPath(name), PoolXml.ParseStatus);
         if (config is null && live is null)
         {
             return null;
@@ -558,10 +574,24 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         _ => PoolListFilter.None,
     };
 
-    private IStorageBackend BackendFor(PoolType type)
-        => _backends.TryGet(type, out var backend)
-            ? backend
-            : throw VirtPoolException.NoSupport($"VirtPool has no '{type.ToName()}' backend yet");
+    /// <summary>The pool's backend, loaded once per pool (<see cref="PoolBackends"/>).</summary>
+    private IStorageBackend BackendFor(PoolContext context) => _poolBackends.For(context);
+
+    private IStorageBackend BackendFor(PoolDefinition def) => _poolBackends.For(ContextFor(def));
+
+    /// <summary>
+    /// The one place an operation a backend lacks is refused: libvirt's NO_SUPPORT with the words of
+    /// the driver's check for the missing callback.
+    /// </summary>
+    private static T Require<T>(IStorageBackend backend, string refusal)
+        where T : class
+        => backend as T ?? throw VirtPoolException.NoSupport(refusal);
+
+    /// <summary>virStoragePoolCreateFlags as pool-start and pool-create asked for them.</summary>
+    private static PoolStartFlags StartFlags(PoolBuildFlags build, bool doBuild)
+        => (doBuild ? PoolStartFlags.WithBuild : 0)
+           | (build.HasFlag(PoolBuildFlags.Overwrite) ? PoolStartFlags.WithBuildOverwrite : 0)
+           | (build.HasFlag(PoolBuildFlags.NoOverwrite) ? PoolStartFlags.WithBuildNoOverwrite : 0);
 
     /// <summary>virStoragePoolObjIsDuplicate + virStoragePoolObjSourceFindDuplicate.</summary>
     /// <summary>virStoragePoolObjListAdd's checks: the source, then uuid and name, then (create) activity.</summary>
@@ -574,13 +604,9 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
 
     private async Task BuildWithAsync(IStorageBackend backend, PoolContext context, PoolBuildFlags flags, CancellationToken ct)
     {
-        if ((flags & (PoolBuildFlags.Overwrite | PoolBuildFlags.NoOverwrite)) == (PoolBuildFlags.Overwrite | PoolBuildFlags.NoOverwrite))
-        {
-            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, "Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive");
-        }
-
-        // libvirt treats a backend without buildPool as already built.
-        if (backend.Capabilities.CanBuild && backend is IPoolBuilder builder)
+        // libvirt treats a backend without buildPool as already built (its flags unchecked); one with
+        // it checks the flags itself.
+        if (backend is IPoolBuilder builder)
         {
             try
             {
@@ -599,11 +625,11 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     /// Starts, refreshes and records an active pool; stops it again if the refresh fails. Returns how
     /// many volumes it found.
     /// </summary>
-    private async Task<int> StartWithAsync(IStorageBackend backend, PoolContext context, PoolDefinition def, CancellationToken ct)
+    private async Task<int> StartWithAsync(IStorageBackend backend, PoolContext context, PoolDefinition def, PoolStartFlags flags, CancellationToken ct)
     {
         try
         {
-            await backend.StartPoolAsync(context, ct).ConfigureAwait(false);
+            await backend.StartPoolAsync(context, flags, ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (LogFailure(ex, "start", def.Name))
         {
@@ -655,6 +681,11 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         var live = scan.TargetPermissions is { } found
             ? def with { Target = def.Target with { Permissions = found with { Label = def.Target.Permissions.Label } } }
             : def;
+        if (scan.Source is { } source)
+        {
+            live = live with { Source = source };
+        }
+
         return (live, index.Count);
     }
 
@@ -669,5 +700,9 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         var last = keepLast ? PoolXml.Format(pool.Definition, _store.ReadPoolSizes(name)) : null;
         _store.DeleteStatus(name);
         _store.WriteLastLive(name, last);
+        if (!pool.Persistent)
+        {
+            _poolBackends.Forget(name);
+        }
     }
 }

@@ -53,4 +53,14 @@ public sealed record PoolSource
 public readonly record struct PoolSourceHost(string Name, int Port = 0);
 
 /// <summary>&lt;device path='...' part_separator='yes|no'/&gt;; PartSeparator null when absent.</summary>
-public sealed record PoolSourceDevice(string Path, bool? PartSeparator = null);
+public sealed record PoolSourceDevice(string Path, bool? PartSeparator = null)
+{
+    /// <summary>
+    /// The unused byte ranges a refresh found on the device (a disk pool's live source); never parsed
+    /// from a definition, as libvirt ignores them there, only from VirtPool's own status files.
+    /// </summary>
+    public IReadOnlyList<PoolFreeExtent> FreeExtents { get; init; } = [];
+}
+
+/// <summary>&lt;freeExtent start='…' end='…'/&gt;: bytes [Start, End) of a device no partition uses.</summary>
+public readonly record struct PoolFreeExtent(ulong Start, ulong End);

@@ -34,6 +34,13 @@ public sealed record VolumeDefinition
 
     public VolumeSource Source { get; set; } = new();
 
+    /// <summary>
+    /// What the pool's backend keeps about the volume for itself (an LV's UUID and extents, a
+    /// partition's number, a zvol's name), so describing a volume of an active pool needs no tool run:
+    /// opaque to everything else, kept in the volume index, handed back with every operation, never in XML.
+    /// </summary>
+    public string? BackendData { get; set; }
+
     /// <summary>The allocation libvirt reports: the parsed or probed one, else the capacity.</summary>
     public ulong EffectiveAllocation => Allocation ?? Capacity;
 

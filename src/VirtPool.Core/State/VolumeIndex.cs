@@ -27,6 +27,9 @@ public sealed record VolumeIndexEntry(string Name, string Key, string Path, Volu
     /// <summary>The &lt;encryption&gt; the volume was created with, or the one a refresh found in its header.</summary>
     public EncryptionDefinition? Encryption { get; init; }
 
+    /// <summary>The backend's own note about the volume (<see cref="VolumeDefinition.BackendData"/>), kept as given.</summary>
+    public string? BackendData { get; init; }
+
     /// <summary>
     /// Which volume of this name this is: new for every volume made, kept by refreshes and wipes. A read
     /// that probed the file compares it afterwards, so a volume deleted (and perhaps made again under the
@@ -209,10 +212,10 @@ public sealed class VolumeIndex
 
     private void Apply(ReadOnlySpan<char> line)
     {
-        Span<Range> f = stackalloc Range[14];
+        Span<Range> f = stackalloc Range[15];
         var n = line.Split(f, '\t');
         var kind = line[f[0]];
-        if (kind.SequenceEqual("vol") && n is 11 or 12 or 13
+        if (kind.SequenceEqual("vol") && n is 11 or 12 or 13 or 14
             && int.TryParse(line[f[4]], NumberStyles.None, CultureInfo.InvariantCulture, out var type)
             && int.TryParse(line[f[10]], NumberStyles.None, CultureInfo.InvariantCulture, out var flags))
         {
@@ -221,7 +224,9 @@ public sealed class VolumeIndex
             // Field 11 is the id (16 hex digits); an older record may have its encryption there instead.
             ulong id = 0;
             var hasId = n >= 12 && line[f[11]].Length == 16 && ulong.TryParse(line[f[11]], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out id);
-            var encryptionField = hasId ? (n == 13 ? 12 : -1) : (n == 12 ? 11 : -1);
+            // Field 12 (after the id) is the encryption, empty when there is none but backend data
+            // follows in field 13.
+            var encryptionField = hasId ? (n >= 13 && !line[f[12]].IsEmpty ? 12 : -1) : (n == 12 ? 11 : -1);
             // File pools have key == path: one string for both (a daemon holds every volume of every pool).
             var key = Unescape(line[f[2]]);
             var path = line[f[3]].SequenceEqual(line[f[2]]) ? key : Unescape(line[f[3]]);
@@ -233,6 +238,7 @@ public sealed class VolumeIndex
                 ClusterSize = ulong.TryParse(clusterSize, NumberStyles.None, CultureInfo.InvariantCulture, out var cs) ? cs : null,
                 Flags = (VolumeEntryFlags)flags,
                 Encryption = encryptionField > 0 ? ParseEncryption(Unescape(line[f[encryptionField]])) : null,
+                BackendData = hasId && n == 14 ? Unescape(line[f[13]]) : null,
                 Id = id,
             });
         }
@@ -260,7 +266,8 @@ public sealed class VolumeIndex
              .Append('\t').Append(Escape(v.BackingPath ?? string.Empty)).Append('\t').Append(Escape(v.BackingFormat ?? string.Empty))
              .Append('\t').Append(Escape(v.Compat ?? string.Empty)).Append('\t').Append(v.ClusterSize?.ToString(CultureInfo.InvariantCulture) ?? string.Empty)
              .Append('\t').Append((int)v.Flags).Append('\t').Append(v.Id.ToString("x16", CultureInfo.InvariantCulture))
-             .Append(v.Encryption is null ? string.Empty : "\t" + Escape(FormatEncryption(v.Encryption))).Append('\n');
+             .Append(v.Encryption is null && v.BackendData is null ? string.Empty : "\t" + (v.Encryption is null ? string.Empty : Escape(FormatEncryption(v.Encryption))))
+             .Append(v.BackendData is null ? string.Empty : "\t" + Escape(v.BackendData)).Append('\n');
 
     /// <summary>An encryption as libvirt's XML (one field of a record; encrypted volumes are few).</summary>
     private static string FormatEncryption(EncryptionDefinition encryption)

@@ -28,6 +28,13 @@ public static class PoolXml
         => PoolXmlParser.ParseRoot(XmlInput.Parse(xml, DocumentName, "pool"));
 
     /// <summary>
+    /// An active pool's status file, which VirtPool wrote with <see cref="Format"/>: as <see cref="Parse"/>,
+    /// and the live source a refresh found (free extents) is kept.
+    /// </summary>
+    public static PoolDefinition ParseStatus(string xml)
+        => PoolXmlParser.ParseRoot(XmlInput.Parse(xml, DocumentName, "pool"), status: true);
+
+    /// <summary>
     /// virStoragePoolDefFormat: the XML libvirt returns for pool-dumpxml, ending with "&lt;/pool&gt;\n".
     /// (virsh prints it followed by one more newline unless run with -q.)
     /// </summary>

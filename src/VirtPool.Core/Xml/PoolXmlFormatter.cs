@@ -115,7 +115,19 @@ internal static class PoolXmlFormatter
                     line += " part_separator='" + YesNo(separator) + "'";
                 }
 
-                buf.Line(line + "/>");
+                if (device.FreeExtents.Count == 0)
+                {
+                    buf.Line(line + "/>");
+                    continue;
+                }
+
+                buf.Open(line[1..]);
+                foreach (var extent in device.FreeExtents)
+                {
+                    buf.Line(string.Create(CultureInfo.InvariantCulture, $"<freeExtent start='{extent.Start}' end='{extent.End}'/>"));
+                }
+
+                buf.Close("device");
             }
         }
 

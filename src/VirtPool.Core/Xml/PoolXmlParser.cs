@@ -17,14 +17,18 @@ internal static class PoolXmlParser
 
     private static readonly string[] AdapterTypes = ["default", "scsi_host", "fc_host"];
 
-    public static PoolDefinition ParseRoot(XElement root)
+    /// <param name="status">
+    /// A status file VirtPool wrote for an active pool: the live parts libvirt never parses from a
+    /// definition (a device's free extents) are read too.
+    /// </param>
+    public static PoolDefinition ParseRoot(XElement root, bool status = false)
     {
         var type = (PoolType)PropEnum(root, "type", PoolTypeNames.All, required: true)!.Value;
         var info = PoolTypeInfo.For(type);
 
         var sourceNode = XNode(root, "./source");
         var source = sourceNode is not null
-            ? ParseSource(sourceNode, type)
+            ? ParseSource(sourceNode, type, status)
             : new PoolSource { Format = info.SourceFormats is not null ? info.DefaultSourceFormat : 0 };
 
         var name = XString(root, "./name");
@@ -149,8 +153,24 @@ internal static class PoolXmlParser
         };
     }
 
+    /// <summary>Free extents as the formatter writes them; one that is not two numbers is left out.</summary>
+    private static PoolFreeExtent[] ParseFreeExtents(XElement device)
+    {
+        var extents = new List<PoolFreeExtent>();
+        foreach (var extent in XNodes(device, "./freeExtent"))
+        {
+            if (ulong.TryParse(Prop(extent, "start"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var start)
+                && ulong.TryParse(Prop(extent, "end"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var end))
+            {
+                extents.Add(new PoolFreeExtent(start, end));
+            }
+        }
+
+        return [.. extents];
+    }
+
     /// <summary>virStoragePoolDefParseSource.</summary>
-    public static PoolSource ParseSource(XElement node, PoolType type)
+    public static PoolSource ParseSource(XElement node, PoolType type, bool status = false)
     {
         var info = PoolTypeInfo.For(type);
         var name = XString(node, "./name");
@@ -183,7 +203,10 @@ internal static class PoolXmlParser
         foreach (var device in XNodes(node, "./device"))
         {
             var path = Prop(device, "path") ?? throw PoolXmlErrors.Xml("missing storage pool source device path");
-            devices.Add(new PoolSourceDevice(path, PropTristateBool(device, "part_separator")));
+            devices.Add(new PoolSourceDevice(path, PropTristateBool(device, "part_separator"))
+            {
+                FreeExtents = status ? ParseFreeExtents(device) : [],
+            });
         }
 
         var dir = XString(node, "./dir/@path");

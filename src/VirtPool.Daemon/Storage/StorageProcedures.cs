@@ -168,9 +168,8 @@ public static partial class StorageProcedures
         var flags = XdrArgs.Read(args, static (ref XdrReader r) => r.ReadUInt32());
         CallGuards.CheckFlags(flags, 0, "storageConnectGetStoragePoolCapabilities");
 
-        // The same answer as the CLI's pool-capabilities: the types libvirt 9.0 has a backend for.
-        var known = Enum.GetValues<PoolType>().Where(PoolManager.IsKnownToDriver).ToList();
-        ctx.ReplyWriter.WriteString(PoolCapabilitiesXml.Format(known));
+        // The same answer as the embedded CLI's pool-capabilities: the types this daemon has a backend for.
+        ctx.ReplyWriter.WriteString(PoolCapabilitiesXml.Format(Manager(ctx).Backends.Types));
         return ValueTask.CompletedTask;
     }
 
@@ -269,8 +268,7 @@ public static partial class StorageProcedures
         var (handle, flags) = ReadPoolFlagsArgs(args);
         CallGuards.RequireWritable(ctx, "virStoragePoolBuild");
 
-        // libvirt leaves the flag check to the backend; every VirtPool backend takes at most these.
-        CallGuards.CheckFlags(flags, (uint)(PoolBuildFlags.Repair | PoolBuildFlags.Resize | PoolBuildFlags.NoOverwrite | PoolBuildFlags.Overwrite), "storagePoolBuild");
+        // libvirt leaves the flag check to the pool's backend (a type without buildPool ignores them).
         var pool = await ResolvePoolAsync(ctx, handle).ConfigureAwait(false);
         await Manager(ctx).BuildPoolAsync(pool.Name, (PoolBuildFlags)flags, ctx.CancellationToken).ConfigureAwait(false);
         ctx.Services.Events.PoolLifecycle(pool, EventCreated, 0);
@@ -291,9 +289,8 @@ public static partial class StorageProcedures
         CallGuards.RequireWritable(ctx, "virStoragePoolDelete");
         var pool = await ResolvePoolAsync(ctx, handle).ConfigureAwait(false);
 
-        // No libvirt backend implements VIR_STORAGE_POOL_DELETE_ZEROED; the file-system one refuses it so.
-        CallGuards.CheckFlags(flags, 0, "virStorageBackendFileSystemDelete");
-        await Manager(ctx).DeletePoolAsync(pool.Name, ctx.CancellationToken).ConfigureAwait(false);
+        // The pool's backend checks the flags, as each libvirt deletePool does.
+        await Manager(ctx).DeletePoolAsync(pool.Name, (PoolDeleteFlags)flags, ctx.CancellationToken).ConfigureAwait(false);
         ctx.Services.Events.PoolLifecycle(pool, EventDeleted, 0);
     }
 

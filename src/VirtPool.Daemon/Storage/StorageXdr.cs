@@ -69,7 +69,7 @@ internal static class CallGuards
         var unsupported = flags & ~allowed;
         if (unsupported != 0)
         {
-            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{unsupported:x}) in function {function}", domain);
+            throw VirtPoolException.UnsupportedFlags(unsupported, function, domain);
         }
     }
 

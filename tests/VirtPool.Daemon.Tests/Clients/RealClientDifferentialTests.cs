@@ -322,6 +322,22 @@ public sealed partial class RealClientDifferentialTests(OracleAndDaemonFixture f
         Assert.Equal(o.Out, v.Out);
     }
 
+    /// <summary>
+    /// Flags the pool's backend checks (build, delete, volume delete): refused with the code and the
+    /// function name libvirtd's dir backend reports, and refused before anything changed.
+    /// </summary>
+    [Fact]
+    public async Task Python_libvirt_gets_the_backends_own_flag_errors()
+    {
+        var script = Path.Combine(Clients, "python", "flag_steps.py");
+        var o = await Tool.RunAsync(Tool.Python, [script, f.OracleUri, Path.Combine(f.OracleRoot, "flags")], timeoutSeconds: 120);
+        var v = await Tool.RunAsync(Tool.Python, [script, f.Daemon.TcpUri, Path.Combine(f.DaemonRoot, "flags")], timeoutSeconds: 120);
+        Assert.True(o.Exit == 0, "against libvirtd: " + o.Err);
+        Assert.True(v.Exit == 0, "against virtpoold: " + v.Err + v.Out);
+        Assert.Contains("unsupported flags (0x1) in function virStorageBackendDeleteLocal", o.Out, StringComparison.Ordinal);
+        Assert.Equal(o.Out, v.Out);
+    }
+
     [Fact]
     public async Task Ansible_virt_pool_playbook_reports_the_same_steps()
     {

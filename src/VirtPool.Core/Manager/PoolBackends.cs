@@ -1,0 +1,124 @@
+using VirtPool.Core.Backends;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Model;
+using VirtPool.Core.Xml;
+
+namespace VirtPool.Core.Manager;
+
+/// <summary>
+/// The backend of each pool this process has worked on, loaded once per pool (as Incus' drivers are
+/// loaded per pool) and kept while the pool's storage is described the same way: a network backend
+/// keeps its connection, any backend the tools it found. A pool defined anew (another source, target
+/// or option) gets a new backend and the old one is disposed (after, and outside the table's lock, so
+/// a slow dispose holds up no other pool); so is the backend of a pool that goes (undefined, or a
+/// transient pool stopped).
+/// <para>
+/// Reads take no lock, so a read may still be using a backend this class disposes (a lookup racing
+/// an undefine): a backend's Dispose releases only what it can open again on the next call.
+/// </para>
+/// </summary>
+internal sealed class PoolBackends(BackendRegistry registry) : IDisposable
+{
+    private readonly Dictionary<string, Loaded> _loaded = new(StringComparer.Ordinal);
+
+    /// <summary>The pool's backend for this definition: the loaded one, or one loaded now.</summary>
+    public IStorageBackend For(PoolContext context)
+    {
+        var def = context.Definition;
+        IStorageBackend? stale = null;
+        try
+        {
+            lock (_loaded)
+            {
+                string? identity = null;
+                if (_loaded.TryGetValue(def.Name, out var loaded))
+                {
+                    if (ReferenceEquals(loaded.Definition, def))
+                    {
+                        return loaded.Backend;
+                    }
+
+                    identity = Identity(def);
+                    if (identity == loaded.Identity)
+                    {
+                        _loaded[def.Name] = loaded with { Definition = def };
+                        return loaded.Backend;
+                    }
+
+                    _loaded.Remove(def.Name);
+                    stale = loaded.Backend;
+                }
+
+                if (!registry.TryGet(def.Type, out var type))
+                {
+                    throw VirtPoolException.NoSupport($"VirtPool has no '{def.Type.ToName()}' backend yet");
+                }
+
+                var backend = type.Load(context);
+                _loaded[def.Name] = new Loaded(def, identity ?? Identity(def), backend);
+                return backend;
+            }
+        }
+        finally
+        {
+            (stale as IDisposable)?.Dispose();
+        }
+    }
+
+    /// <summary>The pool is gone: its backend is disposed.</summary>
+    public void Forget(string pool)
+    {
+        Loaded? loaded;
+        lock (_loaded)
+        {
+            _loaded.Remove(pool, out loaded);
+        }
+
+        (loaded?.Backend as IDisposable)?.Dispose();
+    }
+
+    /// <summary>How many pools have a loaded backend (for tests and the daemon's bounds).</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_loaded)
+            {
+                return _loaded.Count;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        List<Loaded> all;
+        lock (_loaded)
+        {
+            all = [.. _loaded.Values];
+            _loaded.Clear();
+        }
+
+        foreach (var loaded in all)
+        {
+            (loaded.Backend as IDisposable)?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// What the backend was made from: the definition without what a start or refresh adds to the live
+    /// one (the target's mode and owner as found, a device's free extents), so starting a pool or
+    /// refreshing it keeps its backend.
+    /// </summary>
+    private static string Identity(PoolDefinition def)
+    {
+        var devices = def.Source.Devices.Select(d => d.FreeExtents.Count == 0 ? d : d with { FreeExtents = [] }).ToArray();
+        var stable = def with
+        {
+            Source = def.Source with { Devices = devices },
+            Target = def.Target with { Permissions = new Permissions() },
+        };
+        return PoolXml.Format(stable);
+    }
+
+    private sealed record Loaded(PoolDefinition Definition, string Identity, IStorageBackend Backend);
+}
