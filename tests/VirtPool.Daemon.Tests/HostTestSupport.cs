@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
+using VirtPool.Core.Backends;
 using VirtPool.Core.Manager;
 using VirtPool.Core.Secrets;
 using VirtPool.Core.State;
@@ -126,15 +127,19 @@ internal sealed class ConnectionHarness : IAsyncDisposable
 
     public RawClient Client { get; }
 
+    public PoolManager Manager => _manager;
+
+    public string Root => _dir.Path;
+
     public static async Task<ConnectionHarness> StartAsync(Action<ProcedureTable<DaemonCallContext>> register, Action<ClientConnection>? configure = null, int busyPollMicros = 0,
-        ConnectionLimits? limits = null)
+        ConnectionLimits? limits = null, BackendRegistry? backends = null)
     {
         var dir = new TempDir();
         var table = new ProcedureTable<DaemonCallContext>();
         ConnectProcedures.Register(table);
         register(table);
         var store = new StateStore(System.IO.Path.Combine(dir.Path, "state"));
-        var manager = new PoolManager(store, BackendCatalog.Create(ProcessRunner.Instance));
+        var manager = new PoolManager(store, backends ?? BackendCatalog.Create(ProcessRunner.Instance));
         var services = new DaemonServices(manager, new SecretStore(store.Root, store.StatusDir), new EventHub(NullLogger<EventHub>.Instance));
 
         string path = System.IO.Path.Combine(dir.Path, "h.sock");

@@ -348,9 +348,15 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
         if (InlineProcedures.Contains(call.Procedure))
         {
             // No worker place: waiting on the reader for one, behind max_client_requests slow calls,
-            // would stop keepalive and stream data with it. The reader runs one such call at a time,
-            // so a connection runs at most one call beyond the limit.
-            await RunCallAsync(call, args, frame, takeWorker: false, token).ConfigureAwait(false);
+            // would stop keepalive and stream data with it. A lookup of a pool whose start or stop
+            // is under way (a mount that takes its time) waits for it, as libvirt's waits for the
+            // pool's lock: such a call goes on without the reader, keeping its place in the queue.
+            var run = RunCallAsync(call, args, frame, takeWorker: false, token);
+            if (!run.IsCompleted)
+            {
+                _ = Track(run);
+            }
+
             return;
         }
 
