@@ -51,6 +51,17 @@ public sealed class ProcessRunnerLoggingTests
     }
 
     [Fact]
+    public async Task A_command_killed_at_its_time_limit_is_a_warning_with_its_argv()
+    {
+        var request = new ProcessRequest(["/bin/sh", "-c", "exec sleep 1000"]) { Timeout = TimeSpan.FromSeconds(1) };
+
+        await Assert.ThrowsAsync<VirtPoolException>(() => new ProcessRunner(_log).RunAsync(request));
+
+        var warning = Assert.Single(_log.Entries, e => e.Level == LogLevel.Warning);
+        Assert.Matches(@"^/bin/sh -c 'exec sleep 1000' did not finish within 1 s: killed \(pid [0-9]+\)$", warning.Message);
+    }
+
+    [Fact]
     public async Task An_inline_secret_is_never_logged()
     {
         // VirtPool passes passphrases as files (a memfd); an inline data= value is redacted all the same.

@@ -5,21 +5,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace VirtPool.Core.Process;
 
-/// <summary>The outcome of an external command.</summary>
-public sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError)
-{
-    public bool Succeeded => ExitCode == 0;
-}
-
-/// <summary>
-/// Every external command goes through one runner, so its argv can be recorded in golden tests and
-/// its failures turn into one libvirt-style error shape.
-/// </summary>
-public interface IProcessRunner
-{
-    Task<ProcessResult> RunAsync(IReadOnlyList<string> argv, CancellationToken cancellationToken = default);
-}
-
 /// <summary>
 /// Runs external commands. With a logger, each one's argv is logged at Debug before it starts, and its
 /// exit status, duration and stderr after it ends (Debug on success, Warning on failure). The argv
@@ -33,23 +18,64 @@ public sealed partial class ProcessRunner(ILogger? logger = null) : IProcessRunn
     /// <summary>A runner that logs nothing.</summary>
     public static ProcessRunner Instance { get; } = new();
 
-    public async Task<ProcessResult> RunAsync(IReadOnlyList<string> argv, CancellationToken cancellationToken = default)
+    /// <summary>How long a command killed at its time limit gets between SIGTERM and SIGKILL.</summary>
+    internal static readonly TimeSpan TerminateGrace = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// After a kill, how long the output pipes get to reach end of file before the runner stops reading
+    /// them (a process that escaped the kill may hold them open forever).
+    /// </summary>
+    private static readonly TimeSpan DrainAfterKill = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a killed command may take to be reaped (a process in uninterruptible sleep, such as a hung NFS mount, cannot die at once).</summary>
+    private static readonly TimeSpan ReapAfterKill = TimeSpan.FromSeconds(10);
+
+    /// <summary>The PATH searched for a bare program name (then /usr/sbin and /sbin); null: this process's PATH. Set by tests.</summary>
+    internal string? ToolSearchPath { get; init; }
+
+    public Task<ProcessResult> RunAsync(IReadOnlyList<string> argv, CancellationToken cancellationToken = default)
+        => RunAsync(new ProcessRequest(argv), cancellationToken);
+
+    /// <summary>
+    /// Runs the command: its input written to stdin while stdout and stderr are read (no pipe deadlock
+    /// however large either is), stdin then closed. At the request's time limit the command and every
+    /// process it started get SIGTERM, then SIGKILL after <see cref="TerminateGrace"/>; the runner
+    /// reaps the command and throws "internal error: Child process (ARGV) did not finish within N s and
+    /// was killed". On cancellation they get SIGKILL at once and <see cref="OperationCanceledException"/>
+    /// is thrown. A bare program name missing from PATH, /usr/sbin and /sbin throws
+    /// "internal error: 'NAME' not found: install PACKAGE".
+    /// </summary>
+    public async Task<ProcessResult> RunAsync(ProcessRequest request, CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfZero(argv.Count);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfZero(request.Argv.Count);
+        if (request.Timeout is { } limit)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(limit, TimeSpan.Zero);
+        }
+
         if (_log.IsEnabled(LogLevel.Debug))
         {
-            LogStarting(_log, FormatArgv(argv));
+            LogStarting(_log, FormatArgv(request.Argv));
         }
 
         var started = Stopwatch.GetTimestamp();
-        var result = await RunUnloggedAsync(argv, cancellationToken).ConfigureAwait(false);
-        LogExit(argv, result, Stopwatch.GetElapsedTime(started));
+        var result = await RunUnloggedAsync(request, cancellationToken).ConfigureAwait(false);
+        LogExit(request.Argv, result, Stopwatch.GetElapsedTime(started));
         return result;
     }
 
-    private async Task<ProcessResult> RunUnloggedAsync(IReadOnlyList<string> argv, CancellationToken cancellationToken)
+    private async Task<ProcessResult> RunUnloggedAsync(ProcessRequest request, CancellationToken cancellationToken)
     {
-        var psi = new ProcessStartInfo(argv[0])
+        var argv = request.Argv;
+        var program = ExternalTools.Find(argv[0], ToolSearchPath ?? Environment.GetEnvironmentVariable("PATH"));
+        if (program is null)
+        {
+            LogNotStarted(_log, argv[0], "not found");
+            throw ChildProcessErrors.NotFound(argv[0]);
+        }
+
+        var psi = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -73,25 +99,97 @@ public sealed partial class ProcessRunner(ILogger? logger = null) : IProcessRunn
         catch (System.ComponentModel.Win32Exception ex)
         {
             LogNotStarted(_log, argv[0], ex.Message);
-            throw Errors.VirtPoolException.Internal($"Cannot find '{argv[0]}' in path: {ex.Message}");
+            throw ChildProcessErrors.CannotExecute(argv[0], ex.NativeErrorCode);
         }
 
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        // The pipes are read and written until end of file, unless a kill has to give up on them.
+        using var io = new CancellationTokenSource();
+        var stdout = process.StandardOutput.ReadToEndAsync(io.Token);
+        var stderr = process.StandardError.ReadToEndAsync(io.Token);
+        var stdin = WriteInputAsync(process, request.Input, io.Token);
+        using var timeout = request.Timeout is { } limit ? new CancellationTokenSource(limit) : null;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout?.Token ?? CancellationToken.None);
         try
         {
-            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            await process.WaitForExitAsync(stop.Token).ConfigureAwait(false);
+            await Task.WhenAll(stdout, stderr, stdin).WaitAsync(stop.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            process.Kill(entireProcessTree: true);
-            LogKilled(_log, argv[0], process.Id);
-            throw;
+            var timedOut = !cancellationToken.IsCancellationRequested;
+            await KillAsync(process, timedOut ? TerminateGrace : TimeSpan.Zero).ConfigureAwait(false);
+            io.CancelAfter(DrainAfterKill);
+            await Task.WhenAll(stdout, stderr, stdin).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!timedOut)
+            {
+                LogKilled(_log, argv[0], process.Id);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            LogTimedOut(_log, FormatArgv(argv), request.Timeout!.Value.TotalSeconds, process.Id);
+            throw ChildProcessErrors.TimedOut(argv, request.Timeout.Value);
         }
 
         return new ProcessResult(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
     }
+
+    /// <summary>Writes the input, then closes stdin; a child that exits without reading it all is not an error (EPIPE, as libvirt ignores it).</summary>
+    private static async Task WriteInputAsync(System.Diagnostics.Process process, ReadOnlyMemory<byte>? input, CancellationToken cancellationToken)
+    {
+        var stdin = process.StandardInput.BaseStream;
+        try
+        {
+            if (input is { Length: > 0 } bytes)
+            {
+                await stdin.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (IOException)
+        {
+            // The child closed its stdin (or died): what it did not read it did not want.
+        }
+        finally
+        {
+            try
+            {
+                process.StandardInput.Close();
+            }
+            catch (IOException)
+            {
+                // Flushing to a closed pipe: nothing is lost that the child would have read.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Kills the command, every descendant, and any process still holding its output pipes: SIGTERM
+    /// first when <paramref name="grace"/> is positive, SIGKILL once the command exits or the grace
+    /// ends; then waits (boundedly) for the command to be reaped.
+    /// </summary>
+    private static async Task KillAsync(System.Diagnostics.Process process, TimeSpan grace)
+    {
+        var pipes = new[] { process.StandardOutput.BaseStream, process.StandardError.BaseStream }
+            .Select(PipeLink).OfType<string>().ToArray();
+        var members = ProcessTree.Snapshot(process.Id);
+        if (grace > TimeSpan.Zero)
+        {
+            ProcessTree.Signal(members, ProcessTree.SIGTERM);
+            await process.WaitForExitAsync().WaitAsync(grace).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        // Children forked during the grace, then whatever was left; a member already gone is skipped.
+        members.AddRange(ProcessTree.Snapshot(process.Id));
+        ProcessTree.Signal(members, ProcessTree.SIGKILL);
+        ProcessTree.Signal(ProcessTree.HoldersOf(pipes), ProcessTree.SIGKILL);
+        await process.WaitForExitAsync().WaitAsync(ReapAfterKill).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    private static string? PipeLink(Stream stream) => stream switch
+    {
+        System.IO.Pipes.PipeStream pipe => ProcessTree.LinkOf(pipe.SafePipeHandle),
+        FileStream file => ProcessTree.LinkOf(file.SafeFileHandle),
+        _ => null,
+    };
 
     private void LogExit(IReadOnlyList<string> argv, ProcessResult result, TimeSpan elapsed)
     {
@@ -144,7 +242,7 @@ public sealed partial class ProcessRunner(ILogger? logger = null) : IProcessRunn
     }
 
     /// <summary>qemu's <c>secret,...,data=VALUE</c> object carries its secret inline; VirtPool never builds one, but a log must not show it.</summary>
-    private static string RedactInlineSecret(string word)
+    internal static string RedactInlineSecret(string word)
     {
         if (!word.StartsWith("secret,", StringComparison.Ordinal))
         {
@@ -174,6 +272,9 @@ public sealed partial class ProcessRunner(ILogger? logger = null) : IProcessRunn
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "cannot run {Program}: {Reason}")]
     private static partial void LogNotStarted(ILogger logger, string program, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Argv} did not finish within {Seconds} s: killed (pid {Pid})")]
+    private static partial void LogTimedOut(ILogger logger, string argv, double seconds, int pid);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Program} (pid {Pid}) killed: the operation was cancelled")]
     private static partial void LogKilled(ILogger logger, string program, int pid);
