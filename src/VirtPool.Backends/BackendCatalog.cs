@@ -1,5 +1,7 @@
 using VirtPool.Backends.Dir;
+using VirtPool.Backends.Logical;
 using VirtPool.Core.Backends;
+using VirtPool.Core.Model;
 using VirtPool.Core.Process;
 
 namespace VirtPool.Backends;
@@ -7,5 +9,8 @@ namespace VirtPool.Backends;
 /// <summary>The backends this build ships; each later pool type adds one line here.</summary>
 public static class BackendCatalog
 {
-    public static BackendRegistry Create(IProcessRunner runner) => new([new DirBackend(runner)]);
+    public static BackendRegistry Create(IProcessRunner runner) => new(
+        [new DirBackend(runner)],
+        // Source discovery needs no backend: logical pools can be discovered before they can be run.
+        [(PoolType.Logical, new LogicalSourceFinder(runner))]);
 }
