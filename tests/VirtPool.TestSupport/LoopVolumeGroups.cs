@@ -13,8 +13,11 @@ namespace VirtPool.TestSupport;
 /// </summary>
 /// <remarks>
 /// The kernel here has no device-mapper: only metadata works, so every lvm command of the fixture
-/// runs with activation off (and without the devices file, which would hide new loop devices), and
-/// writes no metadata backups to /etc/lvm. Listing (vgscan, pvs) needs none of this.
+/// runs with activation off (and without the devices file, which would hide new loop devices).
+/// Listing (vgscan, pvs) needs none of this. Metadata backups stay on: vgcreate writes
+/// /etc/lvm/backup/NAME and vgremove removes it, whereas a VG without a current backup gets one, and
+/// an archive copy, from the next vgscan on the machine. Archive copies of the fixture's groups
+/// (any process's vgscan may make one) are removed with them.
 /// <see cref="WriteLvmSystemDir"/> writes an lvm.conf whose filter shows LVM only these devices: a
 /// process started with <c>LVM_SYSTEM_DIR</c> set to that folder sees exactly this fixture's PVs,
 /// whatever else the machine holds.
@@ -22,11 +25,14 @@ namespace VirtPool.TestSupport;
 public sealed class LoopVolumeGroups : IAsyncDisposable
 {
     /// <summary>The settings every lvm command of the fixture runs with.</summary>
-    public const string LvmConfig = "--config=devices{use_devicesfile=0} global{activation=0} backup{backup=0 archive=0}";
+    public const string LvmConfig = "--config=devices{use_devicesfile=0} global{activation=0}";
 
     private const string Losetup = "/usr/sbin/losetup";
     private const string Lvm = "/sbin/lvm";
     private const long ImageBytes = 16L * 1024 * 1024;
+
+    /// <summary>Where LVM keeps archived metadata (lvm.conf's backup/archive_dir default).</summary>
+    private const string ArchiveDir = "/etc/lvm/archive";
 
     private readonly string _dir;
     private readonly List<string> _loops = [];
@@ -130,6 +136,14 @@ public sealed class LoopVolumeGroups : IAsyncDisposable
         foreach (var loop in _loops)
         {
             await TryAsync([Losetup, "-d", loop]).ConfigureAwait(false);
+        }
+
+        foreach (var (name, _) in _groups)
+        {
+            foreach (var copy in Directory.Exists(ArchiveDir) ? Directory.GetFiles(ArchiveDir, name + "_*.vg") : [])
+            {
+                File.Delete(copy);
+            }
         }
 
         for (var i = 0; i < _loops.Count + 1; i++)
