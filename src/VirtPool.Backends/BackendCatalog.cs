@@ -1,11 +1,19 @@
 using VirtPool.Backends.Dir;
+using VirtPool.Backends.Logical;
 using VirtPool.Core.Backends;
+using VirtPool.Core.Model;
 using VirtPool.Core.Process;
 
 namespace VirtPool.Backends;
 
-/// <summary>The backends this build ships; each later pool type adds one line here.</summary>
+/// <summary>The pool types this build ships; each later pool type adds one line here.</summary>
 public static class BackendCatalog
 {
-    public static BackendRegistry Create(IProcessRunner runner) => new([DirBackend.Type(runner)]);
+    public static BackendRegistry Create(IProcessRunner runner) => new(
+    [
+        DirBackend.Type(runner),
+
+        // Source discovery needs no backend: logical pools can be discovered before they can be run.
+        BackendType.FinderOnly(PoolType.Logical, new LogicalSourceFinder(runner)),
+    ]);
 }

@@ -63,7 +63,6 @@ public sealed record QemuImgEncryption(EncryptionDefinition Definition, string S
 /// </summary>
 public static class QemuImgCreate
 {
-    private static readonly SearchValues<char> ShellMetacharacters = SearchValues.Create("\r\t\n !\"#$&'()*;<>?[\\]^`{|}~");
 
     /// <summary>The program name libvirt looks up in PATH.</summary>
     public const string QemuImgName = "qemu-img";
@@ -397,7 +396,7 @@ public static class QemuImgCreate
             if (!encrypted || attempt >= PbkdfCalibrationAttempts
                 || !result.StandardError.Contains(PbkdfCalibrationFailure, StringComparison.Ordinal))
             {
-                throw ChildProcessFailed(argv, result);
+                throw ChildProcessErrors.UnexpectedExit(argv, result);
             }
         }
     }
@@ -415,62 +414,6 @@ public static class QemuImgCreate
     /// </summary>
     public const int PbkdfCalibrationAttempts = 40;
 
-    /// <summary>virCommandWait's error for a child that exited non-zero (stderr appended verbatim when not empty).</summary>
-    public static VirtPoolException ChildProcessFailed(IReadOnlyList<string> argv, ProcessResult result)
-    {
-        ArgumentNullException.ThrowIfNull(argv);
-        ArgumentNullException.ThrowIfNull(result);
-        var stderr = result.StandardError;
-        var detail = $"Child process ({ToShellString(argv)}) unexpected exit status {result.ExitCode.ToString(CultureInfo.InvariantCulture)}"
-            + (string.IsNullOrEmpty(stderr) ? string.Empty : ": " + stderr);
-        return VirtPoolException.Internal(detail);
-    }
-
-    /// <summary>virCommandToString: the argv joined by spaces, each quoted as virBufferEscapeShell does.</summary>
-    public static string ToShellString(IReadOnlyList<string> argv)
-    {
-        ArgumentNullException.ThrowIfNull(argv);
-        var sb = new StringBuilder();
-        for (var i = 0; i < argv.Count; i++)
-        {
-            if (i > 0)
-            {
-                sb.Append(' ');
-            }
-
-            AppendShellEscaped(sb, argv[i]);
-        }
-
-        return sb.ToString();
-    }
-
-    private static void AppendShellEscaped(StringBuilder sb, string arg)
-    {
-        if (arg.Length == 0)
-        {
-            sb.Append("''");
-            return;
-        }
-
-        if (arg.AsSpan().IndexOfAny(ShellMetacharacters) < 0)
-        {
-            sb.Append(arg);
-            return;
-        }
-
-        sb.Append('\'');
-        foreach (var c in arg)
-        {
-            if (c == '\'')
-            {
-                sb.Append("'\\'");
-            }
-
-            sb.Append(c);
-        }
-
-        sb.Append('\'');
-    }
 
     /// <summary>virFindFileInPath: a name with a slash is taken as is if executable; otherwise the first executable match in PATH, made absolute.</summary>
     public static string? FindInPath(string name)

@@ -244,7 +244,7 @@ public partial class Qcow2WriterTests
 
         var argv = QemuImgCreate.BuildArgv(request, QemuImg.Program);
         var result = await QemuImg.RunAsync([.. argv.Skip(1)]);
-        Assert.True(result.Succeeded, $"{QemuImgCreate.ToShellString(argv)} (in {baseDir}): {result.StandardError}");
+        Assert.True(result.Succeeded, $"{VirtPool.Core.Process.ChildProcessErrors.CommandText(argv)} (in {baseDir}): {result.StandardError}");
 
         var nativePath = request.Path + ".native";
         using (var handle = File.OpenHandle(nativePath, FileMode.CreateNew, FileAccess.ReadWrite))

@@ -155,7 +155,7 @@ public class QemuImgCreateTests
     {
         Assert.Equal(
             "/usr/bin/qemu-img create -f qcow2 '/p/my vol' 'it'\\''s' '' a=b,c",
-            QemuImgCreate.ToShellString(["/usr/bin/qemu-img", "create", "-f", "qcow2", "/p/my vol", "it's", string.Empty, "a=b,c"]));
+            ChildProcessErrors.CommandText(["/usr/bin/qemu-img", "create", "-f", "qcow2", "/p/my vol", "it's", string.Empty, "a=b,c"]));
     }
 
     [Fact]

@@ -118,6 +118,8 @@ public sealed partial class StorageCommands
         "pool-uuid" => PoolUuidAsync(),
         "pool-name" => PoolNameAsync(),
         "pool-capabilities" => PoolCapabilitiesAsync(),
+        "find-storage-pool-sources" => FindPoolSourcesAsync(),
+        "find-storage-pool-sources-as" => FindPoolSourcesAsAsync(),
         "vol-create" => VolCreateAsync(),
         "vol-create-as" => VolCreateAsAsync(),
         "vol-delete" => VolDeleteAsync(),

@@ -229,7 +229,7 @@ internal static class XmlEditSession
 
         if (status != 0)
         {
-            throw QemuImgCreate.ChildProcessFailed(argv, new ProcessResult(status, string.Empty, string.Empty));
+            throw ChildProcessErrors.UnexpectedExit(argv, new ProcessResult(status, string.Empty, string.Empty));
         }
     }
 

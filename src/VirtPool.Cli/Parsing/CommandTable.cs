@@ -123,6 +123,14 @@ public static class CommandTable
 
     private static CommandDefinition[] Build() =>
     [
+        Pool("find-storage-pool-sources-as", "find potential storage pool sources", "Returns XML <sources> document.",
+            Data("type", "type of storage pool sources to find"),
+            Str("host", "optional host to query"),
+            Str("port", "optional port to query"),
+            Str("initiator", "optional initiator IQN to use for query")),
+        Pool("find-storage-pool-sources", "discover potential storage pool sources", "Returns XML <sources> document.",
+            Data("type", "type of storage pool sources to discover"),
+            Str("srcSpec", "optional file of source xml to query for pools")),
         Pool("pool-autostart", "autostart a pool", "Configure a pool to be automatically started at boot.",
             Data("pool", PoolNameOrUuid),
             Bool("disable", "disable autostarting")),

@@ -118,6 +118,14 @@ public sealed class RemoteStorageApi : IStorageApi
     public async Task<string> GetPoolCapabilitiesXmlAsync(CancellationToken ct = default)
         => await _conn.CallAsync(RemoteProcedure.ConnectGetStoragePoolCapabilities, w => w.WriteUInt32(0), static (ref XdrReader r) => r.ReadString(), ct).ConfigureAwait(false);
 
+    public Task<string> FindPoolSourcesAsync(string type, string? sourceSpecXml, uint flags, CancellationToken ct = default)
+        => _conn.CallAsync(RemoteProcedure.ConnectFindStoragePoolSources, w =>
+        {
+            w.WriteString(type);
+            w.WriteOptionalString(sourceSpecXml);
+            w.WriteUInt32(flags);
+        }, static (ref XdrReader r) => r.ReadString(), ct);
+
     // ----- volumes -------------------------------------------------------------------------------
 
     public async Task<IReadOnlyList<VolumeRef>> ListVolumesAsync(string poolName, CancellationToken ct = default)

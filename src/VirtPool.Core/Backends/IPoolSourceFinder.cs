@@ -13,4 +13,10 @@ public interface IPoolSourceFinder
     /// <param name="flags">The call's flags, checked by the finder as libvirt's virCheckFlags does in its callback.</param>
     /// <returns>The sources found, in the order libvirt lists them.</returns>
     Task<IReadOnlyList<PoolSource>> FindPoolSourcesAsync(PoolSource? hint, uint flags, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Whether the finder reads srcSpec. libvirt parses it inside each backend's findPoolSources, so a
+    /// finder that ignores it (logical) gets no hint and a malformed srcSpec is no error there.
+    /// </summary>
+    bool ReadsSourceSpec => true;
 }

@@ -66,6 +66,12 @@ public interface IStorageApi
     /// </summary>
     Task<string> GetPoolCapabilitiesXmlAsync(CancellationToken ct = default);
 
+    /// <summary>
+    /// virConnectFindStoragePoolSources: the &lt;sources&gt; document listing what a pool of
+    /// <paramref name="type"/> could use, optionally where the srcSpec &lt;source&gt; document points.
+    /// </summary>
+    Task<string> FindPoolSourcesAsync(string type, string? sourceSpecXml, uint flags, CancellationToken ct = default);
+
     // ----- volumes -------------------------------------------------------------------------------
 
     Task<IReadOnlyList<VolumeRef>> ListVolumesAsync(string poolName, CancellationToken ct = default);

@@ -47,7 +47,7 @@ public static partial class StorageProcedures
         table.Register(RemoteProcedure.ConnectListStoragePools, (ctx, args) => ListPoolNamesAsync(ctx, args, PoolListFilter.Active));
         table.Register(RemoteProcedure.ConnectListDefinedStoragePools, (ctx, args) => ListPoolNamesAsync(ctx, args, PoolListFilter.Inactive));
         table.Register(RemoteProcedure.ConnectListAllStoragePools, ListAllPoolsAsync);
-        table.Register(RemoteProcedure.ConnectFindStoragePoolSources, FindPoolSources);
+        table.Register(RemoteProcedure.ConnectFindStoragePoolSources, FindPoolSourcesAsync);
         table.Register(RemoteProcedure.ConnectGetStoragePoolCapabilities, GetPoolCapabilities);
 
         table.Register(RemoteProcedure.StoragePoolLookupByName, PoolLookupByNameAsync);
@@ -144,23 +144,6 @@ public static partial class StorageProcedures
         var refs = needResults != 0 ? pools.Select(p => p.Pool).ToArray() : [];
         writer.WriteArray<PoolRef>(refs, RpcLimits.StoragePoolListMax, RemoteStoragePool.Write);
         writer.WriteUInt32((uint)pools.Count);
-    }
-
-    /// <summary>
-    /// storageConnectFindStoragePoolSources: VirtPool's backends have no source discovery, so every known
-    /// type gets libvirt's answer for a backend without findPoolSources.
-    /// </summary>
-    private static ValueTask FindPoolSources(DaemonCallContext ctx, ReadOnlyMemory<byte> args)
-    {
-        var (type, _, _) = XdrArgs.Read(args, static (ref XdrReader r) => (r.ReadString(), r.ReadOptionalString(), r.ReadUInt32()));
-        CallGuards.RequireWritable(ctx, "virConnectFindStoragePoolSources");
-        if (!PoolTypeNames.TryParse(type, out var poolType))
-        {
-            throw VirtPoolException.Internal($"unknown storage pool type {type}");
-        }
-
-        PoolXml.EnsureBackend(poolType);
-        throw VirtPoolException.NoSupport($"pool type '{type}' does not support source discovery");
     }
 
     private static ValueTask GetPoolCapabilities(DaemonCallContext ctx, ReadOnlyMemory<byte> args)

@@ -63,6 +63,8 @@ public class CommandTableTests
     {
         string[] expected =
         [
+            "find-storage-pool-sources",
+            "find-storage-pool-sources-as",
             "pool-define",
             "pool-define-as",
             "pool-create",
@@ -131,6 +133,8 @@ public class CommandTableTests
     [InlineData("pool-uuid", 1)]
     [InlineData("pool-name", 1)]
     [InlineData("pool-capabilities", 0)]
+    [InlineData("find-storage-pool-sources", 2)]
+    [InlineData("find-storage-pool-sources-as", 4)]
     [InlineData("vol-create", 2)]
     [InlineData("vol-create-as", 7)]
     [InlineData("vol-delete", 2)]

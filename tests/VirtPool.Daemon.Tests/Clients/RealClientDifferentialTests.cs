@@ -295,7 +295,7 @@ public sealed partial class RealClientDifferentialTests(OracleAndDaemonFixture f
     }
 
     /// <summary>$VIRTPOOL_CLI (CI sets it to the NativeAOT binary), else the CLI built beside these tests.</summary>
-    private static string[] VirtPoolCommand()
+    internal static string[] VirtPoolCommand()
     {
         var configured = Environment.GetEnvironmentVariable("VIRTPOOL_CLI");
         if (!string.IsNullOrEmpty(configured))

@@ -1,0 +1,57 @@
+using VirtPool.Core.Backends;
+using VirtPool.Core.Errors;
+using VirtPool.Core.Model;
+using VirtPool.Core.Process;
+using VirtPool.Formats;
+
+namespace VirtPool.Backends.Logical;
+
+/// <summary>
+/// Source discovery for logical pools (libvirt's virStorageBackendLogicalFindPoolSources): <c>vgscan</c>
+/// to touch what is there (its failure is only logged, as libvirt only warns), then <c>pvs</c>, whose
+/// physical volumes are grouped by volume group into one &lt;source&gt; each.
+/// </summary>
+/// <remarks>
+/// The tools run as libvirt runs them: its build's paths, no <c>--config</c>. Listing reads metadata
+/// only, so it needs neither device-mapper nor activation settings (tested on a kernel without
+/// device-mapper, where vgcreate needs <c>global{activation=0}</c> but vgscan and pvs do not); which
+/// devices LVM looks at is the host's LVM configuration (lvm.conf filters, the devices file,
+/// <c>LVM_SYSTEM_DIR</c>), for VirtPool as for libvirtd. srcSpec is ignored, as libvirt ignores it.
+/// </remarks>
+public sealed class LogicalSourceFinder(IProcessRunner runner) : IPoolSourceFinder
+{
+    /// <summary>The lvm2 tools where libvirt 9.0's build (Debian's) runs them from.</summary>
+    private const string ToolDir = "/sbin/";
+
+    /// <summary>The function libvirt names when it refuses flags.</summary>
+    private const string Function = "virStorageBackendLogicalFindPoolSources";
+
+    private readonly IProcessRunner _runner = runner ?? throw new ArgumentNullException(nameof(runner));
+
+    /// <summary>Refreshes LVM's view of the devices; its outcome does not matter.</summary>
+    public static IReadOnlyList<string> VgscanArgv { get; } = [ToolDir + "vgscan"];
+
+    /// <summary>Lists every physical volume with its volume group (none for an unused PV).</summary>
+    public static IReadOnlyList<string> PvsArgv { get; } = [ToolDir + "pvs", "--noheadings", "-o", "pv_name,vg_name"];
+
+    public bool ReadsSourceSpec => false;
+
+    public async Task<IReadOnlyList<PoolSource>> FindPoolSourcesAsync(PoolSource? hint, uint flags, CancellationToken cancellationToken)
+    {
+        if (flags != 0)
+        {
+            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{flags:x}) in function {Function}");
+        }
+
+        // The runner logs a failed vgscan at Warning; libvirt goes on all the same.
+        await _runner.RunAsync(VgscanArgv, cancellationToken).ConfigureAwait(false);
+
+        var pvs = await _runner.RunAsync(PvsArgv, cancellationToken).ConfigureAwait(false);
+        if (!pvs.Succeeded)
+        {
+            throw ChildProcessErrors.UnexpectedExit(PvsArgv, pvs);
+        }
+
+        return LogicalPvsOutput.Parse(pvs.StandardOutput);
+    }
+}
