@@ -58,16 +58,16 @@ public sealed class DirBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IV
         => _volumes.CreateFromAsync(volume, source, flags, pool.Passphrases, progress, cancellationToken);
 
     public Task<VolumeDefinition> WipeVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
-        => LocalFileVolumes.WipeAsync(volume, algorithm, progress, cancellationToken);
+        => LocalVolumeData.WipeAsync(volume, algorithm, progress, cancellationToken);
 
     public Task<long> UploadAsync(PoolContext pool, VolumeDefinition volume, VolumeDataEndpoint source, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
-        => LocalFileVolumes.UploadAsync(volume, source, offset, length, sparse, progress, cancellationToken);
+        => LocalVolumeData.UploadAsync(volume, source, offset, length, sparse, progress, cancellationToken);
 
     public Task<long> DownloadAsync(PoolContext pool, VolumeDefinition volume, VolumeDataEndpoint target, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
-        => LocalFileVolumes.DownloadAsync(volume, target, offset, length, sparse, progress, cancellationToken);
+        => LocalVolumeData.DownloadAsync(volume, target, offset, length, sparse, progress, cancellationToken);
 
     public Task<byte[]> Sha256Async(PoolContext pool, VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken)
-        => LocalFileVolumes.Sha256Async(volume, progress, cancellationToken);
+        => LocalVolumeData.Sha256Async(volume, progress, cancellationToken);
 
     /// <summary>
     /// virStorageBackendVolDeleteLocal's check. qcow2 keeps its internal snapshots inside the file, so

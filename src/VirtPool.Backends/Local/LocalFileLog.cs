@@ -37,7 +37,7 @@ internal static partial class LocalFileLog
         {
             LibC.Close(fd);
             return st.IsDirectory
-                ? $"ignoring ploop folder '{path}': its image '{LocalFileVolumes.PloopImage}' cannot be read"
+                ? $"ignoring ploop folder '{path}': its image '{LocalVolumeProbe.PloopImage}' cannot be read"
                 : $"ignoring unexpected type for file '{path}'";
         }
 

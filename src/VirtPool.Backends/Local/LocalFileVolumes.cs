@@ -12,25 +12,16 @@ namespace VirtPool.Backends.Local;
 
 /// <summary>
 /// Volumes that are files in a local directory: shared by dir, fs and netfs pools (the latter two
-/// once their target is mounted). Probing is native (one open, fstat and pread per file); only
-/// non-raw creation runs qemu-img, as libvirt does.
+/// once their target is mounted). What only files have lives here: scanning the directory, creating
+/// (O_EXCL names, fallocate, native qcow2, folders), resizing, deleting and cloning into a new file.
+/// What files share with block volumes is elsewhere: probing (<see cref="LocalVolumeProbe"/>), data
+/// operations (<see cref="LocalVolumeData"/>), owner and mode (<see cref="VolumeOwnership"/>),
+/// passphrases (<see cref="VolumePassphrases"/>), qemu-img requests (<see cref="QemuImgRequests"/>).
 /// </summary>
 public sealed partial class LocalFileVolumes(IProcessRunner runner)
 {
     /// <summary>The one process runner every qemu-img run goes through (the partial files cannot see the constructor's parameter).</summary>
     private readonly IProcessRunner _runner = runner;
-
-    /// <summary>libvirt's default volume mode (VIR_STORAGE_DEFAULT_VOL_PERM_MODE).</summary>
-    public const uint DefaultVolumeMode = 0x180; // 0600
-
-    /// <summary>
-    /// What libvirt reports of st_mode (S_IRWXUGO): setuid, setgid and sticky bits are dropped, and its
-    /// own parser refuses them ("malformed octal mode"), so a pool on /tmp must not record 01777.
-    /// </summary>
-    private const uint PermissionBits = 0x1FF;
-
-    /// <summary>The process umask, read once (umask() can only be read by setting it).</summary>
-    private static readonly uint ProcessUmask = ReadUmask();
 
     /// <summary>
     /// virStorageBackendRefreshLocal: every entry of the directory becomes a volume, but for those that
@@ -82,7 +73,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         var capacity = vfs.Frsize * vfs.Blocks;
         var available = vfs.Frsize * vfs.Bfree;
         var allocation = capacity - available;
-        var perms = new Permissions { Mode = dst.Mode & PermissionBits, Owner = dst.Uid, Group = dst.Gid };
+        var perms = new Permissions { Mode = dst.Mode & VolumeOwnership.PermissionBits, Owner = dst.Uid, Group = dst.Gid };
         return new PoolScan(new PoolSizes(capacity, allocation, available), volumes, perms);
     }
 
@@ -99,7 +90,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
                 {
                     for (var i = range.Item1; i < range.Item2; i++)
                     {
-                        found[i] = Probe(paths[i], Path.GetFileName(paths[i]), buffer);
+                        found[i] = LocalVolumeProbe.Probe(paths[i], Path.GetFileName(paths[i]), buffer);
                     }
                 }
                 finally
@@ -110,13 +101,13 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
     }
 
     /// <summary>
-    /// What <see cref="Refresh"/> reports as the allocation, for a plain file or device in one stat;
-    /// anything else (a ploop folder) through the full probe.
+    /// What <see cref="Refresh"/> reports as the allocation, for a plain file in one stat; anything else
+    /// (a device node, sized by the device; a ploop folder) through the full probe.
     /// </summary>
     public ulong AllocationOf(VolumeDefinition volume)
     {
         var path = volume.Target.Path ?? throw VirtPoolException.Internal($"volume '{volume.Name}' has no path");
-        if (FileStat.TryStat(path, out var st, out _) && (st.IsRegular || st.IsBlockDevice))
+        if (FileStat.TryStat(path, out var st, out _) && st.IsRegular)
         {
             return (ulong)st.AllocatedBytes;
         }
@@ -131,7 +122,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         VolumeDefinition found;
         try
         {
-            found = Probe(path, volume.Name, buffer) ?? throw Unprobeable(path);
+            found = LocalVolumeProbe.Probe(path, volume.Name, buffer) ?? throw LocalVolumeProbe.Unprobeable(path);
         }
         finally
         {
@@ -148,8 +139,8 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             // libvirt also refreshes the backing file's owner and times (not its header).
             backing = backing with
             {
-                Permissions = new Permissions { Mode = bst.Mode & PermissionBits, Owner = bst.Uid, Group = bst.Gid, Label = backing.Permissions.Label },
-                Timestamps = Timestamps(bst),
+                Permissions = new Permissions { Mode = bst.Mode & VolumeOwnership.PermissionBits, Owner = bst.Uid, Group = bst.Gid, Label = backing.Permissions.Label },
+                Timestamps = LocalVolumeProbe.Timestamps(bst),
             };
         }
 
@@ -187,7 +178,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
     public async Task<VolumeDefinition> CreateAsync(VolumeDefinition volume, VolumeCreateFlags flags, Func<EncryptionSecret, byte[]>? passphrases, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         var path = volume.Target.Path!;
-        var mode = volume.Target.Permissions.Mode ?? DefaultVolumeMode;
+        var mode = VolumeOwnership.ModeOf(volume.Target.Permissions);
         switch (volume.Target.Format)
         {
             case "dir":
@@ -212,7 +203,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
                     throw VirtPoolException.Unsupported("copy-on-write ploop volumes are not yet supported");
                 }
 
-                RefusePloop(volume, PloopToolMissing);
+                LocalVolumeProbe.RefusePloop(volume, LocalVolumeProbe.PloopToolMissing);
                 break;
             case "raw" when volume.Target.Encryption is null:
                 if (flags.HasFlag(VolumeCreateFlags.PreallocMetadata))
@@ -243,7 +234,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
     /// <param name="passphrases">Where an encrypted volume's passphrase comes from (the pool context's).</param>
     public async Task ResizeAsync(VolumeDefinition volume, ulong capacity, bool allocate, Func<EncryptionSecret, byte[]>? passphrases, CancellationToken cancellationToken)
     {
-        RefusePloop(volume, PloopToolMissing);
+        LocalVolumeProbe.RefusePloop(volume, LocalVolumeProbe.PloopToolMissing);
         var path = volume.Target.Path!;
         if (volume.Target.Format is "raw" or null && volume.Target.Encryption is null)
         {
@@ -271,11 +262,11 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
 
         // libvirt checks the encryption, then reads the passphrase, then runs qemu-img.
         _ = QemuImgResize.BuildArgv(path, format, capacity, shrink, encryption, null, qemuImg);
-        var passphrase = ResolvePassphrase(volume, passphrases)!;
+        var passphrase = VolumePassphrases.Resolve(volume, passphrases)!;
         var fd = -1;
         try
         {
-            fd = PassphraseFile(passphrase, out var secretPath);
+            fd = VolumePassphrases.MemoryFile(passphrase, out var secretPath);
             var secret = new QemuImgEncryption(encryption, QemuImgCreate.SecretAliasFor(volume.Name), secretPath);
             await QemuImgResize.RunAsync(_runner, QemuImgResize.BuildArgv(path, format, capacity, shrink, encryption, secret, qemuImg), cancellationToken).ConfigureAwait(false);
         }
@@ -362,7 +353,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
 
         try
         {
-            ApplyOwnerAndMode(fd, volume.Target.Permissions, mode, path);
+            VolumeOwnership.Apply(fd, volume.Target.Permissions, mode, path);
             var capacity = (long)volume.Capacity;
             if (LibC.FTruncate(fd, capacity) < 0)
             {
@@ -397,7 +388,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
                 throw VirtPoolException.System($"cannot stat file '{path}'", errno);
             }
 
-            return Describe(path, volume.Name, st, VolumeType.File, new ImageInfo { Format = StorageFileFormat.Raw, Capacity = (ulong)st.Size });
+            return LocalVolumeProbe.Describe(path, volume.Name, st, VolumeType.File, new ImageInfo { Format = StorageFileFormat.Raw, Capacity = (ulong)st.Size });
         }
         catch
         {
@@ -408,13 +399,6 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         {
             LibC.Close(fd);
         }
-    }
-
-    private static uint ReadUmask()
-    {
-        var old = LibC.Umask(0x12);
-        _ = LibC.Umask(old);
-        return old;
     }
 
     /// <summary>
@@ -433,25 +417,5 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
         throw errno == Errno.EEXIST
             ? VirtPoolException.InvalidOperation($"volume target path '{path}' already exists")
             : VirtPoolException.System($"cannot create path '{path}'", errno);
-    }
-
-    private static void ApplyOwnerAndMode(int fd, Permissions perms, uint mode, string path)
-    {
-        if (perms.Owner is not null || perms.Group is not null)
-        {
-            var owner = perms.Owner is { } o ? (int)o : -1;
-            var group = perms.Group is { } g ? (int)g : -1;
-            if (LibC.FChown(fd, owner, group) < 0)
-            {
-                throw VirtPoolException.System($"cannot chown '{path}' to ({owner}, {group})", LibC.Errno);
-            }
-        }
-
-        // open() applies the umask; the volume gets exactly the mode its XML asks for (one syscall
-        // saved on the hot create path when the umask took nothing away).
-        if ((mode & ProcessUmask) != 0 && LibC.FChmod(fd, mode) < 0)
-        {
-            throw VirtPoolException.System($"cannot set mode of '{path}' to {Convert.ToString(mode, 8)}", LibC.Errno);
-        }
     }
 }

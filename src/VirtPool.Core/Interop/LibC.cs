@@ -97,6 +97,19 @@ public static partial class LibC
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     public static unsafe partial nint Write(int fd, byte* buf, nint count);
 
+    [LibraryImport("libc", EntryPoint = "pwrite", SetLastError = true)]
+    public static unsafe partial nint PWrite(int fd, byte* buf, nint count, long offset);
+
+    /// <summary>Block device ioctls (linux/fs.h): size in bytes (u64), logical sector size (int), and the
+    /// range requests taking a u64 pair {start, length}: zero out (written zeroes, kept allocated) and discard.</summary>
+    public const ulong BLKGETSIZE64 = 0x80081272;
+    public const ulong BLKSSZGET = 0x1268;
+    public const ulong BLKDISCARD = 0x1277;
+    public const ulong BLKZEROOUT = 0x127F;
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    public static unsafe partial int Ioctl(int fd, ulong request, void* arg);
+
     [LibraryImport("libc", EntryPoint = "statvfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int StatVfs(string path, out StatVfsBuf buf);
 

@@ -5,8 +5,12 @@ using VirtPool.Formats;
 
 namespace VirtPool.Backends.Local;
 
-/// <summary>What a local file volume is, read natively: one open, fstat and pread (and ploop folders by their image).</summary>
-public sealed partial class LocalFileVolumes
+/// <summary>
+/// What a local volume is, read natively: one open, fstat and pread. Files and folders (ploop folders by
+/// their image) as libvirt's file pools see them; block devices sized as libvirt sizes them
+/// (virStorageSourceUpdateBackingSizes: capacity, allocation and physical are all the device's size).
+/// </summary>
+internal static class LocalVolumeProbe
 {
     /// <summary>
     /// Why a volume's file could not be probed, in libvirt's words (virStorageBackendVolOpen): a file
@@ -42,7 +46,7 @@ public sealed partial class LocalFileVolumes
     }
 
     /// <summary>One open + fstat + pread: what the volume is, without qemu-img.</summary>
-    private static VolumeDefinition? Probe(string path, string name, byte[] buffer)
+    public static VolumeDefinition? Probe(string path, string name, byte[] buffer)
     {
         var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
         if (fd < 0)
@@ -71,12 +75,81 @@ public sealed partial class LocalFileVolumes
                 return null;
             }
 
+            // st_size of a device node is 0: its size is asked of the device. A node in a file pool's
+            // directory stays a file volume, as libvirt's refresh has it.
+            var size = st.IsBlockDevice ? BlockDevice.SizeOrZero(fd) : st.Size;
             var read = ReadHeader(fd, buffer);
-
             var info = read > 0
-                ? ImageProbe.Probe(buffer.AsSpan(0, (int)read), (ulong)st.Size)
-                : new ImageInfo { Format = StorageFileFormat.Raw, Capacity = (ulong)st.Size };
-            return Describe(path, name, st, VolumeType.File, info);
+                ? ImageProbe.Probe(buffer.AsSpan(0, (int)read), (ulong)size)
+                : new ImageInfo { Format = StorageFileFormat.Raw, Capacity = (ulong)size };
+            return Describe(path, name, st, VolumeType.File, info, size);
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
+    }
+
+    /// <summary>
+    /// A block volume as libvirt's refresh sizes it (virStorageSourceUpdateBackingSizes): capacity,
+    /// allocation and physical are the device's size, less the LUKS payload offset for an encrypted
+    /// volume whose device holds a LUKS header (virStorageSourceUpdateCapacity); owner, mode and times
+    /// from the node. Format, encryption and the rest stay what the pool type gave the volume.
+    /// </summary>
+    public static VolumeDefinition DescribeDevice(VolumeDefinition volume)
+    {
+        var path = volume.Target.Path ?? throw VirtPoolException.Internal($"volume '{volume.Name}' has no path");
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
+        if (fd < 0)
+        {
+            throw Unprobeable(path);
+        }
+
+        try
+        {
+            if (!FileStat.TryFStat(fd, out var st, out var errno))
+            {
+                throw VirtPoolException.System($"cannot stat file '{path}'", errno);
+            }
+
+            if (!st.IsBlockDevice)
+            {
+                throw VirtPoolException.Internal($"unexpected storage mode for '{path}'");
+            }
+
+            var size = (ulong)BlockDevice.Size(fd, path);
+            var capacity = size;
+            if (volume.Target.Encryption is not null)
+            {
+                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ImageProbe.HeaderBytes);
+                try
+                {
+                    var read = ReadHeader(fd, buffer);
+                    var info = read > 0 ? ImageProbe.Probe(buffer.AsSpan(0, read), size) : null;
+                    if (info is { EncryptionFormat: "luks" })
+                    {
+                        capacity = info.Capacity;
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+
+            return volume with
+            {
+                Type = VolumeType.Block,
+                Key = volume.Key ?? path,
+                Capacity = capacity,
+                Allocation = size,
+                Physical = size,
+                Target = volume.Target with
+                {
+                    Permissions = new Permissions { Mode = st.Mode & VolumeOwnership.PermissionBits, Owner = st.Uid, Group = st.Gid, Label = volume.Target.Permissions.Label },
+                    Timestamps = Timestamps(st),
+                },
+            };
         }
         finally
         {
@@ -140,29 +213,34 @@ public sealed partial class LocalFileVolumes
     private const string PloopDescriptor = "DiskDescriptor.xml";
 
     /// <summary>The header, as much of it as the file has; a read error counts as an empty header (raw).</summary>
-    private static int ReadHeader(int fd, byte[] buffer) => Math.Max(0, LibC.PReadFully(fd, buffer.AsSpan(0, ImageProbe.HeaderBytes), 0));
+    public static int ReadHeader(int fd, byte[] buffer) => Math.Max(0, LibC.PReadFully(fd, buffer.AsSpan(0, ImageProbe.HeaderBytes), 0));
 
-    private static VolumeTimestamps Timestamps(FileStat st)
+    public static VolumeTimestamps Timestamps(FileStat st)
         => new(new TimeSpec(st.ATimeSec, st.ATimeNsec), new TimeSpec(st.MTimeSec, st.MTimeNsec), new TimeSpec(st.CTimeSec, st.CTimeNsec));
 
-    private static VolumeDefinition Describe(string path, string name, FileStat st, VolumeType type, ImageInfo info)
+    /// <param name="deviceSize">For a block device, its size (BLKGETSIZE64); ignored for anything else.</param>
+    public static VolumeDefinition Describe(string path, string name, FileStat st, VolumeType type, ImageInfo info, long deviceSize = 0)
     {
+        // virStorageSourceUpdateBackingSizes: a folder has no size at all (no allocation, no <physical>); a
+        // block device is taken as fully allocated, so allocation and physical are its size.
+        var (allocation, physical) = st.IsDirectory ? (0UL, 0UL)
+            : st.IsBlockDevice ? ((ulong)deviceSize, (ulong)deviceSize)
+            : ((ulong)st.AllocatedBytes, (ulong)st.Size);
         return new VolumeDefinition
         {
             Name = name,
             Key = path,
             Type = type,
             Capacity = info.Capacity,
-            // libvirt sizes a folder as nothing at all (virStorageSourceUpdateBackingSizes): no allocation, no <physical>.
-            Allocation = st.IsDirectory ? 0 : (ulong)st.AllocatedBytes,
-            Physical = st.IsDirectory ? 0 : (ulong)st.Size,
+            Allocation = allocation,
+            Physical = physical,
             Target = new VolumeTarget
             {
                 Path = path,
                 Format = info.Format.ToName(),
                 Compat = info.Compat,
                 ClusterSize = info.ClusterSize,
-                Permissions = new Permissions { Mode = st.Mode & PermissionBits, Owner = st.Uid, Group = st.Gid },
+                Permissions = new Permissions { Mode = st.Mode & VolumeOwnership.PermissionBits, Owner = st.Uid, Group = st.Gid },
                 Timestamps = Timestamps(st),
                 Features = new VolumeFeatures { LazyRefcounts = info.LazyRefcounts, ExtendedL2 = info.ExtendedL2 },
                 // As libvirt's probe: the header names the encryption format only, no secret.

@@ -1,0 +1,60 @@
+using VirtPool.Core.Process;
+
+namespace VirtPool.Backends.Tests;
+
+/// <summary>
+/// Loop devices over files of a temp folder, for block-volume tests: each has its own backing file, and
+/// every one attached is detached (losetup -d) and the folder removed on Dispose, also after a failure.
+/// </summary>
+public sealed class LoopDevices : IDisposable
+{
+    private readonly List<string> _attached = [];
+
+    public string Folder { get; } = Directory.CreateTempSubdirectory("vp-loop-").FullName;
+
+    /// <summary>A new loop device of <paramref name="bytes"/>, every byte <paramref name="fill"/>; returns /dev/loopN.</summary>
+    public async Task<string> AttachAsync(long bytes, byte fill = 0)
+    {
+        var backing = Path.Combine(Folder, $"{Guid.NewGuid():N}.img");
+        await using (var file = new FileStream(backing, FileMode.CreateNew))
+        {
+            if (fill == 0)
+            {
+                file.SetLength(bytes);
+            }
+            else
+            {
+                var chunk = new byte[1 << 20];
+                Array.Fill(chunk, fill);
+                for (var done = 0L; done < bytes; done += chunk.Length)
+                {
+                    await file.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, bytes - done)));
+                }
+            }
+        }
+
+        var result = await ProcessRunner.Instance.RunAsync(["losetup", "-f", "--show", backing]);
+        Assert.True(result.Succeeded, $"losetup -f --show {backing}: {result.StandardError}");
+        var device = result.StandardOutput.Trim();
+        lock (_attached)
+        {
+            _attached.Add(device);
+        }
+
+        return device;
+    }
+
+    /// <summary>The backing file of a device this made (to see what reached it: holes, blocks).</summary>
+    public static string BackingFileOf(string device)
+        => File.ReadAllText($"/sys/block/{Path.GetFileName(device)}/loop/backing_file").Trim();
+
+    public void Dispose()
+    {
+        foreach (var device in _attached)
+        {
+            _ = ProcessRunner.Instance.RunAsync(["losetup", "-d", device]).GetAwaiter().GetResult();
+        }
+
+        Directory.Delete(Folder, recursive: true);
+    }
+}
