@@ -34,6 +34,25 @@ public sealed class ProcessRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_descriptor_inherited_without_close_on_exec_does_not_reach_the_tools()
+    {
+        // As a parent's extra redirection would be: open, and not close-on-exec.
+        var fd = VirtPool.Core.Interop.LibC.Open("/dev/null", 0, 0);
+        Assert.True(fd > 2);
+        try
+        {
+            Assert.True(InheritedDescriptors.MarkCloseOnExec() >= 1);
+            var listed = await ProcessRunner.Instance.RunAsync(["sh", "-c", "for f in /proc/$$/fd/*; do echo ${f##*/}; done"]);
+            Assert.True(listed.Succeeded, listed.StandardError);
+            Assert.DoesNotContain(fd.ToString(System.Globalization.CultureInfo.InvariantCulture), listed.StandardOutput.Split('\n'));
+        }
+        finally
+        {
+            VirtPool.Core.Interop.LibC.Close(fd);
+        }
+    }
+
+    [Fact]
     public async Task Input_and_output_of_several_mebibytes_pass_both_ways_without_deadlock()
     {
         // 3 MiB in; tee sends it back on stdout and stderr at once, far beyond a pipe's 64 KiB buffer.

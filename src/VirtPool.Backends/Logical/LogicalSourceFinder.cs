@@ -1,8 +1,6 @@
 using VirtPool.Core.Backends;
-using VirtPool.Core.Errors;
 using VirtPool.Core.Model;
 using VirtPool.Core.Process;
-using VirtPool.Formats;
 
 namespace VirtPool.Backends.Logical;
 
@@ -26,6 +24,12 @@ public sealed class LogicalSourceFinder(IProcessRunner runner) : IPoolSourceFind
     /// <summary>The function libvirt names when it refuses flags.</summary>
     private const string Function = "virStorageBackendLogicalFindPoolSources";
 
+    /// <summary>
+    /// LVM scans every block device: one that hangs (a dead iSCSI or NBD path) would hang the call.
+    /// libvirt waits forever; here the call fails after this long, with the tool's argv in the error.
+    /// </summary>
+    public static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(60);
+
     private readonly IProcessRunner _runner = runner ?? throw new ArgumentNullException(nameof(runner));
 
     /// <summary>Refreshes LVM's view of the devices; its outcome does not matter.</summary>
@@ -38,15 +42,12 @@ public sealed class LogicalSourceFinder(IProcessRunner runner) : IPoolSourceFind
 
     public async Task<IReadOnlyList<PoolSource>> FindPoolSourcesAsync(PoolSource? hint, uint flags, CancellationToken cancellationToken)
     {
-        if (flags != 0)
-        {
-            throw VirtPoolException.Verbatim(VirErrorCode.InvalidArg, $"unsupported flags (0x{flags:x}) in function {Function}");
-        }
+        BackendFlags.Check(flags, 0, Function);
 
         // The runner logs a failed vgscan at Warning; libvirt goes on all the same.
-        await _runner.RunAsync(VgscanArgv, cancellationToken).ConfigureAwait(false);
+        await _runner.RunAsync(new ProcessRequest(VgscanArgv) { Timeout = ToolTimeout }, cancellationToken).ConfigureAwait(false);
 
-        var pvs = await _runner.RunAsync(PvsArgv, cancellationToken).ConfigureAwait(false);
+        var pvs = await _runner.RunAsync(new ProcessRequest(PvsArgv) { Timeout = ToolTimeout }, cancellationToken).ConfigureAwait(false);
         if (!pvs.Succeeded)
         {
             throw ChildProcessErrors.UnexpectedExit(PvsArgv, pvs);

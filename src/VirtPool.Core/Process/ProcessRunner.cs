@@ -54,6 +54,7 @@ public sealed partial class ProcessRunner(ILogger? logger = null) : IProcessRunn
             ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(limit, TimeSpan.Zero);
         }
 
+        InheritedDescriptors.MarkOnce();
         if (_log.IsEnabled(LogLevel.Debug))
         {
             LogStarting(_log, FormatArgv(request.Argv));

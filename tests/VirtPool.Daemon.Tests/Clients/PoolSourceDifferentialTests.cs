@@ -25,12 +25,11 @@ public sealed class LvmDiscoveryFixture : IAsyncLifetime
     public string StateDir => Path.Combine(_dir.Path, "state");
 
     /// <summary>
-    /// What every side runs with (as <c>env</c> arguments). LVM warns on stderr about each file
-    /// descriptor a tool inherits open; libvirtd's children inherit none, but VirtPool's runner passes
-    /// on what its own process inherited (here: the test host's), which would only add those lines to
-    /// the pvs failure the sides are compared on.
+    /// What every side runs with (as <c>env</c> arguments): LVM reads the fixture's lvm.conf, which shows
+    /// only its own devices. (LVM would also warn about each descriptor a tool inherits; libvirtd's
+    /// children inherit none, and neither do VirtPool's: <c>InheritedDescriptors</c>.)
     /// </summary>
-    public string[] LvmEnvironment => [$"LVM_SYSTEM_DIR={LvmSystemDir}", "LVM_SUPPRESS_FD_WARNINGS=1"];
+    public string[] LvmEnvironment => [$"LVM_SYSTEM_DIR={LvmSystemDir}"];
 
     public LoopVolumeGroups Lvm => _lvm!;
 
