@@ -17,7 +17,7 @@
 # scans this run's loop device. Loop devices are the one global thing: each is made here over a file
 # in this run's mktemp directory and detached at the end.
 #
-# Teardown, also on failure: the sandbox's EXIT trap destroys and undefines every pool in its libvirtd,
+# Teardown, also on failure or INT/TERM: the sandbox's EXIT trap destroys and undefines every pool in its libvirtd,
 # unmounts what is mounted under the work directory, stops gluster volumes, destroys zpools, stops
 # ganesha, rpcbind, glusterd, zfs-fuse and libvirtd by their own PIDs, removes the VG and PV and
 # detaches the loop devices. Whatever survives that dies with the sandbox (its pid namespace ends with
@@ -55,9 +55,20 @@ if [ "${VPO_ORACLE_INNER:-0}" != 1 ]; then
     exit "$rc"
   }
   trap outer_cleanup EXIT
-  trap 'exit 130' INT TERM
+  # In the background, so that a signal is handled now rather than when the sandbox ends; unshare
+  # itself ignores INT and TERM, so the sandbox's first process (its teardown) gets a TERM.
   VPO_ORACLE_INNER=1 VPO_ORACLE_WORK=$WORK \
-    unshare --mount --net --pid --uts --fork --mount-proc --propagation private bash "$0" "${types[@]}"
+    unshare --mount --net --pid --uts --fork --mount-proc --propagation private bash "$0" "${types[@]}" &
+  sandbox=$!
+  stop_sandbox() {
+    local inner
+    inner=$(pgrep -P "$sandbox" || true)
+    if [ -n "$inner" ]; then kill -TERM "$inner" 2>/dev/null || true; fi
+    wait "$sandbox" || true
+    exit 130
+  }
+  trap stop_sandbox INT TERM
+  wait "$sandbox"
   exit 0
 fi
 
@@ -405,7 +416,8 @@ record_disk() {
 EOF
   }
   # fill_and_label DEV LABEL: 0xAA over the whole device, then a fresh empty LABEL (parted mklabel);
-  # zeroed NAME DEV then lists the all-zero byte ranges in $OUT/$T/NAME (what a pool-delete wiped)
+  # zeroed NAME DEV then lists the all-zero byte ranges in $OUT/$T/NAME: after a pool-delete, what it
+  # wiped (the label's own zero bytes vary with gpt's random GUIDs, so no "before" list is kept)
   fill_and_label() {
     python3 -c 'import sys
 with open(sys.argv[1], "r+b") as f:
@@ -461,7 +473,6 @@ with open(sys.argv[1], "r+b") as f:
   rec dos-vol-list-after-overwrite vol-list diskdos --details
   rec dos-destroy-after-overwrite pool-destroy diskdos
   fill_and_label "$dev" msdos
-  zeroed dos-delete.zeroed-before "$dev"
   rec dos-delete pool-delete diskdos
   zeroed dos-delete.zeroed-after "$dev"
   rec dos-start-after-delete pool-start diskdos
@@ -509,7 +520,6 @@ with open(sys.argv[1], "r+b") as f:
   rec gpt-destroy pool-destroy diskgpt
   rec gpt-build-no-overwrite-over-gpt-bad pool-build diskgpt --no-overwrite
   fill_and_label "$dev2" gpt
-  zeroed gpt-delete.zeroed-before "$dev2"
   rec gpt-delete pool-delete diskgpt
   zeroed gpt-delete.zeroed-after "$dev2"
   rec gpt-undefine pool-undefine diskgpt
@@ -598,7 +608,7 @@ record_zfs() {
   zpool list >/dev/null || { cat "$WORK/zfs-fuse.log" >&2; exit 1; }
   truncate -s 128M "$WORK/zvdev0.img" "$WORK/zvdev1.img"
   mkdir -p "$WORK/zmnt"
-  zpool create -f -o cachefile=none -m "$WORK/zmnt/ztank" ztank "$WORK/zvdev0.img" >/dev/null
+  zpool create -f -o cachefile=none -m "$WORK/zmnt/ztank" ztank "$WORK/zvdev0.img" >/dev/null 2>&1
   zfs create ztank/fs1
   xml zfspool <<EOF
 <pool type='zfs'>
