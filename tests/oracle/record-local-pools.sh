@@ -328,6 +328,22 @@ EOF
   rec xfs-destroy pool-destroy fsxfs
   rec xfs-undefine pool-undefine fsxfs
 
+  # format auto (btrfs, made by the recorder, is no pool source format but auto mounts it) and vfat
+  # (mkfs.vfat exists, the kernel has no vfat)
+  mkfs.btrfs -q -f "$dev2" >/dev/null
+  rec auto-define-as pool-define-as fsauto fs --source-dev "$dev2" --source-format auto --target "$WORK/fs/auto"
+  rec auto-build-overwrite-bad pool-build fsauto --overwrite
+  rec auto-build-plain pool-build fsauto
+  rec auto-start pool-start fsauto
+  rec auto-info pool-info fsauto
+  rec auto-dumpxml pool-dumpxml fsauto
+  rec auto-destroy pool-destroy fsauto
+  rec auto-undefine pool-undefine fsauto
+  rec vfat-define-as pool-define-as fsvfat fs --source-dev "$dev2" --source-format vfat --target "$WORK/fs/vfat"
+  rec vfat-build-overwrite pool-build fsvfat --overwrite
+  rec vfat-start-no-kernel-vfat-bad pool-start fsvfat
+  rec vfat-undefine pool-undefine fsvfat
+
   # wrong format: the ext4 device of fsext4 (pool-delete left the file system) as an xfs pool
   xml fswrong <<EOF
 <pool type='fs'>
@@ -594,6 +610,29 @@ EOF
   rec build-overwrite-blank pool-build lvpool --overwrite
   rec delete pool-delete lvpool
   rec undefine pool-undefine lvpool
+
+  # a pool naming only an existing VG (made by the recorder), without source devices
+  pvcreate -q "$dev" >/dev/null 2>&1
+  vgcreate -q "$VG" "$dev" >/dev/null 2>&1
+  xml lvbyname <<EOF
+<pool type='logical'>
+  <name>lvbyname</name>
+  <source>
+    <name>$VG</name>
+    <format type='lvm2'/>
+  </source>
+  <target>
+    <path>/dev/$VG</path>
+  </target>
+</pool>
+EOF
+  rec byname-define pool-define "$WORK/lvbyname.xml"
+  rec byname-start pool-start lvbyname
+  rec byname-dumpxml pool-dumpxml lvbyname
+  rec byname-destroy pool-destroy lvbyname
+  rec byname-delete pool-delete lvbyname
+  rec byname-find-sources-after-delete find-storage-pool-sources-as logical
+  rec byname-undefine pool-undefine lvbyname
   detach_loop "$dev"
 }
 
