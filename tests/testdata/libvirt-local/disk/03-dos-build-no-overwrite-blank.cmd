@@ -1,0 +1,1 @@
+virsh pool-build diskdos --no-overwrite

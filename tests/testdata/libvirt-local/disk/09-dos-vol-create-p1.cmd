@@ -1,0 +1,1 @@
+virsh vol-create-as diskdos @LOOP_DOS@p1 10M

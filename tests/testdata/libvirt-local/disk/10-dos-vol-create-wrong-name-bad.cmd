@@ -1,0 +1,1 @@
+virsh vol-create-as diskdos part2 20M

@@ -1,0 +1,1 @@
+virsh vol-create-as diskdos @LOOP_DOS@p5 10M --format extended

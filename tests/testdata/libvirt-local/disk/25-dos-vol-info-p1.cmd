@@ -1,0 +1,1 @@
+virsh vol-info @LOOP_DOS@p1 --pool diskdos

@@ -1,0 +1,1 @@
+virsh vol-dumpxml @LOOP_DOS@p4 --pool diskdos

@@ -1,0 +1,1 @@
+virsh vol-dumpxml @LOOP_DOS@p5 --pool diskdos

@@ -1,0 +1,1 @@
+virsh vol-delete @LOOP_DOS@p2 --pool diskdos

@@ -1,0 +1,1 @@
+virsh vol-resize @LOOP_DOS@p1 20M --pool diskdos

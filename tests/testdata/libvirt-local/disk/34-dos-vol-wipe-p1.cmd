@@ -1,0 +1,1 @@
+virsh vol-wipe @LOOP_DOS@p1 --pool diskdos

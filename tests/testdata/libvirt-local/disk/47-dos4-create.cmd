@@ -1,0 +1,1 @@
+virsh pool-create @WORK@/diskdos4.xml

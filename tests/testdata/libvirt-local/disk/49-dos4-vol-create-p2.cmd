@@ -1,0 +1,1 @@
+virsh vol-create-as diskdos4 @LOOP_DOS@p2 10M

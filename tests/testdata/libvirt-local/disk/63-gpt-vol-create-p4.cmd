@@ -1,0 +1,1 @@
+virsh vol-create-as diskgpt @LOOP_GPT@p4 10M

@@ -1,0 +1,1 @@
+virsh vol-info @LOOP_GPT@p2 --pool diskgpt

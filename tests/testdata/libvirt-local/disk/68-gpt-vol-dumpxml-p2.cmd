@@ -1,0 +1,1 @@
+virsh vol-dumpxml @LOOP_GPT@p2 --pool diskgpt

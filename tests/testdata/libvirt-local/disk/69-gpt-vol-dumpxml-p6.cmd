@@ -1,0 +1,1 @@
+virsh vol-dumpxml @LOOP_GPT@p6 --pool diskgpt

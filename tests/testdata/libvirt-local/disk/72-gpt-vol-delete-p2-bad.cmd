@@ -1,0 +1,1 @@
+virsh vol-delete @LOOP_GPT@p2 --pool diskgpt

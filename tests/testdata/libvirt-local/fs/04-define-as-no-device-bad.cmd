@@ -1,0 +1,1 @@
+virsh pool-define-as fsnodev fs --target @WORK@/fs/nodev

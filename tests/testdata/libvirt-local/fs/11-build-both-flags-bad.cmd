@@ -1,0 +1,1 @@
+virsh pool-build fsext4 --overwrite --no-overwrite

@@ -1,0 +1,1 @@
+virsh vol-create-as fsext4 raw1 10M

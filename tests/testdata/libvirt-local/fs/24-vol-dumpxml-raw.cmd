@@ -1,0 +1,1 @@
+virsh vol-dumpxml raw1 --pool fsext4

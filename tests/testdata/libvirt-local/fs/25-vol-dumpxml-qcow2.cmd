@@ -1,0 +1,1 @@
+virsh vol-dumpxml qcow1 --pool fsext4

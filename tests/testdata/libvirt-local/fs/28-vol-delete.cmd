@@ -1,0 +1,1 @@
+virsh vol-delete raw2 --pool fsext4

@@ -1,0 +1,1 @@
+virsh pool-define-as lvas logical --source-dev /dev/@LOOP_PV@ --source-name @VG@ --target /dev/@VG@

@@ -1,0 +1,1 @@
+virsh vol-create-as lvpool lv1 10M

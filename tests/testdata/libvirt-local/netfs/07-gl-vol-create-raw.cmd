@@ -1,0 +1,1 @@
+virsh vol-create-as netgl raw1 10M

@@ -1,0 +1,1 @@
+virsh vol-list netgl --details

@@ -1,0 +1,1 @@
+virsh vol-info raw1 --pool netgl

@@ -1,0 +1,1 @@
+virsh vol-delete raw1 --pool netgl

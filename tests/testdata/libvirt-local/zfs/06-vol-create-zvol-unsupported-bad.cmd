@@ -1,0 +1,1 @@
+virsh vol-create-as zfspool zv1 64M

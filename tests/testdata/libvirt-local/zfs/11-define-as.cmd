@@ -1,0 +1,1 @@
+virsh pool-define-as zfsas zfs --source-name ztank
