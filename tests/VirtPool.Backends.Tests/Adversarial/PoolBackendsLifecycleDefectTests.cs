@@ -98,6 +98,25 @@ public sealed class PoolBackendsLifecycleDefectTests : IDisposable
     }
 
     /// <summary>
+    /// A transient pool whose create fails (its start or its build fails) never existed, but the backend
+    /// loaded for it stays in the table: never disposed, one entry per failed name in the daemon.
+    /// </summary>
+    [Fact]
+    public async Task A_transient_pool_whose_create_fails_leaves_no_backend_behind()
+    {
+        using var daemon = NewManager("daemon");
+        for (var i = 0; i < 5; i++)
+        {
+            // No build and no directory: the start's refresh fails, as libvirt's does.
+            await Assert.ThrowsAsync<VirtPool.Core.Errors.VirtPoolException>(() => daemon.CreatePoolAsync(DirPoolXml("gone" + i), PoolBuildFlags.None, doBuild: false));
+        }
+
+        Assert.Empty(await daemon.ListPoolsAsync());
+        Assert.Equal(0, daemon.LoadedBackends);
+        Assert.Equal(5, Events().Count(e => e.StartsWith("daemon dispose", StringComparison.Ordinal)));
+    }
+
+    /// <summary>
     /// What a refresh adds to the live source "does not count" for the backend's identity only for free
     /// extents and the target's permissions. A refresh that reports the source's devices (a logical
     /// pool's physical volumes, a zfs pool's vdevs: the live source this contract introduced) makes
