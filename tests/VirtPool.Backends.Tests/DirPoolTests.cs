@@ -35,6 +35,28 @@ public sealed class DirPoolTests : IDisposable
     }
 
     [Fact]
+    public async Task A_state_file_that_cannot_be_parsed_is_skipped_and_every_other_pool_still_listed()
+    {
+        using var mgr = NewManager();
+        await mgr.DefinePoolAsync(PoolXml("a", Path.Combine(_root, "a")));
+        await mgr.StartPoolAsync("a", PoolBuildFlags.None, doBuild: true);
+        await mgr.DefinePoolAsync(PoolXml("b", Path.Combine(_root, "b")));
+        await mgr.DefinePoolAsync(PoolXml("c", Path.Combine(_root, "c")));
+
+        // Cut short by a hand edit: a's status, c's definition (as libvirtd skips a file it cannot load).
+        var store = new StateStore(State);
+        await File.WriteAllTextAsync(store.StatusPath("a"), "<pool type=\"dir\"><name>a</name");
+        await File.WriteAllTextAsync(store.ConfigPath("c"), "<pool type='dir'><name>c</name>");
+
+        using var other = NewManager();
+        var pools = await other.ListPoolsAsync();
+        Assert.Equal(["a", "b"], pools.Select(p => p.Pool.Name));
+        Assert.All(pools, p => Assert.False(p.Active));
+        var missing = await Assert.ThrowsAsync<VirtPoolException>(() => other.GetPoolInfoAsync("c"));
+        Assert.Equal(VirErrorCode.NoStoragePool, missing.Code);
+    }
+
+    [Fact]
     public async Task Build_makes_the_directory_with_mode_0711_and_start_lists_existing_files()
     {
         using var mgr = NewManager();

@@ -149,8 +149,9 @@ internal static partial class LocalVolumeData
         {
             await RandomAccess.WriteAsync(target, data, offset, cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            // EPERM and EACCES (a read-only device) reach .NET as UnauthorizedAccessException.
             throw VirtPoolException.System($"failed writing to file '{path}'", ex);
         }
     }
@@ -209,7 +210,7 @@ internal static partial class LocalVolumeData
         {
             return await RandomAccess.ReadAsync(source, buffer, offset, cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw VirtPoolException.System($"failed reading from file '{path}'", ex);
         }

@@ -19,13 +19,8 @@ namespace VirtPool.Cli.Commands;
 /// </summary>
 public sealed class SecretCommands
 {
-    /// <summary>VSH_MAX_XML_FILE.</summary>
-    private const int MaxXmlFile = 10 * 1024 * 1024;
-
     /// <summary>cmdSecretSetValue reads at most this much from --file.</summary>
     private const int MaxValueFile = 1024;
-
-    private const int EOVERFLOW = 75;
 
     private readonly ParsedCommand _cmd;
     private readonly ISecretApi _store;
@@ -65,7 +60,7 @@ public sealed class SecretCommands
     private async Task<bool> Define()
     {
         var file = _cmd.GetStringReq("file")!;
-        var xml = Encoding.UTF8.GetString(ReadFile(file, MaxXmlFile));
+        var xml = Encoding.UTF8.GetString(BoundedFile.ReadAll(file, BoundedFile.MaxXmlFile));
         SecretDefinition def;
         try
         {
@@ -108,7 +103,7 @@ public sealed class SecretCommands
         }
         else if (file is not null)
         {
-            value = ReadFile(file, MaxValueFile);
+            value = BoundedFile.ReadAll(file, MaxValueFile);
         }
         else if (interactive)
         {
@@ -264,39 +259,6 @@ public sealed class SecretCommands
         if (_cmd.Has(first) && _cmd.Has(second))
         {
             throw new CommandFailedException(VirshMessages.MutuallyExclusive(first, second));
-        }
-    }
-
-    /// <summary>virFileReadAll: at most <paramref name="maxLength"/> bytes, libvirt's messages on failure.</summary>
-    private static byte[] ReadFile(string path, int maxLength)
-    {
-        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
-        if (fd < 0)
-        {
-            throw VirtPoolException.Verbatim(VirErrorCode.SystemError, $"Failed to open file '{path}': {StrError.Describe(LibC.Errno)}");
-        }
-
-        try
-        {
-            using var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, bufferSize: 0);
-            var buffer = new byte[Math.Min(maxLength + 1, 64 * 1024)];
-            using var content = new MemoryStream();
-            int n;
-            while (content.Length <= maxLength && (n = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, maxLength + 1 - content.Length))) > 0)
-            {
-                content.Write(buffer, 0, n);
-            }
-
-            if (content.Length > maxLength)
-            {
-                throw VirtPoolException.Verbatim(VirErrorCode.SystemError, $"Failed to read file '{path}': {StrError.Describe(EOVERFLOW)}");
-            }
-
-            return content.ToArray();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw VirtPoolException.Verbatim(VirErrorCode.SystemError, $"Failed to read file '{path}': {StrError.Describe(ex)}");
         }
     }
 

@@ -748,23 +748,7 @@ public sealed partial class StorageCommands
     }
 
     /// <summary>virFileReadAll with virsh's 10 MiB cap (VSH_MAX_XML_FILE) and libvirt's messages.</summary>
+    /// <summary>virsh's virFileReadAll of an XML file: at most 10 MiB, UTF-8.</summary>
     private static string ReadXmlFile(string file)
-    {
-        const int MaxXmlFile = 10 * 1024 * 1024;
-        try
-        {
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read);
-            if (stream.Length > MaxXmlFile)
-            {
-                throw VirtPoolException.Verbatim(VirErrorCode.SystemError, $"Failed to read file '{file}': {StrError.Describe(Errno.EINVAL)}");
-            }
-
-            using var reader = new StreamReader(stream, new UTF8Encoding(false));
-            return reader.ReadToEnd();
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw VirtPoolException.Verbatim(VirErrorCode.SystemError, $"Failed to open file '{file}': {StrError.Describe(ex)}");
-        }
-    }
+        => new UTF8Encoding(false).GetString(BoundedFile.ReadAll(file, BoundedFile.MaxXmlFile));
 }

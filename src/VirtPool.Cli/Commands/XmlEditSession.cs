@@ -40,9 +40,6 @@ internal static class XmlEditSession
 
     private const string TempNameChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-    /// <summary>virsh's VSH_MAX_XML_FILE.</summary>
-    private const int MaxXmlFile = 10 * 1024 * 1024;
-
     private const string ChangedByAnotherUser = "The XML configuration was changed by another user.";
     private const string Failed = "Failed.";
 
@@ -327,7 +324,7 @@ internal static class XmlEditSession
         {
             try
             {
-                if (stream.Length > MaxXmlFile)
+                if (stream.Length > BoundedFile.MaxXmlFile)
                 {
                     // virFileReadLimFD's errno for "at least one byte more than the limit"
                     var tooLong = StrError.Describe(Errno.EOVERFLOW);

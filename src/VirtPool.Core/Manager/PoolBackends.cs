@@ -17,7 +17,9 @@ namespace VirtPool.Core.Manager;
 /// an undefine): a backend's Dispose releases only what it can open again on the next call.
 /// </para>
 /// </summary>
-internal sealed class PoolBackends(BackendRegistry registry) : IDisposable
+/// <param name="registry">The pool types this process serves.</param>
+/// <param name="exists">Whether a pool of this name exists now (in any process's view of the state folder).</param>
+internal sealed class PoolBackends(BackendRegistry registry, Func<string, bool> exists) : IDisposable
 {
     private readonly Dictionary<string, Loaded> _loaded = new(StringComparer.Ordinal);
 
@@ -25,7 +27,7 @@ internal sealed class PoolBackends(BackendRegistry registry) : IDisposable
     public IStorageBackend For(PoolContext context)
     {
         var def = context.Definition;
-        IStorageBackend? stale = null;
+        List<IStorageBackend> stale = [];
         try
         {
             lock (_loaded)
@@ -46,7 +48,7 @@ internal sealed class PoolBackends(BackendRegistry registry) : IDisposable
                     }
 
                     _loaded.Remove(def.Name);
-                    stale = loaded.Backend;
+                    stale.Add(loaded.Backend);
                 }
 
                 if (!registry.TryGet(def.Type, out var type))
@@ -54,6 +56,9 @@ internal sealed class PoolBackends(BackendRegistry registry) : IDisposable
                     throw VirtPoolException.NoSupport($"VirtPool has no '{def.Type.ToName()}' backend yet");
                 }
 
+                // A new entry: first drop those of pools that went meanwhile (another process undefined
+                // them), so the table holds at most the pools that exist and the one being made.
+                RemoveGone(stale);
                 var backend = type.Load(context);
                 _loaded[def.Name] = new Loaded(def, identity ?? Identity(def), backend);
                 return backend;
@@ -61,8 +66,36 @@ internal sealed class PoolBackends(BackendRegistry registry) : IDisposable
         }
         finally
         {
-            (stale as IDisposable)?.Dispose();
+            DisposeAll(stale);
         }
+    }
+
+    /// <summary>
+    /// The pool's live definition after a start or refresh (what the storage reported added to it): the
+    /// backend that produced it is the one for it, so the next call with that definition keeps it.
+    /// </summary>
+    public void Adopt(IStorageBackend backend, PoolDefinition live)
+    {
+        var identity = Identity(live);
+        lock (_loaded)
+        {
+            if (_loaded.TryGetValue(live.Name, out var loaded) && ReferenceEquals(loaded.Backend, backend))
+            {
+                _loaded[live.Name] = new Loaded(live, identity, backend);
+            }
+        }
+    }
+
+    /// <summary>Disposes the backends of pools that no longer exist (a listing of every pool calls this).</summary>
+    public void Prune()
+    {
+        List<IStorageBackend> gone = [];
+        lock (_loaded)
+        {
+            RemoveGone(gone);
+        }
+
+        DisposeAll(gone);
     }
 
     /// <summary>The pool is gone: its backend is disposed.</summary>
@@ -75,6 +108,26 @@ internal sealed class PoolBackends(BackendRegistry registry) : IDisposable
         }
 
         (loaded?.Backend as IDisposable)?.Dispose();
+    }
+
+    private void RemoveGone(List<IStorageBackend> gone)
+    {
+        foreach (var name in _loaded.Keys.ToArray())
+        {
+            if (!exists(name))
+            {
+                gone.Add(_loaded[name].Backend);
+                _loaded.Remove(name);
+            }
+        }
+    }
+
+    private static void DisposeAll(List<IStorageBackend> backends)
+    {
+        foreach (var backend in backends)
+        {
+            (backend as IDisposable)?.Dispose();
+        }
     }
 
     /// <summary>How many pools have a loaded backend (for tests and the daemon's bounds).</summary>

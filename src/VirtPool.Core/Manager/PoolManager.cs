@@ -37,7 +37,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         _jobs = new VolumeJobs(store.JobsDir, store);
         _store = store;
         _backends = backends;
-        _poolBackends = new PoolBackends(backends);
+        _poolBackends = new PoolBackends(backends, name => File.Exists(_store.ConfigPath(name)) || File.Exists(_store.StatusPath(name)));
         // A pool this process is creating exists for its lock already: a call on it waits for the create.
         _locks = new StateLocks(store, name => LoadPool(name) is not null || !_transitions.WhenSettled(name).IsCompleted);
         Secrets = new SecretStore(store.Root, store.StatusDir);
@@ -90,6 +90,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             }
         }
 
+        // A listing sees every pool: the backends of pools another process removed go now.
+        _poolBackends.Prune();
         return result;
     }, ct);
 
@@ -218,13 +220,24 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         using var held = await _locks.NewPoolAsync(def.Name, ct).ConfigureAwait(false);
         using var transition = _transitions.Begin(def.Name);
         var context = ContextFor(def);
-        var backend = BackendFor(context);
-        if (doBuild)
+        int volumes;
+        try
         {
-            await BuildWithAsync(backend, context, build, ct).ConfigureAwait(false);
+            var backend = BackendFor(context);
+            if (doBuild)
+            {
+                await BuildWithAsync(backend, context, build, ct).ConfigureAwait(false);
+            }
+
+            volumes = await StartWithAsync(backend, context, def, StartFlags(build, doBuild), ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The transient pool never came to be: neither does its backend stay.
+            _poolBackends.Forget(def.Name);
+            throw;
         }
 
-        var volumes = await StartWithAsync(backend, context, def, StartFlags(build, doBuild), ct).ConfigureAwait(false);
         _log.PoolCreated(def.Name, volumes);
         return new PoolRef(def.Name, def.Uuid);
     }
@@ -504,14 +517,32 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             return null;
         }
 
-        var config = _store.ReadParsed(_store.ConfigPath(name), PoolXml.Parse);
-        var live = _store.ReadParsed(_store.StatusPath(name), PoolXml.ParseStatus);
+        var config = ReadDefinition(name, _store.ConfigPath(name), PoolXml.Parse);
+        var live = ReadDefinition(name, _store.StatusPath(name), PoolXml.ParseStatus);
         if (config is null && live is null)
         {
             return null;
         }
 
         return new LoadedPool(live ?? config!, config, live is not null, _store);
+    }
+
+    /// <summary>
+    /// A state file's definition, or null. One that cannot be parsed (edited by hand, written by another
+    /// version) is skipped with a warning, as libvirtd skips a state file it cannot load: a bad status
+    /// file leaves its pool inactive, a bad config leaves no pool, and every other pool is unaffected.
+    /// </summary>
+    private PoolDefinition? ReadDefinition(string name, string path, Func<string, PoolDefinition> parse)
+    {
+        try
+        {
+            return _store.ReadParsed(path, parse);
+        }
+        catch (VirtPoolException ex)
+        {
+            _log.StateFileUnreadable(name, path, ex.Message);
+            return null;
+        }
     }
 
     private LoadedPool RequirePool(string name)
@@ -686,6 +717,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             live = live with { Source = source };
         }
 
+        _poolBackends.Adopt(backend, live);
         return (live, index.Count);
     }
 

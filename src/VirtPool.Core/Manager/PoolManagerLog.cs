@@ -86,6 +86,9 @@ internal static partial class PoolManagerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "refresh of storage pool '{Pool}' after an upload to volume '{Volume}' failed; its volume list stays as it was until the next refresh: {Message}")]
     public static partial void RefreshAfterUploadFailed(this ILogger logger, string pool, string volume, string message);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "storage pool '{Pool}': state file '{Path}' cannot be read and is skipped: {Message}")]
+    public static partial void StateFileUnreadable(this ILogger logger, string pool, string path, string message);
+
     // ----- start-up reconciliation -----------------------------------------------------------------
 
     [LoggerMessage(Level = LogLevel.Information, Message = "first use of the state since boot: runtime state of an earlier boot dropped, autostart pools starting")]

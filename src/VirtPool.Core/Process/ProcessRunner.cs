@@ -103,6 +103,10 @@ public sealed partial class ProcessRunner(ILogger? logger = null) : IProcessRunn
             throw ChildProcessErrors.CannotExecute(argv[0], ex.NativeErrorCode);
         }
 
+        // Named by pid and start time from now on: a kill after the command exited and was reaped must
+        // not reach whatever process takes its pid next.
+        var command = ProcessTree.Find(process.Id);
+
         // The pipes are read and written until end of file, unless a kill has to give up on them.
         using var io = new CancellationTokenSource();
         var stdout = process.StandardOutput.ReadToEndAsync(io.Token);
@@ -118,7 +122,7 @@ public sealed partial class ProcessRunner(ILogger? logger = null) : IProcessRunn
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             var timedOut = !cancellationToken.IsCancellationRequested;
-            await KillAsync(process, timedOut ? TerminateGrace : TimeSpan.Zero).ConfigureAwait(false);
+            await KillAsync(process, command, timedOut ? TerminateGrace : TimeSpan.Zero).ConfigureAwait(false);
             io.CancelAfter(DrainAfterKill);
             await Task.WhenAll(stdout, stderr, stdin).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (!timedOut)
@@ -167,11 +171,11 @@ public sealed partial class ProcessRunner(ILogger? logger = null) : IProcessRunn
     /// first when <paramref name="grace"/> is positive, SIGKILL once the command exits or the grace
     /// ends; then waits (boundedly) for the command to be reaped.
     /// </summary>
-    private static async Task KillAsync(System.Diagnostics.Process process, TimeSpan grace)
+    private static async Task KillAsync(System.Diagnostics.Process process, ProcessTree.Member? command, TimeSpan grace)
     {
         var pipes = new[] { process.StandardOutput.BaseStream, process.StandardError.BaseStream }
             .Select(PipeLink).OfType<string>().ToArray();
-        var members = ProcessTree.Snapshot(process.Id);
+        var members = command is { } root ? ProcessTree.Snapshot(root) : [];
         if (grace > TimeSpan.Zero)
         {
             ProcessTree.Signal(members, ProcessTree.SIGTERM);
@@ -179,7 +183,11 @@ public sealed partial class ProcessRunner(ILogger? logger = null) : IProcessRunn
         }
 
         // Children forked during the grace, then whatever was left; a member already gone is skipped.
-        members.AddRange(ProcessTree.Snapshot(process.Id));
+        if (command is { } again)
+        {
+            members.AddRange(ProcessTree.Snapshot(again));
+        }
+
         ProcessTree.Signal(members, ProcessTree.SIGKILL);
         ProcessTree.Signal(ProcessTree.HoldersOf(pipes), ProcessTree.SIGKILL);
         await process.WaitForExitAsync().WaitAsync(ReapAfterKill).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

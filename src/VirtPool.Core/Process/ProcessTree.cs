@@ -17,8 +17,14 @@ internal static partial class ProcessTree
     /// <summary>A process as /proc names it: pid plus start time (clock ticks after boot).</summary>
     public readonly record struct Member(int Pid, ulong StartTime);
 
-    /// <summary><paramref name="root"/> and all its descendants now; empty when the root is gone.</summary>
-    public static List<Member> Snapshot(int root)
+    /// <summary>The process as /proc names it now, or null when it is gone.</summary>
+    public static Member? Find(int pid) => TryReadStat(pid, out _, out var startTime) ? new Member(pid, startTime) : null;
+
+    /// <summary>
+    /// <paramref name="root"/> and all its descendants now; empty when the root is gone, or when its pid
+    /// now names another process (the command exited and was reaped, and the pid was reused).
+    /// </summary>
+    public static List<Member> Snapshot(Member root)
     {
         var children = new Dictionary<int, List<Member>>();
         Member? rootMember = null;
@@ -30,7 +36,7 @@ internal static partial class ProcessTree
             }
 
             var member = new Member(pid, startTime);
-            if (pid == root)
+            if (member == root)
             {
                 rootMember = member;
             }

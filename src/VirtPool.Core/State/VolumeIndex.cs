@@ -212,10 +212,12 @@ public sealed class VolumeIndex
 
     private void Apply(ReadOnlySpan<char> line)
     {
+        // One range more than the fields read: what follows the 14th field lands there, unread.
         Span<Range> f = stackalloc Range[15];
         var n = line.Split(f, '\t');
         var kind = line[f[0]];
-        if (kind.SequenceEqual("vol") && n is 11 or 12 or 13 or 14
+        // Fields past the 14th (a later version's, or a hand edit) are ignored, never the volume.
+        if (kind.SequenceEqual("vol") && n >= 11
             && int.TryParse(line[f[4]], NumberStyles.None, CultureInfo.InvariantCulture, out var type)
             && int.TryParse(line[f[10]], NumberStyles.None, CultureInfo.InvariantCulture, out var flags))
         {
@@ -238,7 +240,7 @@ public sealed class VolumeIndex
                 ClusterSize = ulong.TryParse(clusterSize, NumberStyles.None, CultureInfo.InvariantCulture, out var cs) ? cs : null,
                 Flags = (VolumeEntryFlags)flags,
                 Encryption = encryptionField > 0 ? ParseEncryption(Unescape(line[f[encryptionField]])) : null,
-                BackendData = hasId && n == 14 ? Unescape(line[f[13]]) : null,
+                BackendData = hasId && n >= 14 ? Unescape(line[f[13]]) : null,
                 Id = id,
             });
         }

@@ -4,10 +4,10 @@ using VirtPool.Core.Errors;
 using VirtPool.Core.Model;
 using VirtPool.Core.Process;
 
-namespace VirtPool.Backends.Tests.Adversarial;
+namespace VirtPool.Backends.Tests;
 
-/// <summary>Adversarial review of block-device volume data: defects found, each a failing test.</summary>
-public sealed class BlockVolumeDefectTests : IDisposable
+/// <summary>Block-device volume data on a device that refuses writes: libvirt-style errors, never .NET text (found by an adversarial review).</summary>
+public sealed class BlockVolumeReadOnlyTests : IDisposable
 {
     private const int MiB = 1 << 20;
     private readonly LoopDevices _loops = new();

@@ -2,18 +2,16 @@ using System.Globalization;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Process;
 
-namespace VirtPool.Core.Tests.Adversarial;
+namespace VirtPool.Core.Tests;
 
 /// <summary>
-/// Adversarial review of the runner's kill at a time limit. KillAsync snapshots the tree by the
-/// command's pid (ProcessTree.Snapshot(process.Id)) at the time limit; when the command itself had
-/// already exited and been reaped (only an escaped grandchild kept its stdout open, so the runner
-/// went on waiting), that pid may belong to an unrelated process by then, and the snapshot takes it,
-/// and its descendants, under their own start times: all get SIGTERM, then SIGKILL. The docs promise
-/// "a reused pid is never signalled". Reproduced by handing the pid to a victim through
-/// /proc/sys/kernel/ns_last_pid (root), which a busy host with a small pid_max does by itself.
+/// The runner's kill at a time limit names the command by pid and start time: when the command had
+/// already exited and been reaped (an escaped grandchild kept its stdout open, so the runner went on
+/// waiting), its pid may belong to an unrelated process by then, which must not be signalled.
+/// Reproduced by handing the pid to a victim through /proc/sys/kernel/ns_last_pid (root), as a busy
+/// host with a small pid_max does by itself (found by an adversarial review).
 /// </summary>
-public sealed class ProcessRunnerPidReuseDefectTests : IDisposable
+public sealed class ProcessRunnerPidReuseTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("virtpool-adv-runner-").FullName;
     private readonly List<System.Diagnostics.Process> _victims = [];

@@ -1,10 +1,10 @@
 using VirtPool.Core.Model;
 using VirtPool.Core.State;
 
-namespace VirtPool.Core.Tests.Adversarial;
+namespace VirtPool.Core.Tests;
 
-/// <summary>Adversarial review of the volume index's backend note: what holds, and the defect found.</summary>
-public sealed class VolumeIndexNoteDefectTests
+/// <summary>The volume index's backend note: escaping, and records of other versions (cases found by an adversarial review).</summary>
+public sealed class VolumeIndexNoteTests
 {
     private static VolumeIndexEntry Entry(string name, string? note, EncryptionDefinition? encryption = null)
         => new(name, "/p/" + name, "/p/" + name, VolumeType.File, "raw") { BackendData = note, Encryption = encryption, Id = VolumeIndexEntry.NewId() };

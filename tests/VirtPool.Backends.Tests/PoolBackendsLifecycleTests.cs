@@ -5,13 +5,13 @@ using VirtPool.Core.Model;
 using VirtPool.Core.Process;
 using VirtPool.Core.State;
 
-namespace VirtPool.Backends.Tests.Adversarial;
+namespace VirtPool.Backends.Tests;
 
 /// <summary>
-/// Adversarial review of the per-pool backend table (PoolBackends): defects found, each a failing test.
+/// The per-pool backend table (PoolBackends) stays bounded and keeps what it should (cases found by an adversarial review).
 /// Two managers on one state folder stand for the daemon and a CLI command (two processes).
 /// </summary>
-public sealed class PoolBackendsLifecycleDefectTests : IDisposable
+public sealed class PoolBackendsLifecycleTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("vp-adv-backends-").FullName;
     private readonly List<string> _events = [];
