@@ -12,6 +12,7 @@ public static class BackendCatalog
     public static BackendRegistry Create(IProcessRunner runner) => new(
     [
         DirBackend.Type(runner),
+        Fs.FsBackend.Type(runner),
 
         // Source discovery needs no backend: logical pools can be discovered before they can be run.
         BackendType.FinderOnly(PoolType.Logical, new LogicalSourceFinder(runner)),

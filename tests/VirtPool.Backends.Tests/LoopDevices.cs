@@ -3,8 +3,9 @@ using VirtPool.Core.Process;
 namespace VirtPool.Backends.Tests;
 
 /// <summary>
-/// Loop devices over files of a temp folder, for block-volume tests: each has its own backing file, and
-/// every one attached is detached (losetup -d) and the folder removed on Dispose, also after a failure.
+/// Loop devices over files of a temp folder, for block-volume and fs-pool tests: each has its own backing
+/// file, and on Dispose (also after a failure) whatever is mounted from one of them or under the folder is
+/// unmounted, every one attached is detached (losetup -d) and the folder removed.
 /// </summary>
 public sealed class LoopDevices : IDisposable
 {
@@ -50,6 +51,21 @@ public sealed class LoopDevices : IDisposable
 
     public void Dispose()
     {
+        // A pool a failed test left started holds its device: unmount first (deepest first), lazily
+        // when a plain umount is refused, so the detach below really frees the device.
+        var mounted = Backends.Mounts.MountTable.Read()
+            .Where(m => _attached.Contains(m.Source) || m.Target.StartsWith(Folder + "/", StringComparison.Ordinal))
+            .Select(m => m.Target)
+            .Distinct()
+            .OrderByDescending(t => t.Length);
+        foreach (var target in mounted)
+        {
+            if (!ProcessRunner.Instance.RunAsync(["umount", target]).GetAwaiter().GetResult().Succeeded)
+            {
+                _ = ProcessRunner.Instance.RunAsync(["umount", "-l", target]).GetAwaiter().GetResult();
+            }
+        }
+
         foreach (var device in _attached)
         {
             _ = ProcessRunner.Instance.RunAsync(["losetup", "-d", device]).GetAwaiter().GetResult();

@@ -24,8 +24,8 @@ public sealed partial class DiffSandbox
             RegisterFixedUuids(a);
         }
 
-        var oracle = await ChildProcess.RunAsync("virsh", ["-c", _oracle.Uri, .. Expand(args, _o.Root)], env).ConfigureAwait(false);
-        var psi = VirtPoolCli.CreateStartInfo(StateDir, Expand(args, _v.Root));
+        var oracle = await ChildProcess.RunAsync("virsh", ["-c", _oracle.Uri, .. Expand(args, _o)], env).ConfigureAwait(false);
+        var psi = VirtPoolCli.CreateStartInfo(StateDir, Expand(args, _v));
         foreach (var (key, value) in env)
         {
             psi.Environment[key] = value;
@@ -51,8 +51,8 @@ public sealed partial class DiffSandbox
             RegisterFixedUuids(a);
         }
 
-        var oracle = await TerminalRun.RunAsync(ChildProcess.StartInfo("virsh", ["-c", _oracle.Uri, .. Expand(args, _o.Root)]), env, answers).ConfigureAwait(false);
-        var cli = await TerminalRun.RunAsync(VirtPoolCli.CreateStartInfo(StateDir, Expand(args, _v.Root)), env, answers).ConfigureAwait(false);
+        var oracle = await TerminalRun.RunAsync(ChildProcess.StartInfo("virsh", ["-c", _oracle.Uri, .. Expand(args, _o)]), env, answers).ConfigureAwait(false);
+        var cli = await TerminalRun.RunAsync(VirtPoolCli.CreateStartInfo(StateDir, Expand(args, _v)), env, answers).ConfigureAwait(false);
         var oracleTranscript = Bytes.Exact(oracle.StdoutBytes);
         if (oracleTranscript.StartsWith(PolkitNotice, StringComparison.Ordinal))
         {

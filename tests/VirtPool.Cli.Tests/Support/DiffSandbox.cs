@@ -93,7 +93,7 @@ public sealed partial class DiffSandbox : IAsyncDisposable
         _log.ThrowIfUnreported();
     }
 
-    /// <summary>Writes a file under ROOT/x on both sides (<c>@ROOT@</c> expanded); returns its path as an argument.</summary>
+    /// <summary>Writes a file under ROOT/x on both sides (<c>@ROOT@</c> and alias tokens expanded); returns its path as an argument.</summary>
     public string WriteFile(string relativePath, string content)
     {
         RegisterFixedUuids(content);
@@ -101,7 +101,7 @@ public sealed partial class DiffSandbox : IAsyncDisposable
         {
             var path = Path.Combine(side.Root, "x", relativePath);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.WriteAllText(path, content.Replace(RootToken, side.Root, StringComparison.Ordinal), new UTF8Encoding(false));
+            File.WriteAllText(path, ExpandText(content, side), new UTF8Encoding(false));
         }
 
         return $"{RootToken}/x/{relativePath}";
@@ -157,6 +157,16 @@ public sealed partial class DiffSandbox : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Text each side has its own of by nature (each side's own loop device): <paramref name="token"/> in
+    /// a command line stands for it, and it is shown as <paramref name="token"/> in both outputs.
+    /// </summary>
+    public void Alias(string token, string oracleText, string cliText)
+    {
+        _o.Aliases.Add((oracleText, token));
+        _v.Aliases.Add((cliText, token));
+    }
+
     /// <summary>Runs the same command line on both sides and compares what they printed.</summary>
     public Task<Step> StepAsync(params string[] args) => StepAsync(args, args);
 
@@ -173,8 +183,8 @@ public sealed partial class DiffSandbox : IAsyncDisposable
             }
         }
 
-        var oracle = await _oracle.VirshAsync(Expand(oracleArgs, _o.Root)).ConfigureAwait(false);
-        var cli = await VirtPoolCli.RunAsync(StateDir, Expand(cliArgs, _v.Root)).ConfigureAwait(false);
+        var oracle = await _oracle.VirshAsync(Expand(oracleArgs, _o)).ConfigureAwait(false);
+        var cli = await VirtPoolCli.RunAsync(StateDir, Expand(cliArgs, _v)).ConfigureAwait(false);
         return Record(oracleArgs, oracle, cli);
     }
 
@@ -194,11 +204,11 @@ public sealed partial class DiffSandbox : IAsyncDisposable
         var attempt = 0;
         do
         {
-            oracle = await _oracle.VirshAsync(Expand(args, _o.Root)).ConfigureAwait(false);
+            oracle = await _oracle.VirshAsync(Expand(args, _o)).ConfigureAwait(false);
         }
         while (oracle.ExitCode != 0 && transient(oracle) && ++attempt < attempts);
 
-        var cli = await VirtPoolCli.RunAsync(StateDir, Expand(args, _v.Root)).ConfigureAwait(false);
+        var cli = await VirtPoolCli.RunAsync(StateDir, Expand(args, _v)).ConfigureAwait(false);
         return Record(args, oracle, cli);
     }
 
@@ -226,8 +236,11 @@ public sealed partial class DiffSandbox : IAsyncDisposable
         }
     }
 
-    private static string[] Expand(string[] args, string root) =>
-        [.. args.Select(a => a.Replace(RootToken, root, StringComparison.Ordinal))];
+    private static string[] Expand(string[] args, Side side) => [.. args.Select(a => ExpandText(a, side))];
+
+    /// <summary>The side's own text for <c>@ROOT@</c> and each alias token.</summary>
+    private static string ExpandText(string text, Side side) =>
+        side.Aliases.Aggregate(text.Replace(RootToken, side.Root, StringComparison.Ordinal), (t, alias) => t.Replace(alias.Token, alias.Text, StringComparison.Ordinal));
 
     private static string Quote(string arg) =>
         arg.Length == 0 || arg.Any(c => char.IsWhiteSpace(c) || c is '\'' or '"' or '\\') ? "'" + arg.Replace("'", "'\\''", StringComparison.Ordinal) + "'" : arg;
@@ -237,6 +250,11 @@ public sealed partial class DiffSandbox : IAsyncDisposable
 
     private string NormaliseText(string text, Side side)
     {
+        foreach (var (own, token) in side.Aliases)
+        {
+            text = text.Replace(own, token, StringComparison.Ordinal);
+        }
+
         text = text.Replace(side.Root, RootToken, StringComparison.Ordinal);
         foreach (var (from, to) in side.ConfigFolders)
         {
@@ -279,6 +297,9 @@ public sealed partial class DiffSandbox : IAsyncDisposable
         public (string From, string To)[] ConfigFolders { get; } = configFolders;
 
         public Dictionary<string, string> Generated { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>This side's own text for each <see cref="Alias"/> token.</summary>
+        public List<(string Text, string Token)> Aliases { get; } = [];
     }
 
     /// <summary>A run, normalised: exit code and byte-exact (Latin-1 decoded) outputs.</summary>
