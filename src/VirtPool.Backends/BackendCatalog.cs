@@ -1,4 +1,5 @@
 using VirtPool.Backends.Dir;
+using VirtPool.Backends.Disk;
 using VirtPool.Backends.Logical;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Model;
@@ -12,6 +13,7 @@ public static class BackendCatalog
     public static BackendRegistry Create(IProcessRunner runner) => new(
     [
         DirBackend.Type(runner),
+        DiskBackend.Type(runner),
 
         // Source discovery needs no backend: logical pools can be discovered before they can be run.
         BackendType.FinderOnly(PoolType.Logical, new LogicalSourceFinder(runner)),
