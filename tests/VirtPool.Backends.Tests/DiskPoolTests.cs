@@ -2,8 +2,10 @@ using System.Runtime.CompilerServices;
 using VirtPool.Backends.Disk;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
+using VirtPool.Core.Manager;
 using VirtPool.Core.Model;
 using VirtPool.Core.Process;
+using VirtPool.Core.State;
 
 namespace VirtPool.Backends.Tests;
 
@@ -182,6 +184,38 @@ public sealed class DiskPoolTests : IDisposable
         var over = await Assert.ThrowsAsync<VirtPoolException>(() => ((IPoolBuilder)backend).BuildPoolAsync(pool, PoolBuildFlags.NoOverwrite, default));
         Assert.Equal($"Storage pool already built: Device '{device}' already formatted using 'gpt'", over.Message);
         await AssertPoolDeleteZeroesAsLibvirt(backend, pool, device, "gpt-delete.zeroed-after");
+    }
+
+    [Fact]
+    public async Task ManagerRescansThePoolAfterEachCreateAndDeleteAsLibvirtsDiskBackend()
+    {
+        var device = await _loops.AttachAsync(DeviceBytes, partitions: true);
+        var name = Path.GetFileName(device);
+        using var manager = new PoolManager(new StateStore(Path.Combine(_loops.Folder, "state")), BackendCatalog.Create(ProcessRunner.Instance));
+        await manager.CreatePoolAsync(
+            $"<pool type='disk'><name>d</name><source><device path='{device}'/><format type='dos'/></source><target><path>/dev</path></target></pool>",
+            PoolBuildFlags.Overwrite,
+            doBuild: true);
+        for (var n = 1; n <= 3; n++)
+        {
+            await manager.CreateVolumeAsync("d", $"<volume><name>{name}p{n}</name><capacity unit='M'>10</capacity></volume>");
+        }
+
+        var p4 = await manager.CreateVolumeAsync("d", $"<volume><name>{name}p4</name><capacity unit='M'>100</capacity><target><format type='extended'/></target></volume>");
+        await manager.CreateVolumeAsync("d", $"<volume><name>{name}p5</name><capacity unit='M'>10</capacity></volume>");
+
+        // libvirt's numbers after the creates: the free extents and the available space follow the table.
+        var xml = await manager.GetPoolXmlAsync("d", inactive: false);
+        Assert.Contains("<available unit='bytes'>225607680</available>", xml, StringComparison.Ordinal);
+        Assert.Contains("<freeExtent start='42823680' end='137088000'/>", xml, StringComparison.Ordinal);
+        Assert.Contains("<freeExtent start='137088000' end='268431360'/>", xml, StringComparison.Ordinal);
+        var extended = await manager.GetVolumeAsync(p4);
+        Assert.Equal(10704384UL, extended.Allocation);
+
+        await manager.DeleteVolumeAsync(await manager.LookupVolumeByNameAsync("d", $"{name}p1"));
+        xml = await manager.GetPoolXmlAsync("d", inactive: false);
+        Assert.Contains("<freeExtent start='1024' end='10705920'/>", xml, StringComparison.Ordinal);
+        await manager.DestroyPoolAsync("d");
     }
 
     [Fact]

@@ -22,9 +22,9 @@ public sealed class PartitionTableReaderTests
         Assert.Equal(
             [
                 new DiskPartition(1, PartitionKind.Primary, 2, 20909),
-                new DiskPartition(2, PartitionKind.Extended, 123930, 328949),
+                new DiskPartition(2, PartitionKind.Extended, 123930, 328949, "extended"),
                 new DiskPartition(5, PartitionKind.Logical, 123933, 144839),
-                new DiskPartition(6, PartitionKind.Logical, 144841, 186149),
+                new DiskPartition(6, PartitionKind.Logical, 144841, 186149, "linux-swap"),
             ],
             table.Partitions);
 

@@ -19,7 +19,7 @@ namespace VirtPool.Backends.Disk;
 /// tool besides that one parted, where libvirt runs libvirt_parthelper twice and udevadm settle.
 /// </para>
 /// </summary>
-public sealed class DiskBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IVolumeCreator, IVolumeDeleter, IVolumeCloner, IVolumeWiper, IVolumeTransfer
+public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolBuilder, IPoolDeleter, IVolumeCreator, IVolumeDeleter, IVolumeCloner, IVolumeWiper, IVolumeTransfer
 {
     /// <summary>parted rewrites a table in milliseconds; a device that hangs must not hold the pool's lock forever.</summary>
     private static readonly TimeSpan PartedTimeout = TimeSpan.FromMinutes(2);
@@ -77,7 +77,8 @@ public sealed class DiskBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, I
         var logicalAllocation = 0UL;
         foreach (var partition in table.Partitions.OrderBy(p => p.Number))
         {
-            var volume = Describe(pool, partition, format: null, extendedAllocation: 0);
+            // libvirt forgets a format on refresh ("none"); the table's type byte keeps it (extended, swap…).
+            var volume = Describe(pool, partition, partition.Format, extendedAllocation: 0);
             if (partition.Kind == PartitionKind.Logical)
             {
                 logicalAllocation += volume.EffectiveAllocation;
@@ -93,7 +94,7 @@ public sealed class DiskBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, I
             {
                 // libvirt adds each logical's allocation to the extended partition's (and not to the pool's twice).
                 volume.Allocation = logicalAllocation;
-                volume.BackendData = partition with { Allocation = logicalAllocation } is var data ? data.Format() : null;
+                volume.BackendData = (partition with { Allocation = logicalAllocation }).Format();
             }
             else
             {

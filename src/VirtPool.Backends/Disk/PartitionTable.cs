@@ -18,8 +18,11 @@ public enum PartitionKind
     Logical,
 }
 
-/// <summary>One partition: its number (the N of sdbN / loop0pN) and sectors [Start, End] (End inclusive, as libparted).</summary>
-public sealed record DiskPartition(int Number, PartitionKind Kind, long Start, long End)
+/// <summary>
+/// One partition: its number (the N of sdbN / loop0pN), sectors [Start, End] (End inclusive, as
+/// libparted), and the disk-volume format its type says (<see cref="PartitionTableReader"/>).
+/// </summary>
+public sealed record DiskPartition(int Number, PartitionKind Kind, long Start, long End, string Format = "none")
 {
     public long Length => End - Start + 1;
 }
@@ -147,7 +150,7 @@ public static class PartitionTableReader
                 return false;
             }
 
-            var part = new DiskPartition(i + 1, kind, start, start + length - 1);
+            var part = new DiskPartition(i + 1, kind, start, start + length - 1, DosFormat(type));
             extended = kind == PartitionKind.Extended ? part : extended;
             parts.Add(part);
         }
@@ -184,7 +187,7 @@ public static class PartitionTableReader
                         return false;
                     }
 
-                    parts.Add(new DiskPartition(number++, PartitionKind.Logical, first, first + length - 1));
+                    parts.Add(new DiskPartition(number++, PartitionKind.Logical, first, first + length - 1, DosFormat(type)));
                 }
 
                 var (nextType, nextStart, nextLength) = Entry(sector, 1);
@@ -261,7 +264,7 @@ public static class PartitionTableReader
                 return false;
             }
 
-            parts.Add(new DiskPartition(i + 1, PartitionKind.Primary, start, end));
+            parts.Add(new DiskPartition(i + 1, PartitionKind.Primary, start, end, GptFormat(new Guid(entry[..16]))));
         }
 
         table = new PartitionTable(DiskLabel.Gpt, sectors, parts, firstUsable, lastUsable);
@@ -289,6 +292,28 @@ public static class PartitionTableReader
     }
 
     private static bool IsExtendedType(byte type) => type is 0x05 or 0x0F or 0x85;
+
+    /// <summary>
+    /// The disk-volume format (virStorageVolFormatDisk) a dos type byte stands for, as parted writes
+    /// them for libvirt's mkpart fs-types; a Linux partition (0x83, parted's ext2) is "none", libvirt's default.
+    /// </summary>
+    private static string DosFormat(byte type) => type switch
+    {
+        0x05 or 0x0F or 0x85 => "extended",
+        0x82 => "linux-swap",
+        0x04 or 0x06 or 0x0E => "fat16",
+        0x0B or 0x0C => "fat32",
+        0x8E => "linux-lvm",
+        0xFD => "linux-raid",
+        _ => "none",
+    };
+
+    private static readonly Guid GptLinuxSwap = new("0657fd6d-a4ab-43c4-84e5-0933c84b4f4f");
+    private static readonly Guid GptLinuxLvm = new("e6d6d379-f507-44c2-a23c-238f2a3df928");
+    private static readonly Guid GptLinuxRaid = new("a19d880f-05fc-4d3b-a006-743f0f84911e");
+
+    private static string GptFormat(Guid type)
+        => type == GptLinuxSwap ? "linux-swap" : type == GptLinuxLvm ? "linux-lvm" : type == GptLinuxRaid ? "linux-raid" : "none";
 
     private static (byte Type, long Start, long Length) Entry(byte[] sector, int index)
     {
