@@ -157,6 +157,21 @@ public sealed partial class DiffSandbox : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Each side's own device (a loop device per side) prints as <paramref name="token"/>. The names must
+    /// have the same length: virsh pads table columns to the real text.
+    /// </summary>
+    public void NormaliseDevice(string oracleDevice, string cliDevice, string token)
+    {
+        if (oracleDevice.Length != cliDevice.Length)
+        {
+            throw new ArgumentException("both devices' names must have the same length");
+        }
+
+        _o.Devices.Add((oracleDevice, token));
+        _v.Devices.Add((cliDevice, token));
+    }
+
     /// <summary>Runs the same command line on both sides and compares what they printed.</summary>
     public Task<Step> StepAsync(params string[] args) => StepAsync(args, args);
 
@@ -243,6 +258,11 @@ public sealed partial class DiffSandbox : IAsyncDisposable
             text = text.Replace(from, to, StringComparison.Ordinal);
         }
 
+        foreach (var (from, to) in side.Devices)
+        {
+            text = text.Replace(from, to, StringComparison.Ordinal);
+        }
+
         text = TimestampRegex().Replace(text, m => $"<{m.Groups[1].Value}>@TIME@</{m.Groups[1].Value}>");
         return UuidRegex().Replace(text, m =>
         {
@@ -279,6 +299,8 @@ public sealed partial class DiffSandbox : IAsyncDisposable
         public (string From, string To)[] ConfigFolders { get; } = configFolders;
 
         public Dictionary<string, string> Generated { get; } = new(StringComparer.Ordinal);
+
+        public List<(string From, string To)> Devices { get; } = [];
     }
 
     /// <summary>A run, normalised: exit code and byte-exact (Latin-1 decoded) outputs.</summary>
