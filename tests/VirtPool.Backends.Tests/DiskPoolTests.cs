@@ -160,16 +160,25 @@ public sealed class DiskPoolTests : IDisposable
             await creator.CreateVolumeAsync(pool, creator.PrepareVolume(pool, def), VolumeCreateFlags.None, null, default);
         }
 
+        // libvirtd ran "parted DEV mkpart --script primary 17408B 10503167B" and so on: the entries are
+        // written natively, and parted reads back what its mkpart would have left (both tables intact).
+        Assert.Empty(_runner.Take());
+        var print = await ProcessRunner.Instance.RunCheckedAsync(["parted", "-s", "-m", device, "unit", "B", "print"]);
+        Assert.Equal(string.Empty, print.StandardError);
         Assert.Equal(
             [
-                $"parted {device} mkpart --script primary 17408B 10503167B",
-                $"parted {device} mkpart --script primary 10503168B 31474687B",
-                $"parted {device} mkpart --script primary 31474688B 62931967B",
-                $"parted {device} mkpart --script primary 62931968B 73417727B",
-                $"parted {device} mkpart --script primary 73417728B 83903487B",
-                $"parted {device} mkpart --script primary 83903488B 94389247B",
+                "1:17408B:10503167B:10485760B::primary:;",
+                "2:10503168B:31474687B:20971520B::primary:;",
+                "3:31474688B:62931967B:31457280B::primary:;",
+                "4:62931968B:73417727B:10485760B::primary:;",
+                "5:73417728B:83903487B:10485760B::primary:;",
+                "6:83903488B:94389247B:10485760B::primary:;",
             ],
-            _runner.Take());
+            print.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(2));
+        for (var n = 1; n <= sizes.Length; n++)
+        {
+            Assert.True(File.Exists($"{device}p{n}"), $"the kernel did not learn of partition {n}");
+        }
         var scan = await backend.RefreshPoolAsync(pool, default);
         Assert.Equal(new PoolSizes(268418560, 94371840, 174029312), scan.Sizes);
         Assert.Equal([new PoolFreeExtent(94389248, 268418560)], scan.Source!.Devices[0].FreeExtents);
@@ -179,6 +188,10 @@ public sealed class DiskPoolTests : IDisposable
         await ((IVolumeDeleter)backend).DeleteVolumeAsync(pool, p2, VolumeDeleteFlags.None, default);
         Assert.DoesNotContain((await backend.RefreshPoolAsync(pool, default)).Volumes, v => v.Name == $"{name}p2");
         Assert.False(File.Exists($"{device}p2"), "the kernel still lists the deleted partition");
+        print = await ProcessRunner.Instance.RunCheckedAsync(["parted", "-s", "-m", device, "unit", "B", "print"]);
+        Assert.Equal(string.Empty, print.StandardError);
+        Assert.DoesNotContain(print.StandardOutput.Split('\n'), l => l.StartsWith("2:", StringComparison.Ordinal));
+        Assert.Equal(5, print.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 2);
 
         await Load(pool).StopPoolAsync(pool, default);
         var over = await Assert.ThrowsAsync<VirtPoolException>(() => ((IPoolBuilder)backend).BuildPoolAsync(pool, PoolBuildFlags.NoOverwrite, default));
