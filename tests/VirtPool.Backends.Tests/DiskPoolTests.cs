@@ -244,6 +244,18 @@ public sealed class DiskPoolTests : IDisposable
         Assert.Empty(_runner.Take());
     }
 
+    [Fact]
+    public async Task LabelsThatAreNotReadHereAreBuiltButNotStarted()
+    {
+        var device = await _loops.AttachAsync(DeviceBytes, partitions: true);
+        var pool = Context(device, PoolDiskFormat.Sun);
+        var backend = Load(pool);
+        await ((IPoolBuilder)backend).BuildPoolAsync(pool, PoolBuildFlags.NoOverwrite, default);
+        Assert.Equal([$"parted {device} mklabel --script sun"], _runner.Take());
+        var start = await Assert.ThrowsAsync<VirtPoolException>(() => backend.StartPoolAsync(pool, PoolStartFlags.None, default));
+        Assert.Equal("unsupported configuration: VirtPool reads dos and gpt partition tables only, not 'sun'", start.Message);
+    }
+
     private static string GoldenDir([CallerFilePath] string thisFile = "") => Path.Combine(Path.GetDirectoryName(thisFile)!, "Golden", "disk");
 
     /// <summary>Fills the device with 0xAA under a fresh label, deletes the pool, and compares the zero runs with libvirtd's.</summary>

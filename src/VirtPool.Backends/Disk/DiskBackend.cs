@@ -499,6 +499,12 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
     /// </summary>
     private static void RequireLabel(string path, PoolDiskFormat expected, bool forBuild)
     {
+        if (!forBuild && expected is not (PoolDiskFormat.Dos or PoolDiskFormat.Gpt))
+        {
+            // parted builds them; their tables are not read here, so such a pool cannot run.
+            throw VirtPoolException.Unsupported($"VirtPool reads dos and gpt partition tables only, not '{expected.ToName()}'");
+        }
+
         var found = DiskDevice.ProbeLabel(path);
         var expectedName = expected.ToName();
         if (found == DiskLabel.None)
