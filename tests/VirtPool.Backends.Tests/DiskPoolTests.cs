@@ -244,6 +244,56 @@ public sealed class DiskPoolTests : IDisposable
         Assert.Empty(_runner.Take());
     }
 
+    [Theory]
+    [InlineData(PoolDiskFormat.Gpt)]
+    [InlineData(PoolDiskFormat.Dos)]
+    public async Task ParallelCreatesNeverShareAnExtentOrAnEntry(PoolDiskFormat format)
+    {
+        var device = await _loops.AttachAsync(DeviceBytes, partitions: true);
+        var name = Path.GetFileName(device);
+        var pool = Context(device, format);
+        await ((IPoolBuilder)Load(pool)).BuildPoolAsync(pool, PoolBuildFlags.Overwrite, default);
+
+        // The same name from separate backends, as from separate CLI processes (the manager's name
+        // reservation is per process): each reads the table and finds that number free unless the table
+        // is locked from the read to the write; then all but one are told the name is wrong.
+        var go = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var creates = Enumerable.Range(1, 4).Select(n => Task.Run(async () =>
+        {
+            var creator = (IVolumeCreator)Load(pool);
+            var def = new VolumeDefinition { Name = $"{name}p1", Capacity = (ulong)n << 20, HasCapacity = true };
+            var prepared = creator.PrepareVolume(pool, def);
+            await go.Task;
+            try
+            {
+                return await creator.CreateVolumeAsync(pool, prepared, VolumeCreateFlags.None, null, default);
+            }
+            catch (VirtPoolException ex) when (ex.Code == VirErrorCode.InvalidArg)
+            {
+                // Another create took that number first: libvirt's wrong-name refusal, nothing made.
+                return null;
+            }
+        })).ToList();
+        go.SetResult();
+        var made = await Task.WhenAll(creates);
+
+        var table = DiskDevice.ReadTable(device);
+        Assert.Single(made.OfType<VolumeDefinition>());
+        foreach (var volume in made.OfType<VolumeDefinition>())
+        {
+            var number = int.Parse(volume.Name[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            var partition = Assert.Single(table.Partitions, p => p.Number == number);
+            Assert.Equal(volume.Source.Extents[0].Start, (ulong)partition.Start * 512);
+        }
+
+        Assert.Equal(made.Count(v => v is not null), table.Partitions.Count);
+        var ordered = table.Partitions.OrderBy(p => p.Start).ToList();
+        for (var i = 1; i < ordered.Count; i++)
+        {
+            Assert.True(ordered[i].Start > ordered[i - 1].End, $"partitions {ordered[i - 1].Number} and {ordered[i].Number} overlap");
+        }
+    }
+
     [Fact]
     public async Task LabelsThatAreNotReadHereAreBuiltButNotStarted()
     {

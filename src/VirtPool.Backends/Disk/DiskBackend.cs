@@ -311,6 +311,7 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         }
 
         var device = DevicePath(pool);
+        using var tableLock = await DiskDevice.LockTableAsync(device, cancellationToken).ConfigureAwait(false);
         var table = ReadReadableTable(pool, device);
 
         // virStorageBackendDiskPartFormat, then the boundaries, in libvirt's order (so its errors come first).
@@ -411,6 +412,7 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         var number = volume.BackendData is { } note && PartitionData.TryParse(note, out var partition)
             ? partition.Number
             : NumberFromName(device, volume);
+        using var tableLock = await DiskDevice.LockTableAsync(device, cancellationToken).ConfigureAwait(false);
         await RemoveNumberAsync(device, DiskDevice.ProbeLabel(device), number, cancellationToken).ConfigureAwait(false);
     }
 

@@ -118,6 +118,57 @@ internal static class DiskDevice
         }
     }
 
+    /// <summary>
+    /// An exclusive BSD lock on the whole device (the convention udev and systemd honour) for one
+    /// read-decide-write of the table: two creates in parallel (two CLI processes, or the daemon's
+    /// requests) must not both take the same free extent or entry. Waits, cancellably, while another holds it.
+    /// </summary>
+    public static async Task<IDisposable> LockTableAsync(string path, CancellationToken cancellationToken)
+    {
+        const int LOCK_EX = 2, LOCK_NB = 4;
+        var fd = Open(path, LibC.O_RDONLY);
+        try
+        {
+            while (LibC.Flock(fd, LOCK_EX | LOCK_NB) < 0)
+            {
+                var errno = LibC.Errno;
+                if (errno == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                if (errno != Errno.EAGAIN)
+                {
+                    throw VirtPoolException.System($"cannot lock '{path}'", errno);
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
+            }
+
+            return new TableLock(fd);
+        }
+        catch
+        {
+            LibC.Close(fd);
+            throw;
+        }
+    }
+
+    private sealed class TableLock(int fd) : IDisposable
+    {
+        private int _fd = fd;
+
+        // Closing the descriptor releases the lock.
+        public void Dispose()
+        {
+            var fd = Interlocked.Exchange(ref _fd, -1);
+            if (fd >= 0)
+            {
+                LibC.Close(fd);
+            }
+        }
+    }
+
     private static int Open(string path, int flags)
     {
         var fd = LibC.Open(path, flags | LibC.O_CLOEXEC | LibC.O_NOCTTY, 0);
