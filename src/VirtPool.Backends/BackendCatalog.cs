@@ -1,4 +1,5 @@
 using VirtPool.Backends.Dir;
+using VirtPool.Backends.Disk;
 using VirtPool.Backends.Logical;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Model;
@@ -13,6 +14,7 @@ public static class BackendCatalog
     [
         DirBackend.Type(runner),
         Fs.FsBackend.Type(runner),
+        DiskBackend.Type(runner),
 
         // Source discovery needs no backend: logical pools can be discovered before they can be run.
         BackendType.FinderOnly(PoolType.Logical, new LogicalSourceFinder(runner)),

@@ -13,8 +13,11 @@ public sealed class LoopDevices : IDisposable
 
     public string Folder { get; } = Directory.CreateTempSubdirectory("vp-loop-").FullName;
 
-    /// <summary>A new loop device of <paramref name="bytes"/>, every byte <paramref name="fill"/>; returns /dev/loopN.</summary>
-    public async Task<string> AttachAsync(long bytes, byte fill = 0)
+    /// <summary>
+    /// A new loop device of <paramref name="bytes"/>, every byte <paramref name="fill"/>; returns /dev/loopN.
+    /// <paramref name="partitions"/> attaches it with partition scanning (losetup -P), as disk pools need.
+    /// </summary>
+    public async Task<string> AttachAsync(long bytes, byte fill = 0, bool partitions = false)
     {
         var backing = Path.Combine(Folder, $"{Guid.NewGuid():N}.img");
         await using (var file = new FileStream(backing, FileMode.CreateNew))
@@ -34,7 +37,7 @@ public sealed class LoopDevices : IDisposable
             }
         }
 
-        var result = await ProcessRunner.Instance.RunAsync(["losetup", "-f", "--show", backing]);
+        var result = await ProcessRunner.Instance.RunAsync(partitions ? ["losetup", "-P", "-f", "--show", backing] : ["losetup", "-f", "--show", backing]);
         Assert.True(result.Succeeded, $"losetup -f --show {backing}: {result.StandardError}");
         var device = result.StandardOutput.Trim();
         lock (_attached)

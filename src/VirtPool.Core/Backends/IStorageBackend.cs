@@ -60,6 +60,13 @@ public interface IVolumeCreator
     Task<VolumeDefinition> CreateVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeCreateFlags flags, IProgress<long>? progress, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Optional marker: the manager rescans the pool after each volume create and delete, as libvirt's disk
+/// backend re-reads the partition table on both (its free extents and sizes follow the table, not the
+/// volume's allocation).
+/// </summary>
+public interface IRescanOnVolumeChange;
+
 /// <summary>Optional (libvirt's deleteVol): removes volumes.</summary>
 public interface IVolumeDeleter
 {

@@ -123,6 +123,12 @@ public sealed partial class PoolManager
         }
 
         await AddToIndexAsync(poolName, refreshed, job).ConfigureAwait(false);
+        if (creator is IRescanOnVolumeChange)
+        {
+            using var rescan = await _locks.PoolAsync(poolName, ct).ConfigureAwait(false);
+            await RescanAsync(RequirePool(poolName), ct).ConfigureAwait(false);
+        }
+
         _log.VolumeCreated(refreshed.Name, poolName, refreshed.Target.Format, refreshed.Capacity);
         return new VolumeRef(poolName, refreshed.Name, refreshed.Key ?? string.Empty);
     }
@@ -264,6 +270,18 @@ public sealed partial class PoolManager
 
         VolumeLabels.WriteVolume(_store, vol.Pool, vol.Name, new Dictionary<string, string>());
         _log.VolumeDeleted(vol.Name, vol.Pool);
+        if (deleter is IRescanOnVolumeChange)
+        {
+            await RescanAsync(pool, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The pool scanned again after a volume change (<see cref="IRescanOnVolumeChange"/>); the caller holds its lock.</summary>
+    private async Task RescanAsync(LoadedPool pool, CancellationToken ct)
+    {
+        var context = ContextFor(pool.Definition);
+        var (live, _) = await RefreshWithAsync(BackendFor(context), context, ct).ConfigureAwait(false);
+        _store.WriteStatus(pool.Definition.Name, PoolXml.Format(live));
     }
 
     public async Task<VolumeDefinition> GetVolumeAsync(VolumeRef vol, CancellationToken ct = default)

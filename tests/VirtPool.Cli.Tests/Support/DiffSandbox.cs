@@ -167,6 +167,20 @@ public sealed partial class DiffSandbox : IAsyncDisposable
         _v.Aliases.Add((cliText, token));
     }
 
+    /// <summary>
+    /// <see cref="Alias"/> for each side's own device, whose names must have the same length: virsh pads
+    /// table columns to the real text.
+    /// </summary>
+    public void NormaliseDevice(string oracleDevice, string cliDevice, string token)
+    {
+        if (oracleDevice.Length != cliDevice.Length)
+        {
+            throw new ArgumentException("both devices' names must have the same length");
+        }
+
+        Alias(token, oracleDevice, cliDevice);
+    }
+
     /// <summary>Runs the same command line on both sides and compares what they printed.</summary>
     public Task<Step> StepAsync(params string[] args) => StepAsync(args, args);
 
