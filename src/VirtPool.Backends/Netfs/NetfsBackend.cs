@@ -30,7 +30,7 @@ public sealed class NetfsBackend : FileVolumeBackend, IPoolBuilder
     /// <summary>The netfs pool type: a <see cref="NetfsBackend"/> per pool.</summary>
     /// <param name="mountTimeout">How long mount and umount may take; <see cref="MountCommand.DefaultTimeout"/> when null.</param>
     public static BackendType Type(IProcessRunner runner, TimeSpan? mountTimeout = null)
-        => BackendType.Of(PoolType.Netfs, _ => new NetfsBackend(runner, mountTimeout ?? MountCommand.DefaultTimeout));
+        => BackendType.Of(PoolType.Netfs, _ => new NetfsBackend(runner, mountTimeout ?? MountCommand.DefaultTimeout), new NetfsSourceFinder(runner));
 
     /// <summary>virStorageBackendFileSystemCheck: active when the export is mounted on the target.</summary>
     public override Task<bool> CheckPoolAsync(PoolContext pool, CancellationToken cancellationToken)
