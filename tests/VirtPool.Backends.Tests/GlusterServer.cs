@@ -1,0 +1,57 @@
+using System.Runtime.CompilerServices;
+using VirtPool.Core.Process;
+
+namespace VirtPool.Backends.Tests;
+
+/// <summary>
+/// A private GlusterFS server for the tests of a class (tests/services/gluster-up.sh): glusterd on
+/// 127.0.0.1 with one single-brick volume whose brick is <see cref="Brick"/>. Torn down
+/// (gluster-down.sh: mounts of the volume, the volume, glusterd) when the class is done, and at once
+/// when the start fails.
+/// </summary>
+public sealed class GlusterServer : IDisposable
+{
+    public GlusterServer()
+    {
+        try
+        {
+            var up = Run("gluster-up.sh");
+            if (up.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"gluster-up.sh failed ({up.ExitCode}): {up.StandardError}{up.StandardOutput}");
+            }
+
+            Volume = File.ReadAllText(Path.Combine(Folder, "volume")).Trim();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The folder holding glusterd's state and the brick; tests put their pool targets here too.</summary>
+    public string Folder { get; } = Directory.CreateTempSubdirectory("vp-gluster-").FullName;
+
+    /// <summary>The volume's name (unique per run).</summary>
+    public string Volume { get; } = string.Empty;
+
+    /// <summary>The brick directory: what a FUSE client writes shows up here.</summary>
+    public string Brick => Path.Combine(Folder, "bricks", Volume);
+
+    public void Dispose()
+    {
+        var down = Run("gluster-down.sh");
+        Directory.Delete(Folder, recursive: true);
+        if (down.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"gluster-down.sh failed ({down.ExitCode}): {down.StandardError}");
+        }
+    }
+
+    private ProcessResult Run(string script)
+        => ProcessRunner.Instance.RunAsync([Path.Combine(ServicesFolder(), script), Folder]).GetAwaiter().GetResult();
+
+    private static string ServicesFolder([CallerFilePath] string thisFile = "")
+        => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", "services"));
+}
