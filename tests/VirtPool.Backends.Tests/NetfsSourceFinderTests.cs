@@ -99,7 +99,7 @@ public sealed partial class NetfsSourceFinderTests : IDisposable
         Assert.Equal(VirErrorCode.InvalidArg, none.Code);
 
         var (_, two, _) = await FindAsync(_ => throw new InvalidOperationException("nothing may run"), "<source><host name='a'/><host name='b'/></source>");
-        Assert.Equal("invalid argument: Expected exactly 1 host for the storage pool", two!.Message);
+        Assert.Equal("unsupported configuration: Expected exactly 1 host for the storage pool", two!.Message);
         Assert.Empty(runner.Calls);
     }
 

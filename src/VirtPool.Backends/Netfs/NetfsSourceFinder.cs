@@ -46,7 +46,7 @@ public sealed class NetfsSourceFinder(IProcessRunner runner) : IPoolSourceFinder
 
         if (hint.Hosts.Count != 1)
         {
-            throw VirtPoolException.InvalidArg("Expected exactly 1 host for the storage pool");
+            throw VirtPoolException.Unsupported("Expected exactly 1 host for the storage pool");
         }
 
         var host = hint.Hosts[0].Name;
