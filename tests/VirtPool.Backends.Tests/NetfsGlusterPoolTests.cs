@@ -7,6 +7,7 @@ using VirtPool.Core.Manager;
 using VirtPool.Core.Model;
 using VirtPool.Core.Process;
 using VirtPool.Core.State;
+using VirtPool.TestSupport;
 
 namespace VirtPool.Backends.Tests;
 
@@ -21,6 +22,10 @@ public sealed class NetfsGlusterPoolTests(GlusterServer gluster) : IClassFixture
 
     private string Work => gluster.Folder;
 
+    private string Volume => gluster.Volumes[0];
+
+    private string Brick => gluster.BrickOf(Volume);
+
     private PoolManager NewManager()
         => new(new StateStore(Path.Combine(Work, "state-" + Guid.NewGuid().ToString("N"))), new BackendRegistry([NetfsBackend.Type(_ran)]));
 
@@ -30,7 +35,7 @@ public sealed class NetfsGlusterPoolTests(GlusterServer gluster) : IClassFixture
     private string GoldenText(string file, [CallerFilePath] string thisFile = "")
         => File.ReadAllText(Path.Combine(Path.GetDirectoryName(thisFile)!, "Golden", "netfs", file))
             .Replace("@WORK@", Work, StringComparison.Ordinal)
-            .Replace("127.0.0.1:/gv0", "127.0.0.1:/" + gluster.Volume, StringComparison.Ordinal);
+            .Replace("127.0.0.1:/gv0", "127.0.0.1:/" + Volume, StringComparison.Ordinal);
 
     private string[] Golden(string step) => GoldenText(step + ".argv").Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
@@ -38,9 +43,9 @@ public sealed class NetfsGlusterPoolTests(GlusterServer gluster) : IClassFixture
     public async Task Glusterfs_pool_mounts_holds_files_in_the_brick_and_unmounts_as_libvirt()
     {
         var target = Path.Combine(Work, "mnt", "gl");
-        var source = "127.0.0.1:/" + gluster.Volume;
+        var source = "127.0.0.1:/" + Volume;
         using var mgr = NewManager();
-        await mgr.DefinePoolAsync(PoolXml("netgl", gluster.Volume, target));
+        await mgr.DefinePoolAsync(PoolXml("netgl", Volume, target));
 
         // Without the target the mount helper says so (02-gl-start-no-target-bad).
         var noTarget = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.StartPoolAsync("netgl", PoolBuildFlags.None, false));
@@ -57,14 +62,14 @@ public sealed class NetfsGlusterPoolTests(GlusterServer gluster) : IClassFixture
             await mgr.CreateVolumeAsync("netgl", "<volume><name>qcow1</name><capacity unit='M'>20</capacity><target><format type='qcow2'/></target></volume>");
 
             // Written through the FUSE mount, stored by the brick.
-            Assert.True(File.Exists(Path.Combine(gluster.Brick, "raw1")));
-            Assert.True(File.Exists(Path.Combine(gluster.Brick, "qcow1")));
+            Assert.True(File.Exists(Path.Combine(Brick, "raw1")));
+            Assert.True(File.Exists(Path.Combine(Brick, "qcow1")));
             await mgr.RefreshPoolAsync("netgl");
             Assert.Equal(["qcow1", "raw1"], (await mgr.ListVolumesAsync("netgl")).Select(v => v.Name).Order(StringComparer.Ordinal));
             Assert.Equal("qcow2", (await mgr.GetVolumeAsync(await mgr.LookupVolumeByNameAsync("netgl", "qcow1"))).Target.Format);
 
             await mgr.DeleteVolumeAsync(await mgr.LookupVolumeByNameAsync("netgl", "raw1"));
-            Assert.False(File.Exists(Path.Combine(gluster.Brick, "raw1")));
+            Assert.False(File.Exists(Path.Combine(Brick, "raw1")));
             Assert.Equal(["qcow1"], (await mgr.ListVolumesAsync("netgl")).Select(v => v.Name));
             _ = _ran.Take();
 

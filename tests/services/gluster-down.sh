@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stop what tests/services/gluster-up.sh DIR started, and only that: FUSE mounts of its volume, the
-# volume, the processes whose command line names DIR (brick, glusterd), its run-time pid files.
+# Stop what tests/services/gluster-up.sh DIR started, and only that: FUSE mounts of its volumes, the
+# volumes, the processes whose command line names DIR (brick, glusterd), its run-time pid files.
 # Safe after a start that failed half-way, and when nothing runs. Leaves DIR itself to the caller.
 #
 # usage: tests/services/gluster-down.sh DIR
@@ -9,13 +9,13 @@ set -uo pipefail
 [ $# -eq 1 ] || { echo "usage: gluster-down.sh DIR" >&2; exit 1; }
 [ -d "$1" ] || exit 0
 WORK="$(cd "$1" && pwd)"
-VOL=$(cat "$WORK/volume" 2>/dev/null || true)
+mapfile -t VOLS < <(cat "$WORK/volumes" 2>/dev/null)
 GL=(gluster --mode=script)
 
 glusterd_pid=$(cat "$WORK/glusterd.pid" 2>/dev/null || true)
 ours_alive() { [ -n "$glusterd_pid" ] && grep -qF -- "$WORK" "/proc/$glusterd_pid/cmdline" 2>/dev/null; }
 
-if [ -n "$VOL" ]; then
+for VOL in "${VOLS[@]}"; do
   # Mounts of this volume (a test that failed before unmounting).
   findmnt -rn -t fuse.glusterfs -o TARGET,SOURCE | awk -v v=":/$VOL" 'substr($2, length($2) - length(v) + 1) == v {print $1}' |
     while read -r target; do umount "$target" 2>/dev/null || umount -l "$target"; done
@@ -23,7 +23,7 @@ if [ -n "$VOL" ]; then
     "${GL[@]}" volume stop "$VOL" force >/dev/null 2>&1 || true
     "${GL[@]}" volume delete "$VOL" >/dev/null 2>&1 || true
   fi
-fi
+done
 
 # Every process started for DIR carries it in its command line (glusterd's volfile, the brick path).
 pids=()
@@ -40,10 +40,10 @@ for pid in "${pids[@]}"; do
   kill -KILL "$pid" 2>/dev/null || true
 done
 
-if [ -n "$VOL" ]; then
+for VOL in "${VOLS[@]}"; do
   rm -rf "/var/run/gluster/vols/$VOL"
   # The brick's log, which glusterd always writes under /var/log/glusterfs/bricks.
   rm -f "/var/log/glusterfs/bricks/$(printf '%s' "${WORK#/}" | tr / -)-bricks-$VOL.log"
-fi
+done
 rm -f "$WORK/glusterd.pid"
 exit 0

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Start a private GlusterFS server for tests: glusterd on 127.0.0.1:24007 with its state in DIR, and
-# one single-brick volume (brick in DIR, name unique per run) started and online.
+# COUNT (default 1) single-brick volumes (bricks in DIR, names unique per run) started and online.
 #
-# usage: tests/services/gluster-up.sh DIR
-# prints: the volume name (last line of stdout; also in DIR/volume)
+# usage: tests/services/gluster-up.sh DIR [COUNT]
+# prints: the volume names, one a line (also in DIR/volumes)
 # stop:   tests/services/gluster-down.sh DIR  (also after a failed start)
 #
 # glusterd is one per machine (port 24007, /var/run/glusterd.socket are fixed): when another one
@@ -13,7 +13,9 @@
 set -euo pipefail
 
 die() { echo "gluster-up: $*" >&2; exit 1; }
-[ $# -eq 1 ] || die "usage: gluster-up.sh DIR"
+[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: gluster-up.sh DIR [COUNT]"
+COUNT=${2:-1}
+case "$COUNT" in [1-9]) ;; *) die "COUNT must be 1 to 9" ;; esac
 mkdir -p "$1"
 WORK="$(cd "$1" && pwd)"
 
@@ -28,9 +30,11 @@ case "$(getent ahostsv4 "$HOST" | awk 'NR==1{print $1}')" in
   *) die "this machine's name '$HOST' does not resolve to a loopback address; the brick must stay local" ;;
 esac
 
-VOL="vp$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
-echo "$VOL" > "$WORK/volume"
-mkdir -p "$WORK/glusterd" "$WORK/log" "$WORK/bricks/$VOL" /var/run/gluster /var/log/glusterfs
+RUN="vp$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
+VOLS=()
+for i in $(seq 1 "$COUNT"); do VOLS+=("$RUN-$i"); done
+printf '%s\n' "${VOLS[@]}" > "$WORK/volumes"
+mkdir -p "$WORK/glusterd" "$WORK/log" /var/run/gluster /var/log/glusterfs
 cat > "$WORK/glusterd.vol" <<VOLFILE
 volume management
     type mgmt/glusterd
@@ -60,9 +64,12 @@ wait_for() {
 }
 wait_for "glusterd answering" "${GL[@]}" pool list
 
-"${GL[@]}" volume create "$VOL" "$HOST:$WORK/bricks/$VOL" force >/dev/null
-"${GL[@]}" volume set "$VOL" nfs.disable on >/dev/null
-"${GL[@]}" volume start "$VOL" >/dev/null
-brick_online() { "${GL[@]}" volume status "$VOL" detail | grep -q '^Online.*: Y'; }
-wait_for "brick of $VOL online" brick_online
-echo "$VOL"
+brick_online() { "${GL[@]}" volume status "$1" detail | grep -q '^Online.*: Y'; }
+for VOL in "${VOLS[@]}"; do
+  mkdir -p "$WORK/bricks/$VOL"
+  "${GL[@]}" volume create "$VOL" "$HOST:$WORK/bricks/$VOL" force >/dev/null
+  "${GL[@]}" volume set "$VOL" nfs.disable on >/dev/null
+  "${GL[@]}" volume start "$VOL" >/dev/null
+  wait_for "brick of $VOL online" brick_online "$VOL"
+done
+printf '%s\n' "${VOLS[@]}"

@@ -1,11 +1,11 @@
 using System.Runtime.CompilerServices;
 using VirtPool.Core.Process;
 
-namespace VirtPool.Backends.Tests;
+namespace VirtPool.TestSupport;
 
 /// <summary>
 /// A private GlusterFS server for the tests of a class (tests/services/gluster-up.sh): glusterd on
-/// 127.0.0.1 with one single-brick volume whose brick is <see cref="Brick"/>. Torn down
+/// 127.0.0.1 with single-brick volumes (two: one per side of a differential test). Torn down
 /// (gluster-down.sh: mounts of the volume, the volume, glusterd) when the class is done, and at once
 /// when the start fails.
 /// </summary>
@@ -15,13 +15,13 @@ public sealed class GlusterServer : IDisposable
     {
         try
         {
-            var up = Run("gluster-up.sh");
+            var up = Run("gluster-up.sh", "2");
             if (up.ExitCode != 0)
             {
                 throw new InvalidOperationException($"gluster-up.sh failed ({up.ExitCode}): {up.StandardError}{up.StandardOutput}");
             }
 
-            Volume = File.ReadAllText(Path.Combine(Folder, "volume")).Trim();
+            Volumes = File.ReadAllLines(Path.Combine(Folder, "volumes"));
         }
         catch
         {
@@ -33,11 +33,11 @@ public sealed class GlusterServer : IDisposable
     /// <summary>The folder holding glusterd's state and the brick; tests put their pool targets here too.</summary>
     public string Folder { get; } = Directory.CreateTempSubdirectory("vp-gluster-").FullName;
 
-    /// <summary>The volume's name (unique per run).</summary>
-    public string Volume { get; } = string.Empty;
+    /// <summary>The volumes' names (unique per run).</summary>
+    public IReadOnlyList<string> Volumes { get; } = [];
 
-    /// <summary>The brick directory: what a FUSE client writes shows up here.</summary>
-    public string Brick => Path.Combine(Folder, "bricks", Volume);
+    /// <summary>A volume's brick directory: what a FUSE client writes shows up here.</summary>
+    public string BrickOf(string volume) => Path.Combine(Folder, "bricks", volume);
 
     public void Dispose()
     {
@@ -49,8 +49,8 @@ public sealed class GlusterServer : IDisposable
         }
     }
 
-    private ProcessResult Run(string script)
-        => ProcessRunner.Instance.RunAsync([Path.Combine(ServicesFolder(), script), Folder]).GetAwaiter().GetResult();
+    private ProcessResult Run(string script, params string[] args)
+        => ProcessRunner.Instance.RunAsync([Path.Combine(ServicesFolder(), script), Folder, .. args]).GetAwaiter().GetResult();
 
     private static string ServicesFolder([CallerFilePath] string thisFile = "")
         => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", "services"));
