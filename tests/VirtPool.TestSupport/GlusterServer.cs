@@ -9,8 +9,17 @@ namespace VirtPool.TestSupport;
 /// (gluster-down.sh: mounts of the volume, the volume, glusterd) when the class is done, and at once
 /// when the start fails.
 /// </summary>
+/// <remarks>
+/// glusterd is one per machine and test assemblies run in parallel: each server holds
+/// <see cref="LockPath"/> from before its start to after its stop, and the next one waits for it.
+/// </remarks>
 public sealed class GlusterServer : IDisposable
 {
+    /// <summary>The lock that serializes the test suites' glusterd instances on this machine.</summary>
+    public const string LockPath = "/run/lock/virtpool-tests-glusterd.lock";
+
+    private readonly FileStream _machineLock = TakeMachineLock();
+
     public GlusterServer()
     {
         try
@@ -43,9 +52,27 @@ public sealed class GlusterServer : IDisposable
     {
         var down = Run("gluster-down.sh");
         Directory.Delete(Folder, recursive: true);
+        _machineLock.Dispose();
         if (down.ExitCode != 0)
         {
             throw new InvalidOperationException($"gluster-down.sh failed ({down.ExitCode}): {down.StandardError}");
+        }
+    }
+
+    /// <summary>Waits until no other test process holds the lock (.NET's FileShare.None is an exclusive flock on Linux).</summary>
+    private static FileStream TakeMachineLock()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(LockPath)!);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException ex) when (ex is not DirectoryNotFoundException and not FileNotFoundException)
+            {
+                Thread.Sleep(200);
+            }
         }
     }
 
