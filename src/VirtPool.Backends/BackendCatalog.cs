@@ -14,6 +14,7 @@ public static class BackendCatalog
     [
         DirBackend.Type(runner),
         Fs.FsBackend.Type(runner),
+        Netfs.NetfsBackend.Type(runner),
         DiskBackend.Type(runner),
 
         // Source discovery needs no backend: logical pools can be discovered before they can be run.

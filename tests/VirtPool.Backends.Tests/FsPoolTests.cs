@@ -257,34 +257,4 @@ public sealed class FsPoolTests : IDisposable
 
     private static async Task<string> BlkidTypeAsync(string device)
         => (await ProcessRunner.Instance.RunCheckedAsync(["blkid", "-p", "-s", "TYPE", "-o", "value", device])).StandardOutput.Trim();
-
-    /// <summary>The real runner, with each command's text (libvirt's quoting) kept for comparison.</summary>
-    private sealed class CommandLog(IProcessRunner inner) : IProcessRunner
-    {
-        private readonly List<string> _lines = [];
-
-        public Task<ProcessResult> RunAsync(IReadOnlyList<string> argv, CancellationToken cancellationToken = default)
-            => RunAsync(new ProcessRequest(argv), cancellationToken);
-
-        public Task<ProcessResult> RunAsync(ProcessRequest request, CancellationToken cancellationToken = default)
-        {
-            lock (_lines)
-            {
-                _lines.Add(ChildProcessErrors.CommandText(request.Argv));
-            }
-
-            return inner.RunAsync(request, cancellationToken);
-        }
-
-        /// <summary>The commands run since the last call.</summary>
-        public string[] Take()
-        {
-            lock (_lines)
-            {
-                var taken = _lines.ToArray();
-                _lines.Clear();
-                return taken;
-            }
-        }
-    }
 }

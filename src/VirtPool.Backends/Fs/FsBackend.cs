@@ -27,9 +27,7 @@ public sealed class FsBackend : FileVolumeBackend, IPoolBuilder
     private const string BuildFunction = "virStorageBackendFileSystemBuild";
 
     private readonly IProcessRunner _runner;
-    private readonly TimeSpan _mountTimeout;
-    private readonly string? _mount;
-    private readonly string? _umount;
+    private readonly PoolMount _mounts;
     private readonly string? _mkfs;
     private readonly string? _blkid;
     private readonly string _mkfsHelper;
@@ -39,9 +37,7 @@ public sealed class FsBackend : FileVolumeBackend, IPoolBuilder
         : base(runner)
     {
         _runner = runner;
-        _mountTimeout = mountTimeout;
-        _mount = MountCommand.Locate(MountCommand.LibvirtMountPath);
-        _umount = MountCommand.Locate(MountCommand.LibvirtUmountPath);
+        _mounts = new PoolMount(runner, mountTimeout);
         _mkfs = MountCommand.Locate(LibvirtMkfsPath);
         _blkid = ExternalTools.Find("blkid");
 
@@ -59,36 +55,23 @@ public sealed class FsBackend : FileVolumeBackend, IPoolBuilder
 
     /// <summary>virStorageBackendFileSystemCheck: active when the device is mounted on the target.</summary>
     public override Task<bool> CheckPoolAsync(PoolContext pool, CancellationToken cancellationToken)
-        => Task.FromResult(IsMounted(pool));
+        => Task.FromResult(PoolMount.IsMounted(SourceDevice(pool), RequireTarget(pool)));
 
     /// <summary>virStorageBackendFileSystemMount: nothing when already mounted there, else mount.</summary>
-    public override async Task StartPoolAsync(PoolContext pool, PoolStartFlags flags, CancellationToken cancellationToken)
+    public override Task StartPoolAsync(PoolContext pool, PoolStartFlags flags, CancellationToken cancellationToken)
     {
-        if (IsMounted(pool))
-        {
-            return;
-        }
-
-        var argv = MountCommand.MountArgv(
-            _mount ?? throw ChildProcessErrors.NotFound("mount"),
+        var device = SourceDevice(pool);
+        return _mounts.MountAsync(device, RequireTarget(pool), mount => MountCommand.MountArgv(
+            mount,
             pool.Definition.Source.FsFormat.ToName(),
-            SourceDevice(pool),
+            device,
             RequireTarget(pool),
-            namespaceOptions: pool.Definition.FsMountOptions);
-        await _runner.RunCheckedAsync(new ProcessRequest(argv) { Timeout = _mountTimeout }, cancellationToken).ConfigureAwait(false);
+            namespaceOptions: pool.Definition.FsMountOptions), cancellationToken);
     }
 
     /// <summary>virStorageBackendFileSystemStop: umount when mounted.</summary>
-    public override async Task StopPoolAsync(PoolContext pool, CancellationToken cancellationToken)
-    {
-        if (!IsMounted(pool))
-        {
-            return;
-        }
-
-        var argv = MountCommand.UmountArgv(_umount ?? throw ChildProcessErrors.NotFound("umount"), RequireTarget(pool));
-        await _runner.RunCheckedAsync(new ProcessRequest(argv) { Timeout = _mountTimeout }, cancellationToken).ConfigureAwait(false);
-    }
+    public override Task StopPoolAsync(PoolContext pool, CancellationToken cancellationToken)
+        => _mounts.UnmountAsync(SourceDevice(pool), RequireTarget(pool), cancellationToken);
 
     /// <summary>
     /// virStorageBackendFileSystemBuild: the target directory, then with <c>--overwrite</c> mkfs, with
@@ -160,11 +143,5 @@ public sealed class FsBackend : FileVolumeBackend, IPoolBuilder
             0 => throw VirtPoolException.Internal("missing source device"),
             _ => throw VirtPoolException.Xml("expected exactly 1 device for the storage pool"),
         };
-    }
-
-    private static bool IsMounted(PoolContext pool)
-    {
-        var device = SourceDevice(pool);
-        return MountTable.IsMounted(MountTable.Read(), device, RequireTarget(pool));
     }
 }

@@ -181,6 +181,21 @@ public sealed class PoolSourceDifferentialTests(LvmDiscoveryFixture f) : IClassF
     }
 
     [Fact]
+    public async Task Netfs_discovery_and_its_srcspec_errors_print_as_virsh_against_libvirtd()
+    {
+        // Both daemons run showmount and gluster against this host: whatever answers (nothing, so
+        // "no storage pools were found", unless an NFS server or glusterd runs here) answers both.
+        var twoHosts = File("netfs-two-hosts.xml", "<source><host name='127.0.0.1'/><host name='127.0.0.2'/></source>\n");
+        var differences = await CompareAsync(
+        [
+            ["find-storage-pool-sources-as", "netfs"],
+            ["find-storage-pool-sources-as", "netfs", "127.0.0.1"],
+            ["find-storage-pool-sources", "netfs", twoHosts],
+        ]);
+        Assert.True(differences.Count == 0, string.Join("\n\n", differences));
+    }
+
+    [Fact]
     public async Task A_failing_pvs_is_reported_as_virsh_reports_it_against_libvirtd()
     {
         using (f.BreakLvmConfig())

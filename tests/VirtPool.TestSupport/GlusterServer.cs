@@ -1,0 +1,84 @@
+using System.Runtime.CompilerServices;
+using VirtPool.Core.Process;
+
+namespace VirtPool.TestSupport;
+
+/// <summary>
+/// A private GlusterFS server for the tests of a class (tests/services/gluster-up.sh): glusterd on
+/// 127.0.0.1 with single-brick volumes (two: one per side of a differential test). Torn down
+/// (gluster-down.sh: mounts of the volume, the volume, glusterd) when the class is done, and at once
+/// when the start fails.
+/// </summary>
+/// <remarks>
+/// glusterd is one per machine and test assemblies run in parallel: each server holds
+/// <see cref="LockPath"/> from before its start to after its stop, and the next one waits for it.
+/// </remarks>
+public sealed class GlusterServer : IDisposable
+{
+    /// <summary>The lock that serializes the test suites' glusterd instances on this machine.</summary>
+    public const string LockPath = "/run/lock/virtpool-tests-glusterd.lock";
+
+    private readonly FileStream _machineLock = TakeMachineLock();
+
+    public GlusterServer()
+    {
+        try
+        {
+            var up = Run("gluster-up.sh", "2");
+            if (up.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"gluster-up.sh failed ({up.ExitCode}): {up.StandardError}{up.StandardOutput}");
+            }
+
+            Volumes = File.ReadAllLines(Path.Combine(Folder, "volumes"));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The folder holding glusterd's state and the brick; tests put their pool targets here too.</summary>
+    public string Folder { get; } = Directory.CreateTempSubdirectory("vp-gluster-").FullName;
+
+    /// <summary>The volumes' names (unique per run).</summary>
+    public IReadOnlyList<string> Volumes { get; } = [];
+
+    /// <summary>A volume's brick directory: what a FUSE client writes shows up here.</summary>
+    public string BrickOf(string volume) => Path.Combine(Folder, "bricks", volume);
+
+    public void Dispose()
+    {
+        var down = Run("gluster-down.sh");
+        Directory.Delete(Folder, recursive: true);
+        _machineLock.Dispose();
+        if (down.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"gluster-down.sh failed ({down.ExitCode}): {down.StandardError}");
+        }
+    }
+
+    /// <summary>Waits until no other test process holds the lock (.NET's FileShare.None is an exclusive flock on Linux).</summary>
+    private static FileStream TakeMachineLock()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(LockPath)!);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException ex) when (ex is not DirectoryNotFoundException and not FileNotFoundException)
+            {
+                Thread.Sleep(200);
+            }
+        }
+    }
+
+    private ProcessResult Run(string script, params string[] args)
+        => ProcessRunner.Instance.RunAsync([Path.Combine(ServicesFolder(), script), Folder, .. args]).GetAwaiter().GetResult();
+
+    private static string ServicesFolder([CallerFilePath] string thisFile = "")
+        => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", "services"));
+}
