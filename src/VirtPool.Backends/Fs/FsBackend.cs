@@ -141,7 +141,7 @@ public sealed class FsBackend : FileVolumeBackend, IPoolBuilder
         {
             1 => devices[0].Path,
             0 => throw VirtPoolException.Internal("missing source device"),
-            _ => throw VirtPoolException.Xml("expected exactly 1 device for the storage pool"),
+            _ => throw VirtPoolException.Unsupported("expected exactly 1 device for the storage pool"),
         };
     }
 }

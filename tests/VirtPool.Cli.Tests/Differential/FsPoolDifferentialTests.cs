@@ -91,6 +91,12 @@ public sealed class FsPoolDifferentialTests(LibvirtOracle oracle)
         (await s.StepAsync("pool-start", "fsm")).ExpectOracle(1);
         (await s.StepAsync("pool-undefine", "fsm")).ExpectOracle(0);
 
+        // Two devices: defined, but a start refuses them (unsupported configuration).
+        var two = s.WriteFile("fstwo.xml", "<pool type='fs'><name>fstwo</name><source><device path='@ROOT@/x/dev-a'/><device path='@ROOT@/x/dev-b'/></source><target><path>@ROOT@/p/two</path></target></pool>");
+        (await s.StepAsync("pool-define", two)).ExpectOracle(0);
+        (await s.StepAsync("pool-start", "fstwo")).ExpectOracle(1);
+        (await s.StepAsync("pool-undefine", "fstwo")).ExpectOracle(0);
+
         // Definitions libvirt refuses for fs pools.
         await s.StepAsync("pool-define-as", "fsb", "fs", "--source-dev", "@DEV@", "--source-format", "btrfs", "--target", "@ROOT@/p/btrfs");
         await s.StepAsync("pool-define-as", "fsn", "fs", "--target", "@ROOT@/p/nodev");
