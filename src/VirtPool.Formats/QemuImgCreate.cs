@@ -270,7 +270,7 @@ public static class QemuImgCreate
 
     /// <summary>qemu-img's absolute path from PATH, or libvirt's error when it is missing.</summary>
     internal static string Locate()
-        => FindInPath(QemuImgName)
+        => ExternalTools.Find(QemuImgName)
            ?? throw VirtPoolException.Internal("creation of non-raw file images is not supported without qemu-img.");
 
     /// <summary>
@@ -413,60 +413,6 @@ public static class QemuImgCreate
     /// few milliseconds and leaves the (reserved, truncated) target as it was.
     /// </summary>
     public const int PbkdfCalibrationAttempts = 40;
-
-
-    /// <summary>virFindFileInPath: a name with a slash is taken as is if executable; otherwise the first executable match in PATH, made absolute.</summary>
-    public static string? FindInPath(string name)
-    {
-        if (name.Contains('/', StringComparison.Ordinal))
-        {
-            return IsExecutableFile(name) ? System.IO.Path.GetFullPath(name) : null;
-        }
-
-        var pathVar = Environment.GetEnvironmentVariable("PATH");
-        if (string.IsNullOrEmpty(pathVar))
-        {
-            pathVar = "/bin:/usr/bin";
-        }
-
-        foreach (var dir in pathVar.Split(':'))
-        {
-            var candidate = System.IO.Path.Combine(dir.Length == 0 ? "." : dir, name);
-            if (IsExecutableFile(candidate))
-            {
-                return System.IO.Path.GetFullPath(candidate);
-            }
-        }
-
-        return null;
-    }
-
-    private static bool IsExecutableFile(string path)
-    {
-        try
-        {
-            if (!File.Exists(path))
-            {
-                return false;
-            }
-
-            if (OperatingSystem.IsWindows())
-            {
-                return true;
-            }
-
-            var mode = File.GetUnixFileMode(path);
-            return (mode & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
 
     private static ulong DivUp(ulong value, ulong divisor) => (value / divisor) + (value % divisor == 0 ? 0UL : 1UL);
 }

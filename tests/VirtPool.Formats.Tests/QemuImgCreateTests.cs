@@ -192,8 +192,8 @@ public class QemuImgCreateTests
     [Fact]
     public void FindInPath_resolves_qemu_img()
     {
-        Assert.Equal("/usr/bin/qemu-img", QemuImgCreate.FindInPath("qemu-img"));
-        Assert.Null(QemuImgCreate.FindInPath("no-such-program-virtpool"));
+        Assert.Equal("/usr/bin/qemu-img", ExternalTools.Find("qemu-img"));
+        Assert.Null(ExternalTools.Find("no-such-program-virtpool"));
     }
 
     [Fact]

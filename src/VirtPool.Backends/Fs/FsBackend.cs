@@ -38,7 +38,7 @@ public sealed class FsBackend : FileVolumeBackend, IPoolBuilder
     {
         _runner = runner;
         _mounts = new PoolMount(runner, mountTimeout);
-        _mkfs = MountCommand.Locate(LibvirtMkfsPath);
+        _mkfs = ExternalTools.Locate(LibvirtMkfsPath);
         _blkid = ExternalTools.Find("blkid");
 
         // mkfs itself only says "failed to execute mkfs.xfs"; the helper is what a host lacks. "auto"

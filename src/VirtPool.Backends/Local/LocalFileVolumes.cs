@@ -252,7 +252,7 @@ public sealed partial class LocalFileVolumes(IProcessRunner runner)
             throw VirtPoolException.Unsupported($"unknown storage vol format type {volume.Target.Format}");
         }
 
-        var qemuImg = QemuImgCreate.FindInPath("qemu-img") ?? "qemu-img";
+        var qemuImg = ExternalTools.Find("qemu-img") ?? "qemu-img";
         var shrink = capacity < volume.Capacity;
         if (volume.Target.Encryption is not { } encryption)
         {

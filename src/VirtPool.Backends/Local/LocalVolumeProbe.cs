@@ -1,6 +1,7 @@
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
 using VirtPool.Core.Model;
+using VirtPool.Core.Process;
 using VirtPool.Formats;
 
 namespace VirtPool.Backends.Local;
@@ -201,7 +202,7 @@ internal static class LocalVolumeProbe
             return;
         }
 
-        throw QemuImgCreate.FindInPath("ploop") is null
+        throw ExternalTools.Find("ploop") is null
             ? VirtPoolException.Internal(messageWithoutTools)
             : VirtPoolException.NoSupport("VirtPool does not drive the ploop tools: ploop volumes are read-only here");
     }

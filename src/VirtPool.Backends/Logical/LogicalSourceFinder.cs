@@ -45,12 +45,17 @@ public sealed class LogicalSourceFinder(IProcessRunner runner) : IPoolSourceFind
         BackendFlags.Check(flags, 0, Function);
 
         // The runner logs a failed vgscan at Warning; libvirt goes on all the same.
-        await _runner.RunAsync(new ProcessRequest(VgscanArgv) { Timeout = ToolTimeout }, cancellationToken).ConfigureAwait(false);
+        if (ExternalTools.Locate(VgscanArgv[0]) is { } vgscan)
+        {
+            await _runner.RunAsync(new ProcessRequest([vgscan, .. VgscanArgv.Skip(1)]) { Timeout = ToolTimeout }, cancellationToken).ConfigureAwait(false);
+        }
 
-        var pvs = await _runner.RunAsync(new ProcessRequest(PvsArgv) { Timeout = ToolTimeout }, cancellationToken).ConfigureAwait(false);
+        // Without lvm2 installed: "'pvs' not found: install lvm2", not a failed exec of /sbin/pvs.
+        var pvsArgv = (IReadOnlyList<string>)[ExternalTools.Locate(PvsArgv[0]) ?? throw ChildProcessErrors.NotFound("pvs"), .. PvsArgv.Skip(1)];
+        var pvs = await _runner.RunAsync(new ProcessRequest(pvsArgv) { Timeout = ToolTimeout }, cancellationToken).ConfigureAwait(false);
         if (!pvs.Succeeded)
         {
-            throw ChildProcessErrors.UnexpectedExit(PvsArgv, pvs);
+            throw ChildProcessErrors.UnexpectedExit(pvsArgv, pvs);
         }
 
         return LogicalPvsOutput.Parse(pvs.StandardOutput);

@@ -55,12 +55,4 @@ public static class MountCommand
 
     /// <summary><c>UMOUNT TARGET</c>.</summary>
     public static IReadOnlyList<string> UmountArgv(string umount, string target) => [umount, target];
-
-    /// <summary>
-    /// The program to run for one of libvirt's build-time tool paths: that path where it exists (Debian's
-    /// merged /usr has both /bin and /usr/bin), else the tool found on PATH, /usr/sbin or /sbin, else
-    /// null (the operation that needs it fails with <see cref="ChildProcessErrors.NotFound"/>).
-    /// </summary>
-    public static string? Locate(string libvirtPath)
-        => ExternalTools.Find(libvirtPath) is not null ? libvirtPath : ExternalTools.Find(Path.GetFileName(libvirtPath));
 }

@@ -14,8 +14,8 @@ namespace VirtPool.Backends.Mounts;
 /// </remarks>
 internal sealed class PoolMount(IProcessRunner runner, TimeSpan timeout)
 {
-    private readonly string? _mount = MountCommand.Locate(MountCommand.LibvirtMountPath);
-    private readonly string? _umount = MountCommand.Locate(MountCommand.LibvirtUmountPath);
+    private readonly string? _mount = ExternalTools.Locate(MountCommand.LibvirtMountPath);
+    private readonly string? _umount = ExternalTools.Locate(MountCommand.LibvirtUmountPath);
 
     /// <summary>The mount program to put first in the argv.</summary>
     public string MountProgram => _mount ?? throw ChildProcessErrors.NotFound("mount");

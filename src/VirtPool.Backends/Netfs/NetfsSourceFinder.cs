@@ -64,7 +64,7 @@ public sealed class NetfsSourceFinder(IProcessRunner runner) : IPoolSourceFinder
     /// <summary>False when showmount is missing, fails or times out (libvirt's -1, which is no error by itself).</summary>
     private async Task<bool> FindNfsExportsAsync(string host, List<PoolSource> sources, CancellationToken cancellationToken)
     {
-        var showmount = MountCommand.Locate(LibvirtShowmountPath);
+        var showmount = ExternalTools.Locate(LibvirtShowmountPath);
         if (showmount is null)
         {
             return false;

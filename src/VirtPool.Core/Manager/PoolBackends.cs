@@ -58,7 +58,7 @@ internal sealed class PoolBackends(BackendRegistry registry, Func<string, bool> 
 
                 // A new entry: first drop those of pools that went meanwhile (another process undefined
                 // them), so the table holds at most the pools that exist and the one being made.
-                RemoveGone(stale);
+                RemoveGone(stale, exists);
                 var backend = type.Load(context);
                 _loaded[def.Name] = new Loaded(def, identity ?? Identity(def), backend);
                 return backend;
@@ -86,13 +86,16 @@ internal sealed class PoolBackends(BackendRegistry registry, Func<string, bool> 
         }
     }
 
-    /// <summary>Disposes the backends of pools that no longer exist (a listing of every pool calls this).</summary>
-    public void Prune()
+    /// <summary>
+    /// Disposes the backends of pools not among <paramref name="existing"/>: a listing of every pool
+    /// passes the names it just found, so this costs no look at the state folder.
+    /// </summary>
+    public void Prune(IReadOnlySet<string> existing)
     {
         List<IStorageBackend> gone = [];
         lock (_loaded)
         {
-            RemoveGone(gone);
+            RemoveGone(gone, existing.Contains);
         }
 
         DisposeAll(gone);
@@ -110,11 +113,11 @@ internal sealed class PoolBackends(BackendRegistry registry, Func<string, bool> 
         (loaded?.Backend as IDisposable)?.Dispose();
     }
 
-    private void RemoveGone(List<IStorageBackend> gone)
+    private void RemoveGone(List<IStorageBackend> gone, Func<string, bool> stillThere)
     {
         foreach (var name in _loaded.Keys.ToArray())
         {
-            if (!exists(name))
+            if (!stillThere(name))
             {
                 gone.Add(_loaded[name].Backend);
                 _loaded.Remove(name);

@@ -75,6 +75,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     public Task<IReadOnlyList<PoolSummary>> ListPoolsAsync(PoolListFilter filter = PoolListFilter.None, CancellationToken ct = default) => ReadState<IReadOnlyList<PoolSummary>>(AnyPool, () =>
     {
         var result = new List<PoolSummary>();
+        var existing = new HashSet<string>(StringComparer.Ordinal);
         foreach (var name in AllNames())
         {
             var pool = LoadPool(name);
@@ -83,6 +84,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
                 continue;
             }
 
+            existing.Add(name);
             var summary = Summarize(pool);
             if (Matches(summary, filter))
             {
@@ -91,7 +93,7 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         // A listing sees every pool: the backends of pools another process removed go now.
-        _poolBackends.Prune();
+        _poolBackends.Prune(existing);
         return result;
     }, ct);
 

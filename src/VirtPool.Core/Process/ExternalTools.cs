@@ -58,7 +58,19 @@ public static class ExternalTools
     /// slash is taken as a path. Cheap (a few stat calls): a backend resolves its tools once when it is
     /// loaded and runs the paths it got.
     /// </summary>
-    public static string? Find(string tool) => Find(tool, Environment.GetEnvironmentVariable("PATH"));
+    public static string? Find(string tool)
+        => Find(tool, Environment.GetEnvironmentVariable("PATH") is { Length: > 0 } path ? path : DefaultPath);
+
+    /// <summary>Where a process without PATH looks (as libvirt's virFindFileInPath does).</summary>
+    private const string DefaultPath = "/bin:/usr/bin";
+
+    /// <summary>
+    /// The program to run for one of libvirt's build-time tool paths (<c>/bin/mount</c>, <c>/sbin/pvs</c>):
+    /// that path where it exists, so argv reads as libvirtd's, else the tool found on PATH, /usr/sbin or
+    /// /sbin, else null (the operation that needs it fails with <see cref="ChildProcessErrors.NotFound"/>).
+    /// </summary>
+    public static string? Locate(string libvirtPath)
+        => Find(libvirtPath) is not null ? libvirtPath : Find(Path.GetFileName(libvirtPath));
 
     /// <summary>Whether <paramref name="tool"/> is installed.</summary>
     public static bool IsInstalled(string tool) => Find(tool) is not null;
