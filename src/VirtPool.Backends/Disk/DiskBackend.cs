@@ -26,6 +26,9 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
     /// <summary>parted rewrites a table in milliseconds; a device that hangs must not hold the pool's lock forever.</summary>
     private static readonly TimeSpan PartedTimeout = TimeSpan.FromMinutes(2);
 
+    /// <summary>libvirt reserves up to this much of an encrypted partition for the LUKS header.</summary>
+    private const ulong LuksHeaderBytes = 2UL << 20;
+
     private readonly IProcessRunner _runner;
     private readonly BlockVolumes _volumes;
 
@@ -115,9 +118,20 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
     public Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
     {
         var refreshed = _volumes.Refresh(volume);
-        if (volume.BackendData is { } note && PartitionData.TryParse(note, out var partition))
+        var noted = volume.BackendData is { } note && PartitionData.TryParse(note, out var partition) ? partition : null;
+        if (noted is not null)
         {
-            ApplyPartition(pool, refreshed, partition);
+            ApplyPartition(pool, refreshed, noted);
+        }
+
+        // libvirt knows a partition holds LUKS only from the create that made it (until a pool refresh),
+        // and reports the partition less its header reserve, not the payload the LUKS header describes.
+        if (volume.Target.Encryption is { } encryption && noted is not null)
+        {
+            refreshed.Target.Encryption = encryption;
+            refreshed.Capacity = noted.End - noted.Start;
+            refreshed.Allocation = refreshed.Capacity;
+            ReserveLuksHeader(refreshed);
         }
 
         return Task.FromResult(refreshed);
@@ -174,6 +188,12 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         {
             var copied = await _volumes.CreateFromAsync(created, source, flags, pool.Passphrases, progress, cancellationToken).ConfigureAwait(false);
             ApplyPartition(pool, copied, PartitionData.Parse(created.BackendData!));
+            if (created.Target.Encryption is not null)
+            {
+                copied.Target.Encryption = created.Target.Encryption;
+                (copied.Capacity, copied.Allocation) = (created.Capacity, created.Allocation);
+            }
+
             return copied;
         }
         catch
@@ -349,7 +369,9 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         }
 
         var boundaryKind = kind == PartitionKind.Extended ? PartitionKind.Primary : kind;
-        var (start, end) = PartBoundaries(table, boundaryKind, volume.Capacity);
+        // libvirt's room for the LUKS header: the partition is 2 MiB larger than the capacity asked for.
+        var partitionBytes = volume.Target.Encryption is null ? volume.Capacity : volume.Capacity + LuksHeaderBytes;
+        var (start, end) = PartBoundaries(table, boundaryKind, partitionBytes);
 
         // libvirt finds a wrong name only after mkpart (and then fails to remove the partition on a loop
         // device); the number parted will give is known beforehand, so nothing is made for a wrong name.
@@ -379,7 +401,12 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         {
             var created = Describe(pool, made, volume.Target.Format, extendedAllocation: 0);
             created.Target.Permissions = created.Target.Permissions with { Label = volume.Target.Permissions.Label };
-            created.Target.Encryption = volume.Target.Encryption;
+            if (volume.Target.Encryption is { } luks)
+            {
+                created.Target.Encryption = luks;
+                ReserveLuksHeader(created);
+            }
+
             return created;
         }
         catch
@@ -474,6 +501,19 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         {
             volume.Capacity = partition.End - partition.Start;
             volume.Allocation = partition.Allocation;
+        }
+    }
+
+    /// <summary>
+    /// What libvirt's disk createVol takes off an encrypted partition's size for the LUKS header it
+    /// reserved: capacity and allocation are the payload's, physical stays the partition's.
+    /// </summary>
+    private static void ReserveLuksHeader(VolumeDefinition volume)
+    {
+        volume.Capacity = volume.Capacity > LuksHeaderBytes ? volume.Capacity - LuksHeaderBytes : 0;
+        if (volume.Allocation is { } allocation)
+        {
+            volume.Allocation = allocation > LuksHeaderBytes ? allocation - LuksHeaderBytes : 0;
         }
     }
 

@@ -126,7 +126,7 @@ public sealed partial class PoolManager
         if (creator is IRescanOnVolumeChange)
         {
             using var rescan = await _locks.PoolAsync(poolName, ct).ConfigureAwait(false);
-            await RescanAsync(RequirePool(poolName), ct).ConfigureAwait(false);
+            await RescanAsync(RequirePool(poolName), ct, keepEncryption: true).ConfigureAwait(false);
         }
 
         _log.VolumeCreated(refreshed.Name, poolName, refreshed.Target.Format, refreshed.Capacity);
@@ -277,10 +277,10 @@ public sealed partial class PoolManager
     }
 
     /// <summary>The pool scanned again after a volume change (<see cref="IRescanOnVolumeChange"/>); the caller holds its lock.</summary>
-    private async Task RescanAsync(LoadedPool pool, CancellationToken ct)
+    private async Task RescanAsync(LoadedPool pool, CancellationToken ct, bool keepEncryption = false)
     {
         var context = ContextFor(pool.Definition);
-        var (live, _) = await RefreshWithAsync(BackendFor(context), context, ct).ConfigureAwait(false);
+        var (live, _) = await RefreshWithAsync(BackendFor(context), context, ct, keepEncryption).ConfigureAwait(false);
         _store.WriteStatus(pool.Definition.Name, PoolXml.Format(live));
     }
 

@@ -691,7 +691,12 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
     }
 
     /// <summary>Scans the pool, records its volumes and sizes, and returns the live definition to keep and how many volumes it holds.</summary>
-    private async Task<(PoolDefinition Live, int Volumes)> RefreshWithAsync(IStorageBackend backend, PoolContext context, CancellationToken ct)
+    /// <param name="keepEncryption">
+    /// The manager's own rescan after a volume create (<see cref="IRescanOnVolumeChange"/>): volumes the
+    /// scan finds at the same key keep the &lt;encryption&gt; they were made with, which a partition table
+    /// does not record (libvirt's disk createVol re-reads no other volume, so it keeps theirs too).
+    /// </param>
+    private async Task<(PoolDefinition Live, int Volumes)> RefreshWithAsync(IStorageBackend backend, PoolContext context, CancellationToken ct, bool keepEncryption = false)
     {
         var scan = await backend.RefreshPoolAsync(context, ct).ConfigureAwait(false);
         var index = new VolumeIndex { Sizes = scan.Sizes };
@@ -702,11 +707,20 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         var building = _jobs.BuildingIn(context.Name);
 
         // Volumes already known keep their ids: a read that probed one meanwhile still finds it the same.
-        var known = (_store.ListVolumes(context.Name) ?? []).ToDictionary(v => v.Name, v => v.Id, StringComparer.Ordinal);
+        var known = (_store.ListVolumes(context.Name) ?? []).ToDictionary(v => v.Name, StringComparer.Ordinal);
         foreach (var vol in scan.Volumes.Where(v => !building.Contains(v.Name)).OrderBy(v => v.Name, StringComparer.Ordinal))
         {
             var entry = ToEntry(vol);
-            index.Add(known.TryGetValue(vol.Name, out var id) && id != 0 ? entry with { Id = id } : entry);
+            if (known.TryGetValue(vol.Name, out var was))
+            {
+                entry = was.Id != 0 ? entry with { Id = was.Id } : entry;
+                if (keepEncryption && entry.Encryption is null && was.Key == entry.Key)
+                {
+                    entry = entry with { Encryption = was.Encryption };
+                }
+            }
+
+            index.Add(entry);
         }
 
         _store.WriteVolumeIndex(context.Name, index);
