@@ -245,6 +245,29 @@ public sealed class AttackIssue11Tests : IDisposable
         await mgr.DestroyPoolAsync("c11atkrace");
     }
 
+    /// <summary>
+    /// A gpt volume whose capacity is not a whole number of sectors. libvirtd 9.0 gives parted
+    /// "mkpart primary 17408B 18407B", and parted's end sector is the one holding the last byte (35),
+    /// so 1000 bytes make a 2-sector partition (capacity 1024, extent 17408-18432). GptWriter's end is
+    /// (end + 1) / 512 - 1, a sector short: the volume is 512 bytes, less than asked, and every later
+    /// partition starts a sector earlier than libvirt's (1048577 bytes make 1048576).
+    /// </summary>
+    [Fact]
+    public async Task Gpt_partition_is_never_smaller_than_the_capacity_asked()
+    {
+        var device = await _loops.AttachAsync(DeviceBytes, partitions: true);
+        var name = Path.GetFileName(device);
+        var pool = DiskContext(device, PoolDiskFormat.Gpt);
+        var backend = DiskBackend.Type(ProcessRunner.Instance).Load(pool);
+        await ((IPoolBuilder)backend).BuildPoolAsync(pool, PoolBuildFlags.Overwrite, default);
+        await backend.StartPoolAsync(pool, PoolStartFlags.None, default);
+
+        var p1 = await CreatePartition(backend, pool, $"{name}p1", 1000);
+        Assert.Equal((17408UL, 18432UL, 1024UL), (p1.Source.Extents[0].Start, p1.Source.Extents[0].End, p1.Capacity));
+        var p2 = await CreatePartition(backend, pool, $"{name}p2", (1L << 20) + 1);
+        Assert.Equal((18432UL, 1067520UL), (p2.Source.Extents[0].Start, p2.Source.Extents[0].End));
+    }
+
     private static async Task<VolumeDefinition> CreatePartition(IStorageBackend backend, PoolContext pool, string volume, long bytes, string? format = null)
     {
         var creator = (IVolumeCreator)backend;
