@@ -268,6 +268,93 @@ public sealed class AttackIssue11Tests : IDisposable
         Assert.Equal((18432UL, 1067520UL), (p2.Source.Extents[0].Start, p2.Source.Extents[0].End));
     }
 
+    /// <summary>
+    /// A disk of 4096-byte sectors (a 4Kn drive; here losetup -b 4096) that already holds a gpt label
+    /// and a partition. libvirtd 9.0 starts such a pool, and pool-build without --overwrite refuses
+    /// ("Storage pool already built: Device '/dev/loop0' already formatted using 'gpt'"). DiskDevice.ProbeLabel
+    /// looks for the GPT header at byte 512, where only a 512-byte-sector disk has it, so VirtPool calls
+    /// the device unlabelled: pool-start says "unrecognized, requires build", and the plain pool-build
+    /// that message asks for zeroes the label and writes a new one: the partition is gone.
+    /// </summary>
+    [Fact]
+    public async Task Build_without_overwrite_never_wipes_the_gpt_of_a_4k_sector_disk()
+    {
+        var backing = Path.Combine(_loops.Folder, "c11atk-4kn.img");
+        await using (var file = new FileStream(backing, FileMode.CreateNew))
+        {
+            file.SetLength(DeviceBytes);
+        }
+
+        var attach = await ProcessRunner.Instance.RunCheckedAsync(["losetup", "-b", "4096", "-P", "-f", "--show", backing]);
+        var device = attach.StandardOutput.Trim();
+        try
+        {
+            await ProcessRunner.Instance.RunCheckedAsync(["parted", "-s", device, "mklabel", "gpt", "mkpart", "data", "1MiB", "20MiB"]);
+            var pool = DiskContext(device, PoolDiskFormat.Gpt);
+            var backend = DiskBackend.Type(ProcessRunner.Instance).Load(pool);
+
+            var refused = await Assert.ThrowsAsync<VirtPoolException>(() => ((IPoolBuilder)backend).BuildPoolAsync(pool, PoolBuildFlags.None, default));
+            Assert.Equal($"Storage pool already built: Device '{device}' already formatted using 'gpt'", refused.Message);
+            var print = await ProcessRunner.Instance.RunAsync(["parted", "-s", device, "print"]);
+            Assert.Contains(" data", print.StandardOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await ProcessRunner.Instance.RunAsync(["losetup", "-d", device]);
+        }
+    }
+
+    /// <summary>
+    /// dos tables libparted refuses, so libvirtd 9.0 cannot start the pool ("libvirt_parthelper …
+    /// unexpected exit status 2"): a partition that begins at sector 0 (it holds the MBR itself) and two
+    /// primaries that overlap. PartitionTableReader accepts both: with the first, pool-start succeeds and
+    /// lists loop2p1 as a volume whose vol-wipe or vol-upload overwrites the partition table; with the
+    /// second the start fails only later, on "no storage vol with matching path '/dev/loop2p2'".
+    /// </summary>
+    [Theory]
+    [InlineData("starts-at-sector-0", 0L, 10000L, 0L, 0L)]
+    [InlineData("overlapping-primaries", 2048L, 100000L, 50000L, 100000L)]
+    public void Dos_reader_refuses_tables_libparted_refuses(string what, long start1, long length1, long start2, long length2)
+    {
+        const long sectors = DeviceBytes / 512;
+        var mbr = new byte[512];
+        mbr[510] = 0x55;
+        mbr[511] = 0xAA;
+        void Entry(int slot, long start, long length)
+        {
+            if (length == 0)
+            {
+                return;
+            }
+
+            mbr[446 + (16 * slot) + 4] = 0x83;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(mbr.AsSpan(446 + (16 * slot) + 8), (uint)start);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(mbr.AsSpan(446 + (16 * slot) + 12), (uint)length);
+        }
+
+        Entry(0, start1, length1);
+        Entry(1, start2, length2);
+        var read = PartitionTableReader.TryRead(lba => lba == 0 ? mbr : new byte[512], sectors, out var table, out _);
+        Assert.False(read, $"{what}: read as {table?.Partitions.Count} partitions");
+    }
+
+    /// <summary>
+    /// A netfs pool whose host name is empty (<c>&lt;host name=''/&gt;</c>, which both parsers accept).
+    /// libvirtd 9.0 checks only for a missing name, so its start runs <c>/bin/mount -o
+    /// nodev,nosuid,noexec -t nfs :/x TARGET</c> and reports mount's own error; VirtPool answers
+    /// "internal error: missing source host" (NetfsBackend.SourceText tests IsNullOrEmpty).
+    /// </summary>
+    [Fact]
+    public async Task Netfs_start_with_an_empty_host_name_runs_mount_as_libvirt_does()
+    {
+        var target = Path.Combine(_loops.Folder, "c11atk-nt");
+        Directory.CreateDirectory(target);
+        using var mgr = new PoolManager(new StateStore(Path.Combine(_loops.Folder, "state")), new BackendRegistry([Netfs.NetfsBackend.Type(ProcessRunner.Instance)]));
+        await mgr.DefinePoolAsync($"<pool type='netfs'><name>c11atknfe</name><source><host name=''/><dir path='/x'/><format type='nfs'/></source><target><path>{target}</path></target></pool>");
+        var failed = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.StartPoolAsync("c11atknfe", PoolBuildFlags.None, false));
+        Assert.StartsWith($"internal error: Child process (/bin/mount -o nodev,nosuid,noexec -t nfs :/x {target}) unexpected exit status", failed.Message);
+    }
+
     private static async Task<VolumeDefinition> CreatePartition(IStorageBackend backend, PoolContext pool, string volume, long bytes, string? format = null)
     {
         var creator = (IVolumeCreator)backend;
