@@ -355,6 +355,29 @@ public sealed class AttackIssue11Tests : IDisposable
         Assert.StartsWith($"internal error: Child process (/bin/mount -o nodev,nosuid,noexec -t nfs :/x {target}) unexpected exit status", failed.Message);
     }
 
+    /// <summary>
+    /// pool-build without --overwrite of a disk pool whose device holds a filesystem (or swap, a PV, a
+    /// LUKS header: anything but a partition table). libvirtd 9.0 probes superblocks too and refuses
+    /// ("Storage pool already built: Format of device '/dev/loop3' does not match the expected format
+    /// 'dos', forced overwrite is necessary"); the filesystem stays. DiskBackend.BuildAsync asks only
+    /// DiskDevice.ProbeLabel, which knows partition tables alone, so the device counts as empty: its first
+    /// and last MiB are zeroed and a dos label written over the filesystem. The build libvirt makes safe
+    /// destroys data (it would zero a mounted filesystem's superblock just the same).
+    /// </summary>
+    [Fact]
+    public async Task Build_without_overwrite_refuses_a_device_holding_a_filesystem()
+    {
+        var device = await _loops.AttachAsync(DeviceBytes, partitions: true);
+        await ProcessRunner.Instance.RunCheckedAsync(["mkfs.ext4", "-q", "-F", device]);
+        var pool = DiskContext(device, PoolDiskFormat.Dos);
+        var backend = DiskBackend.Type(ProcessRunner.Instance).Load(pool);
+
+        var refused = await Assert.ThrowsAsync<VirtPoolException>(() => ((IPoolBuilder)backend).BuildPoolAsync(pool, PoolBuildFlags.None, default));
+        Assert.Equal($"Storage pool already built: Format of device '{device}' does not match the expected format 'dos', forced overwrite is necessary", refused.Message);
+        var probe = await ProcessRunner.Instance.RunAsync(["blkid", "-p", "-o", "export", device]);
+        Assert.Contains("TYPE=ext4", probe.StandardOutput, StringComparison.Ordinal);
+    }
+
     private static async Task<VolumeDefinition> CreatePartition(IStorageBackend backend, PoolContext pool, string volume, long bytes, string? format = null)
     {
         var creator = (IVolumeCreator)backend;
