@@ -378,6 +378,43 @@ public sealed class AttackIssue11Tests : IDisposable
         Assert.Contains("TYPE=ext4", probe.StandardOutput, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A disk pool defined without a source format: libvirtd 9.0's build (virStorageBackendDiskBuildPool)
+    /// makes the format dos in the pool's definition, so pool-dumpxml (live and --inactive) shows
+    /// <c>&lt;format type='dos'/&gt;</c> from the build on; VirtPool keeps showing 'unknown'.
+    /// </summary>
+    [Fact]
+    public async Task Disk_pool_without_a_format_reads_dos_after_build_as_libvirt()
+    {
+        var device = await _loops.AttachAsync(DeviceBytes, partitions: true);
+        using var mgr = new PoolManager(new StateStore(Path.Combine(_loops.Folder, "state")), new BackendRegistry([DiskBackend.Type(ProcessRunner.Instance)]));
+        await mgr.DefinePoolAsync($"<pool type='disk'><name>c11atkfmt</name><source><device path='{device}'/></source><target><path>/dev</path></target></pool>");
+        await mgr.BuildPoolAsync("c11atkfmt", PoolBuildFlags.None);
+        Assert.Contains("<format type='dos'/>", await mgr.GetPoolXmlAsync("c11atkfmt", inactive: true), StringComparison.Ordinal);
+        await mgr.StartPoolAsync("c11atkfmt", PoolBuildFlags.None, false);
+        Assert.Contains("<format type='dos'/>", await mgr.GetPoolXmlAsync("c11atkfmt", inactive: false), StringComparison.Ordinal);
+        await mgr.DestroyPoolAsync("c11atkfmt");
+    }
+
+    /// <summary>
+    /// pool-build without --overwrite (or with --no-overwrite) of a disk pool whose device does not
+    /// exist: libvirtd 9.0 fails in its blkid probe ("Storage pool probe failed: Failed to create
+    /// filesystem probe for device /nonexist"); only with --overwrite, which skips the probe, does it
+    /// say "Failed to open storage volume with path … No such file or directory" (the recorded
+    /// 79-missing-build-bad). DiskBackend.BuildAsync gives the --overwrite text for every flag.
+    /// </summary>
+    [Theory]
+    [InlineData(PoolBuildFlags.None)]
+    [InlineData(PoolBuildFlags.NoOverwrite)]
+    public async Task Build_of_a_missing_device_without_overwrite_fails_in_the_probe_as_libvirt(PoolBuildFlags flags)
+    {
+        var missing = Path.Combine(_loops.Folder, "c11atk-no-such-device");
+        var pool = DiskContext(missing, PoolDiskFormat.Dos);
+        var backend = DiskBackend.Type(ProcessRunner.Instance).Load(pool);
+        var failed = await Assert.ThrowsAsync<VirtPoolException>(() => ((IPoolBuilder)backend).BuildPoolAsync(pool, flags, default));
+        Assert.Equal($"Storage pool probe failed: Failed to create filesystem probe for device {missing}", failed.Message);
+    }
+
     private static async Task<VolumeDefinition> CreatePartition(IStorageBackend backend, PoolContext pool, string volume, long bytes, string? format = null)
     {
         var creator = (IVolumeCreator)backend;
