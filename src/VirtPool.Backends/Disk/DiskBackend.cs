@@ -1,4 +1,5 @@
 using System.Globalization;
+using VirtPool.Backends.Fs;
 using VirtPool.Backends.Local;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
@@ -31,11 +32,13 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
 
     private readonly IProcessRunner _runner;
     private readonly BlockVolumes _volumes;
+    private readonly string? _blkid;
 
     private DiskBackend(IProcessRunner runner)
     {
         _runner = runner;
         _volumes = new BlockVolumes(runner);
+        _blkid = ExternalTools.Find("blkid");
     }
 
     public static BackendType Type(IProcessRunner runner) => BackendType.Of(PoolType.Disk, _ => new DiskBackend(runner));
@@ -48,7 +51,7 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
             return Task.FromResult(false);
         }
 
-        RequireLabel(path, ExpectedLabel(pool), forBuild: false);
+        RequireLabel(path, ExpectedLabel(pool));
         return Task.FromResult(true);
     }
 
@@ -60,13 +63,13 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
             throw VirtPoolException.InvalidArg($"device path '{path}' doesn't exist");
         }
 
-        RequireLabel(path, ExpectedLabel(pool), forBuild: false);
+        RequireLabel(path, ExpectedLabel(pool));
         return Task.CompletedTask;
     }
 
     public Task StopPoolAsync(PoolContext pool, CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken)
+    public async Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken)
     {
         var path = DevicePath(pool);
         if (!DiskDevice.Exists(path))
@@ -74,6 +77,9 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
             throw VirtPoolException.InvalidArg($"device path '{path}' doesn't exist");
         }
 
+        // Under the table's lock: a create or delete (which run outside the pool's lock) is never seen
+        // half done, a table entry whose node the kernel has not made yet.
+        using var tableLock = await DiskDevice.LockTableAsync(path, cancellationToken).ConfigureAwait(false);
         var table = ReadReadableTable(pool, path);
         var free = DiskLayout.FreeRegions(table).Select(ToExtent).ToList();
         var volumes = new List<VolumeDefinition>();
@@ -112,7 +118,7 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         var available = (ulong)free.Sum(f => (decimal)(f.End - f.Start));
         var device = pool.Definition.Source.Devices[0] with { FreeExtents = free };
         var source = pool.Definition.Source with { Devices = [device, .. pool.Definition.Source.Devices.Skip(1)] };
-        return Task.FromResult(new PoolScan(new PoolSizes(capacity, allocation, available), volumes, Source: source));
+        return new PoolScan(new PoolSizes(capacity, allocation, available), volumes, Source: source);
     }
 
     public Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
@@ -151,7 +157,7 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
     public VolumeDefinition PrepareVolume(PoolContext pool, VolumeDefinition volume)
     {
         var prepared = volume.DeepClone();
-        var device = DevicePath(pool);
+        var device = NodePath(pool);
         var path = Path.Combine(Path.GetDirectoryName(device) ?? "/dev", volume.Name);
         prepared.Type = VolumeType.Block;
         prepared.Key = path;
@@ -217,8 +223,15 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         return RemovePartitionAsync(pool, volume, cancellationToken);
     }
 
+    /// <summary>libvirt's virStorageBackendDiskVolWipe: an extended partition's node is the first EBR, which holds its logicals.</summary>
     public Task<VolumeDefinition> WipeVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
-        => WipeAndKeepAsync(pool, volume, algorithm, progress, cancellationToken);
+    {
+        var extended = volume.Source.PartitionType == VolumePartitionType.Extended
+            || (volume.BackendData is { } note && PartitionData.TryParse(note, out var partition) && partition.Kind == PartitionKind.Extended);
+        return extended
+            ? throw VirtPoolException.NoSupport($"cannot wipe extended partition '{volume.Target.Path}'")
+            : WipeAndKeepAsync(pool, volume, algorithm, progress, cancellationToken);
+    }
 
     public Task<long> UploadAsync(PoolContext pool, VolumeDefinition volume, VolumeDataEndpoint source, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
         => _volumes.UploadAsync(volume, source, offset, length, sparse, progress, cancellationToken);
@@ -312,10 +325,13 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         {
             if (!DiskDevice.Exists(path))
             {
-                throw VirtPoolException.System($"Failed to open storage volume with path '{path}'", Errno.ENOENT);
+                throw new VirtPoolException(VirErrorCode.StorageProbeFailed, $"Failed to create filesystem probe for device {path}");
             }
 
-            RequireLabel(path, format == PoolDiskFormat.Unknown ? PoolDiskFormat.Dos : format, forBuild: true);
+            // libvirt's blkid probe looks for filesystems and every label, not only the tables read here:
+            // a device holding ext4, swap or a PV is not blank, whatever its sector size.
+            var expected = format == PoolDiskFormat.Unknown ? PoolDiskFormat.Dos : format;
+            await FilesystemProbe.EnsureEmptyAsync(_runner, _blkid ?? throw ChildProcessErrors.NotFound("blkid"), path, expected.ToName(), cancellationToken).ConfigureAwait(false);
         }
 
         DiskDevice.ZeroLabel(path, cancellationToken);
@@ -376,18 +392,16 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         // libvirt finds a wrong name only after mkpart (and then fails to remove the partition on a loop
         // device); the number parted will give is known beforehand, so nothing is made for a wrong name.
         var number = DiskLayout.NextNumber(table, kind, (long)(start / PartitionTableReader.SectorSize));
-        var expected = Path.GetFileName(DiskDevice.PartitionPath(device, number, pool.Definition.Source.Devices[0].PartSeparator));
+        var expected = Path.GetFileName(DiskDevice.PartitionPath(NodePath(pool), number, pool.Definition.Source.Devices[0].PartSeparator));
         if (volume.Name != expected)
         {
             throw VirtPoolException.InvalidArg($"invalid partition name '{volume.Name}', expected '{expected}'");
         }
 
-        if (table.Label == DiskLabel.Gpt)
-        {
-            // What parted would write for libvirt's "mkpart primary STARTB ENDB", without parted's cost.
-            GptWriter.Add(device, number, (long)(start / PartitionTableReader.SectorSize), (long)((end + 1) / PartitionTableReader.SectorSize) - 1);
-        }
-        else
+        // On gpt, what parted would write for libvirt's "mkpart primary STARTB ENDB" (its last sector is
+        // the one holding byte ENDB), without parted's cost, when the table is sound; parted otherwise.
+        const ulong sector = PartitionTableReader.SectorSize;
+        if (table.Label != DiskLabel.Gpt || !GptWriter.TryAdd(device, number, (long)(start / sector), (long)(end / sector)))
         {
             await RunPartedAsync(
                 [device, "mkpart", "--script", partFormat, $"{start.ToString(CultureInfo.InvariantCulture)}B", $"{end.ToString(CultureInfo.InvariantCulture)}B"],
@@ -416,12 +430,12 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         }
     }
 
-    /// <summary>gpt natively (<see cref="GptWriter"/>), dos with <c>parted DEVICE rm --script N</c>.</summary>
+    /// <summary>A sound gpt natively (<see cref="GptWriter"/>), anything else with <c>parted DEVICE rm --script N</c>.</summary>
     private async Task RemoveNumberAsync(string device, DiskLabel label, int number, CancellationToken cancellationToken)
     {
-        if (label == DiskLabel.Gpt)
+        // parted when the table is not sound or the partition is in use (it says so as libvirt reports it).
+        if (label == DiskLabel.Gpt && GptWriter.TryRemove(device, number))
         {
-            GptWriter.Remove(device, number);
             return;
         }
 
@@ -438,8 +452,17 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
 
         var number = volume.BackendData is { } note && PartitionData.TryParse(note, out var partition)
             ? partition.Number
-            : NumberFromName(device, volume);
+            : NumberFromName(NodePath(pool), volume);
         using var tableLock = await DiskDevice.LockTableAsync(device, cancellationToken).ConfigureAwait(false);
+
+        // The kernel lets go of the partition first, or refuses while it is open (mounted, a guest's
+        // disk): then nothing changes. parted, which libvirt runs, clears the entry all the same and
+        // fails after, leaving the table and the kernel's view apart; a deliberate difference.
+        if (!GptWriter.TryDrop(device, number))
+        {
+            throw VirtPoolException.System($"cannot delete partition '{volume.Target.Path}', it is in use", Errno.EBUSY);
+        }
+
         await RemoveNumberAsync(device, DiskDevice.ProbeLabel(device), number, cancellationToken).ConfigureAwait(false);
     }
 
@@ -467,7 +490,7 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
 
     private VolumeDefinition Describe(PoolContext pool, DiskPartition partition, string? format, ulong extendedAllocation)
     {
-        var device = DevicePath(pool);
+        var device = NodePath(pool);
         var path = DiskDevice.PartitionPath(device, partition.Number, pool.Definition.Source.Devices[0].PartSeparator);
         var volume = new VolumeDefinition
         {
@@ -531,51 +554,50 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
             ? pool.Definition.Source.Devices[0].Path
             : throw VirtPoolException.Internal("missing source device");
 
+    /// <summary>
+    /// The device node the source path leads to (a /dev/disk/by-id/… link is the stable name to give a
+    /// pool): partitions are named after it, as libvirt_parthelper resolves the link first.
+    /// </summary>
+    private static string NodePath(PoolContext pool)
+    {
+        var path = DevicePath(pool);
+        try
+        {
+            return new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
+        }
+        catch (IOException)
+        {
+            return path;
+        }
+    }
+
     private static PoolDiskFormat ExpectedLabel(PoolContext pool)
         => pool.Definition.Source.DiskFormat == PoolDiskFormat.Unknown ? PoolDiskFormat.Dos : pool.Definition.Source.DiskFormat;
 
     /// <summary>
-    /// libvirt's virStorageBackendDeviceIsEmpty for a disk pool: the label found against the one the pool
-    /// names, with its messages for an unlabelled device (start), a label already there (build) and a
-    /// different label (both).
+    /// libvirt's virStorageBackendDiskValidLabel for a start: the label found against the one the pool
+    /// names, with its messages for an unlabelled device and for a different label. (A build asks blkid,
+    /// which knows filesystems too: <see cref="FilesystemProbe"/>.)
     /// </summary>
-    private static void RequireLabel(string path, PoolDiskFormat expected, bool forBuild)
+    private static void RequireLabel(string path, PoolDiskFormat expected)
     {
-        if (!forBuild && expected is not (PoolDiskFormat.Dos or PoolDiskFormat.Gpt))
+        if (expected is not (PoolDiskFormat.Dos or PoolDiskFormat.Gpt))
         {
             // parted builds them; their tables are not read here, so such a pool cannot run.
             throw VirtPoolException.Unsupported($"VirtPool reads dos and gpt partition tables only, not '{expected.ToName()}'");
         }
 
         var found = DiskDevice.ProbeLabel(path);
-        var expectedName = expected.ToName();
         if (found == DiskLabel.None)
         {
-            if (!forBuild)
-            {
-                throw new VirtPoolException(VirErrorCode.StorageProbeFailed, $"Device '{path}' is unrecognized, requires build");
-            }
-
-            return;
+            throw new VirtPoolException(VirErrorCode.StorageProbeFailed, $"Device '{path}' is unrecognized, requires build");
         }
 
-        var foundName = found == DiskLabel.Gpt ? "gpt" : "dos";
-        if (foundName == expectedName)
+        var expectedName = expected.ToName();
+        if ((found == DiskLabel.Gpt ? "gpt" : "dos") != expectedName)
         {
-            if (forBuild)
-            {
-                throw new VirtPoolException(VirErrorCode.StoragePoolBuilt, $"Device '{path}' already formatted using '{foundName}'");
-            }
-
-            return;
+            throw VirtPoolException.InvalidOperation($"Format of device '{path}' does not match the expected format '{expectedName}'");
         }
-
-        if (forBuild)
-        {
-            throw new VirtPoolException(VirErrorCode.StoragePoolBuilt, $"Format of device '{path}' does not match the expected format '{expectedName}', forced overwrite is necessary");
-        }
-
-        throw VirtPoolException.InvalidOperation($"Format of device '{path}' does not match the expected format '{expectedName}'");
     }
 
     private static PartitionTable ReadReadableTable(PoolContext pool, string path)

@@ -23,9 +23,13 @@ internal static class DiskDevice
         var fd = Open(path, LibC.O_RDONLY);
         try
         {
-            var head = new byte[2 * PartitionTableReader.SectorSize];
-            var read = LibC.PReadFully(fd, head, 0);
-            return read < head.Length ? DiskLabel.None : PartitionTableReader.Probe(head.AsSpan(0, 512), head.AsSpan(512));
+            // The GPT header is in the second *logical* sector: byte 4096 on a 4Kn disk, as libblkid looks.
+            var sector = BlockDevice.SectorSize(fd);
+            var mbr = new byte[PartitionTableReader.SectorSize];
+            var gpt = new byte[PartitionTableReader.SectorSize];
+            return LibC.PReadFully(fd, mbr, 0) < mbr.Length || LibC.PReadFully(fd, gpt, sector) < gpt.Length
+                ? DiskLabel.None
+                : PartitionTableReader.Probe(mbr, gpt);
         }
         finally
         {

@@ -143,6 +143,20 @@ public static class PartitionTableReader
                 return false;
             }
 
+            // libparted refuses both (so libvirt cannot start such a pool): a partition over the MBR
+            // itself would let a wipe or an upload overwrite the table.
+            if (start == 0)
+            {
+                error = $"partition {i + 1} begins in the partition table's own sector";
+                return false;
+            }
+
+            if (parts.FirstOrDefault(p => start <= p.End && p.Start <= start + length - 1) is { } other)
+            {
+                error = $"partitions {other.Number} and {i + 1} overlap";
+                return false;
+            }
+
             var kind = IsExtendedType(type) ? PartitionKind.Extended : PartitionKind.Primary;
             if (kind == PartitionKind.Extended && extended is not null)
             {
@@ -184,6 +198,12 @@ public static class PartitionTableReader
                     if (first <= ebr || first + length - 1 > extended.End)
                     {
                         error = $"logical partition {number} lies outside the extended partition";
+                        return false;
+                    }
+
+                    if (parts.FirstOrDefault(p => p.Kind == PartitionKind.Logical && first <= p.End && p.Start <= first + length - 1) is { } other)
+                    {
+                        error = $"logical partitions {other.Number} and {number} overlap";
                         return false;
                     }
 
