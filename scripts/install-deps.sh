@@ -15,9 +15,10 @@ pkgs=("${build[@]}"
       libvirt-daemon-driver-storage-iscsi-direct libvirt-daemon-driver-storage-zfs
       hyperfine xfsprogs btrfs-progs e2fsprogs util-linux
       # The local pool types' tools (fs, netfs, disk, logical, zfs), and the services their tests start
-      # on 127.0.0.1 (glusterd for netfs/glusterfs, nfs-ganesha for NFS export lists, zfs-fuse).
+      # on 127.0.0.1 (glusterd for netfs/glusterfs, nfs-ganesha for NFS export lists, zfs-fuse);
+      # iproute2: the private network namespace tests/services/nfs-up.sh runs them in.
       dosfstools parted lvm2 zfs-fuse glusterfs-server glusterfs-client nfs-common
-      nfs-ganesha nfs-ganesha-vfs rpcbind
+      nfs-ganesha nfs-ganesha-vfs rpcbind iproute2
       ansible python3-lxml golang-go golang-github-digitalocean-go-libvirt-dev)
 case "${1:-all}" in
   build) pkgs=("${build[@]}") ;;

@@ -19,5 +19,6 @@ public static class BackendCatalog
 
         // Source discovery needs no backend: logical pools can be discovered before they can be run.
         BackendType.FinderOnly(PoolType.Logical, new LogicalSourceFinder(runner)),
+        BackendType.FinderOnly(PoolType.Gluster, new Gluster.GlusterSourceFinder(runner)),
     ]);
 }

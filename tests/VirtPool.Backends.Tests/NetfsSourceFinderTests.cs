@@ -13,7 +13,8 @@ namespace VirtPool.Backends.Tests;
 /// <summary>
 /// netfs source discovery on the tools' answers libvirtd 9.0 got (Golden/netfs/*.cmdlog: showmount
 /// with and without an NFS server, gluster with and without glusterd), compared with what virsh
-/// printed then (.out, .err) and with the commands libvirtd ran (.argv).
+/// printed then (.out, .err) and with the commands libvirtd ran (.argv). The same searches against live
+/// servers (nfs-ganesha, glusterd): NetworkSourceDiscoveryLiveTests.
 /// </summary>
 public sealed partial class NetfsSourceFinderTests : IDisposable
 {

@@ -25,16 +25,13 @@ public sealed class NetfsSourceFinder(IProcessRunner runner) : IPoolSourceFinder
 
     private const string Function = "virStorageBackendFileSystemNetFindPoolSources";
 
-    /// <summary>How long each of showmount and gluster may take.</summary>
+    /// <summary>How long showmount may take (gluster: <see cref="GlusterVolumeInfo.ToolTimeout"/>).</summary>
     public static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(60);
 
     private readonly IProcessRunner _runner = runner ?? throw new ArgumentNullException(nameof(runner));
 
     /// <summary><c>showmount --no-headers --exports HOST</c>.</summary>
     public static IReadOnlyList<string> ShowmountArgv(string showmount, string host) => [showmount, "--no-headers", "--exports", host];
-
-    /// <summary><c>gluster --xml --log-file=/dev/null volume info all --remote-host=HOST</c> (storage_util.c).</summary>
-    public static IReadOnlyList<string> GlusterArgv(string gluster, string host) => [gluster, "--xml", "--log-file=/dev/null", "volume", "info", "all", "--remote-host=" + host];
 
     public async Task<IReadOnlyList<PoolSource>> FindPoolSourcesAsync(PoolSource? hint, uint flags, CancellationToken cancellationToken)
     {
@@ -93,30 +90,10 @@ public sealed class NetfsSourceFinder(IProcessRunner runner) : IPoolSourceFinder
         return true;
     }
 
-    /// <summary>
-    /// virStorageBackendFindGlusterPoolSources without reporting: no gluster tool or a failing one
-    /// finds nothing; output that is not gluster's XML is an error.
-    /// </summary>
+    /// <summary>virStorageBackendFindGlusterPoolSources without reporting: no gluster tool or a failing one finds nothing.</summary>
     private async Task<int> FindGlusterVolumesAsync(string host, List<PoolSource> sources, CancellationToken cancellationToken)
     {
-        var gluster = ExternalTools.Find("gluster");
-        if (gluster is null)
-        {
-            return 0;
-        }
-
-        var argv = GlusterArgv(gluster, host);
-        var result = await _runner.RunAsync(new ProcessRequest(argv) { Timeout = ToolTimeout }, cancellationToken).ConfigureAwait(false);
-        if (!result.Succeeded)
-        {
-            return 0;
-        }
-
-        if (!GlusterVolumeInfo.TryParseVolumeNames(result.StandardOutput, out var names))
-        {
-            throw VirtPoolException.Internal($"failed to read the gluster volume list of '{host}' ({ChildProcessErrors.CommandText(argv)})");
-        }
-
+        var names = await GlusterVolumeInfo.QueryAsync(_runner, host, cancellationToken).ConfigureAwait(false) ?? [];
         foreach (var name in names)
         {
             sources.Add(Source(host, name, PoolNetfsFormat.Glusterfs));
