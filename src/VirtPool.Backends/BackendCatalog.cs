@@ -16,8 +16,6 @@ public static class BackendCatalog
         Fs.FsBackend.Type(runner),
         Netfs.NetfsBackend.Type(runner),
         DiskBackend.Type(runner),
-
-        // Source discovery needs no backend: logical pools can be discovered before they can be run.
-        BackendType.FinderOnly(PoolType.Logical, new LogicalSourceFinder(runner)),
+        LogicalBackend.Type(runner),
     ]);
 }
