@@ -38,8 +38,14 @@ public static class VgsOutput
             return false;
         }
 
-        return ulong.TryParse(text[..colon], NumberStyles.None, CultureInfo.InvariantCulture, out size)
-            && ulong.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out free);
+        if (ulong.TryParse(text[..colon], NumberStyles.None, CultureInfo.InvariantCulture, out var s)
+            && ulong.TryParse(text[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var f))
+        {
+            (size, free) = (s, f);
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>The volume group's sizes, or false when no line had them.</summary>
