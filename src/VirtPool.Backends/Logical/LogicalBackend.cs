@@ -33,6 +33,9 @@ public sealed partial class LogicalBackend : IStorageBackend, IPoolBuilder, IPoo
     private readonly IProcessRunner _runner;
     private readonly BlockVolumes _volumes;
 
+    /// <summary>LVs resized since the last pool refresh: their notes are stale (matters only without nodes).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _resized = new(StringComparer.Ordinal);
+
     public LogicalBackend(IProcessRunner runner, bool metadataOnly)
     {
         _runner = runner ?? throw new ArgumentNullException(nameof(runner));
@@ -93,33 +96,57 @@ public sealed partial class LogicalBackend : IStorageBackend, IPoolBuilder, IPoo
         => RunAsync(LvmCommands.VgChangeArgv(GroupName(pool), activate: false), cancellationToken);
 
     /// <summary>
-    /// virStorageBackendLogicalRefreshPool: lvs (the volumes), then vgs (size and free). The live
-    /// &lt;source&gt; stays the defined one, as libvirt 9.0 leaves it (pvs is not read on refresh).
+    /// virStorageBackendLogicalRefreshPool: lvs (the volumes) and vgs (size and free). Both only read, so
+    /// they run side by side (libvirt runs them one after the other; each costs an LVM device scan). The
+    /// live &lt;source&gt; stays the defined one, as libvirt 9.0 leaves it (pvs is not read on refresh).
     /// </summary>
     public async Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken)
     {
         var group = GroupName(pool);
-        var lvs = await RunAsync(LvmCommands.LvsArgv(group), cancellationToken).ConfigureAwait(false);
+        var lvsRun = RunAsync(LvmCommands.LvsArgv(group), cancellationToken);
+        var vgsRun = RunAsync(LvmCommands.VgsArgv(group), cancellationToken);
+        ProcessResult lvs;
+        try
+        {
+            lvs = await lvsRun.ConfigureAwait(false);
+        }
+        catch
+        {
+            // lvs' error is the one libvirt reports; vgs' outcome no longer matters.
+            await vgsRun.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
+
         var volumes = LvsOutput.ParseVolumes(lvs.StandardOutput, MetadataOnly).Select(lv => Describe(pool, lv)).ToList();
-        var vgs = await RunAsync(LvmCommands.VgsArgv(group), cancellationToken).ConfigureAwait(false);
+        var vgs = await vgsRun.ConfigureAwait(false);
         _ = VgsOutput.TryParse(vgs.StandardOutput, out var sizes);
+        _resized.Clear();
         return new PoolScan(sizes, volumes);
     }
 
     /// <summary>
     /// libvirt's refreshVol for a block volume: the node's sizes and owner, the LV's note for key and
     /// extents (a linear LV's allocation is its node's size, so a resize needs no new note). Without a
-    /// node (metadata-only LVM) the LV is read from lvs.
+    /// node (metadata-only LVM) the note is all there is, except for an LV this backend resized since
+    /// the last pool refresh, which is read from lvs again.
     /// </summary>
     public async Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
     {
+        var hasNote = LogicalVolumeData.TryParse(volume.BackendData, out var note);
         if (MetadataOnly && !File.Exists(volume.Target.Path))
         {
-            return await FindVolumeAsync(pool, volume, cancellationToken).ConfigureAwait(false);
+            if (!hasNote || _resized.ContainsKey(volume.Name))
+            {
+                return await FindVolumeAsync(pool, volume, cancellationToken).ConfigureAwait(false);
+            }
+
+            var copy = volume.DeepClone();
+            Apply(copy, note, nodeSizes: false);
+            return copy;
         }
 
         var refreshed = _volumes.Refresh(volume);
-        if (LogicalVolumeData.TryParse(volume.BackendData, out var note))
+        if (hasNote)
         {
             Apply(refreshed, note, nodeSizes: true);
         }
@@ -249,6 +276,7 @@ public sealed partial class LogicalBackend : IStorageBackend, IPoolBuilder, IPoo
     public async Task ResizeVolumeAsync(PoolContext pool, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken)
     {
         var path = volume.Target.Path ?? VolumePath(pool, volume.Name);
+        _resized[volume.Name] = 0;
         await RunAsync(LvmCommands.LvResizeArgv(path, capacity, shrink: capacity < volume.Capacity), cancellationToken).ConfigureAwait(false);
     }
 
