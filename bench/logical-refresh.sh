@@ -51,16 +51,17 @@ mkdir -p "$work/lvm"
 echo "$(conf)" | sed 's/} devices/}\ndevices/' > "$work/lvm/lvm.conf"
 
 lv_uri=$("$root/scripts/libvirtd-up.sh" "$work/lv")
-start_virtpoold() {   # NAME [env...]
+# Not in a $(...) subshell: the pids array must learn of each daemon for the cleanup.
+start_virtpoold() {   # NAME [env...]; sets started_uri
   local name=$1; shift
   mkdir -p "$work/$name"
   env "$@" "$daemon" --socket "$work/$name/sock" --state-dir "$work/$name/state" --pid-file "$work/$name/pid" >"$work/$name/log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 300); do [ -S "$work/$name/sock" ] && virsh -q -c "qemu+unix:///system?socket=$work/$name/sock" uri >/dev/null 2>&1 && break; sleep 0.05; done
-  echo "qemu+unix:///system?socket=$work/$name/sock"
+  started_uri="qemu+unix:///system?socket=$work/$name/sock"
+  for _ in $(seq 1 300); do [ -S "$work/$name/sock" ] && virsh -q -c "$started_uri" uri >/dev/null 2>&1 && break; sleep 0.05; done
 }
-vp_uri=$(start_virtpoold vp)
-md_uri=$(start_virtpoold md LVM_SYSTEM_DIR="$work/lvm")
+start_virtpoold vp; vp_uri=$started_uri
+start_virtpoold md LVM_SYSTEM_DIR="$work/lvm"; md_uri=$started_uri
 
 /usr/bin/python3 - "$vg" "$loop" start "$lv_uri" "$vp_uri" "$md_uri" <<'PY'
 import sys, libvirt
