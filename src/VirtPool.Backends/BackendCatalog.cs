@@ -17,9 +17,9 @@ public static class BackendCatalog
         Netfs.NetfsBackend.Type(runner),
         DiskBackend.Type(runner),
         Zfs.ZfsBackend.Type(runner),
+        LogicalBackend.Type(runner),
 
-        // Source discovery needs no backend: logical pools can be discovered before they can be run.
-        BackendType.FinderOnly(PoolType.Logical, new LogicalSourceFinder(runner)),
+        // Source discovery needs no backend: gluster pools can be discovered before they can be run.
         BackendType.FinderOnly(PoolType.Gluster, new Gluster.GlusterSourceFinder(runner)),
     ]);
 }

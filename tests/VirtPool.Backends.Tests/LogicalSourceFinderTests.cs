@@ -157,7 +157,7 @@ public sealed class LogicalSourceFinderTests
 
     /// <summary>
     /// Through the pool manager, in libvirt's order: unknown type, no backend in libvirtd, no discovery,
-    /// then the finder, which ignores srcSpec (a malformed one is no error); logical still has no backend.
+    /// then the finder, which ignores srcSpec (a malformed one is no error); the finder comes with logical's backend.
     /// </summary>
     [Fact]
     public async Task Manager_checks_in_libvirts_order()
@@ -181,7 +181,7 @@ public sealed class LogicalSourceFinderTests
             Assert.StartsWith("<sources>\n", xml, StringComparison.Ordinal);
             Assert.EndsWith("</sources>\n", xml, StringComparison.Ordinal);
 
-            Assert.False(mgr.Backends.TryGet(PoolType.Logical, out _));
+            Assert.True(mgr.Backends.TryGet(PoolType.Logical, out _));
         }
         finally
         {
