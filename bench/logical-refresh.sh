@@ -8,7 +8,8 @@
 #                           both parse 500 lvs rows and list none
 #   virtpoold (metadata)    LVM_SYSTEM_DIR with activation = 0: VirtPool lists all 500 LVs
 #   lvs, lvs (metadata)     the bare lvs of each configuration
-# Goal (issue 11): refresh <= 1.2x lvs alone. Needs root.
+# Goal (issue 11): refresh <= 1.2x lvs alone. libvirt runs lvs then vgs (two LVM device scans);
+# VirtPool one lvs with the group's size and free space as two more columns. Needs root.
 # Usage: bench/logical-refresh.sh [--rounds N] [--lvs N]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -104,7 +105,6 @@ rounds, count, vg, lvmdir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys
 sides = [("libvirtd", sys.argv[5], 0), ("virtpoold", sys.argv[6], 0), ("virtpoold (metadata)", sys.argv[7], count)]
 lvs = ["/sbin/lvs", "--separator", "#", "--noheadings", "--units", "b", "--unbuffered", "--nosuffix", "--options",
        "lv_name,origin,uuid,devices,segtype,stripes,seg_size,vg_extent_size,size,lv_attr", vg]
-vgs = ["/sbin/vgs", "--separator", ":", "--noheadings", "--units", "b", "--unbuffered", "--nosuffix", "--options", "vg_size,vg_free", vg]
 times = {}
 
 def bare(name, env):
@@ -120,19 +120,8 @@ def report(name, samples):
     times[name] = statistics.median(samples)
     print(f"  {name:24} median {times[name] * 1000:8.1f} ms  (rounds: {', '.join(f'{s * 1000:.1f}' for s in samples)})")
 
-def both(name, env):
-    # The floor for a refresh that runs libvirt's two commands side by side.
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        procs = [subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for argv in (lvs, vgs)]
-        assert all(p.wait() == 0 for p in procs)
-        samples.append(time.perf_counter() - start)
-    report(name, samples)
-
 env = dict(os.environ, LC_ALL="C")
 bare("lvs", env)
-both("lvs + vgs (parallel)", env)
 bare("lvs (metadata)", dict(env, LVM_SYSTEM_DIR=lvmdir))
 for side, uri, expected in sides:
     conn = libvirt.open(uri)
@@ -152,7 +141,6 @@ for side, uri, expected in sides:
     report(side, samples)
 print(f"  ratio virtpoold/libvirtd             = {times['virtpoold'] / times['libvirtd']:.2f}")
 print(f"  ratio virtpoold/lvs                  = {times['virtpoold'] / times['lvs']:.2f}  (goal <= 1.20)")
-print(f"  ratio virtpoold/(lvs + vgs parallel)  = {times['virtpoold'] / times['lvs + vgs (parallel)']:.2f}")
 print(f"  ratio libvirtd/lvs                   = {times['libvirtd'] / times['lvs']:.2f}")
 print(f"  ratio virtpoold (metadata)/lvs (md)  = {times['virtpoold (metadata)'] / times['lvs (metadata)']:.2f}  (lists all {count})")
 PY

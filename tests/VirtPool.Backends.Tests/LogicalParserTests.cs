@@ -156,4 +156,22 @@ public sealed class LogicalParserTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void The_one_scan_listing_gives_libvirts_rows_and_the_groups_sizes()
+    {
+        const string output = "  lv1##u-1#/dev/loop0(0)#linear#1#8388608#4194304#8388608#-wi-------#125829120#117440512\n"
+            + "  lv2##u-2#/dev/loop0(2),/dev/loop1(0)#striped#2#8388608#4194304#16777216#-wi-------#125829120#117440512\n"
+            + "  thin1###thin#1#0#4194304#8388608#Vwi-------#125829120#117440512#\n";
+        var listing = LvsOutput.SplitGroupSizes(output, out var sizes);
+        Assert.Equal(new PoolSizes(125829120, 8388608, 117440512), sizes);
+        var rows = LvsOutput.ParseRows(listing);
+        Assert.Equal(["lv1", "lv2"], rows.Select(r => r.Name));
+        Assert.Equal("-wi-------", rows[0].Attributes);
+        Assert.Equal(2, LvsOutput.ParseVolumes(listing, includeInactive: true).Count);
+
+        // An empty group prints no row: no sizes, so the backend asks vgs.
+        Assert.Equal(string.Empty, LvsOutput.SplitGroupSizes(string.Empty, out var none).Trim());
+        Assert.Null(none);
+    }
 }

@@ -96,30 +96,25 @@ public sealed partial class LogicalBackend : IStorageBackend, IPoolBuilder, IPoo
         => RunAsync(LvmCommands.VgChangeArgv(GroupName(pool), activate: false), cancellationToken);
 
     /// <summary>
-    /// virStorageBackendLogicalRefreshPool: lvs (the volumes) and vgs (size and free). Both only read, so
-    /// they run side by side (libvirt runs them one after the other; each costs an LVM device scan). The
-    /// live &lt;source&gt; stays the defined one, as libvirt 9.0 leaves it (pvs is not read on refresh).
+    /// virStorageBackendLogicalRefreshPool, in one LVM scan where libvirt runs two (lvs for the volumes,
+    /// then vgs for size and free): lvs with the group's size and free space as two more columns
+    /// (<see cref="LvmCommands.LvsWithGroupSizesArgv"/>); only a group without LVs, which prints no row,
+    /// is asked with libvirt's vgs. The live &lt;source&gt; stays the defined one, as libvirt 9.0 leaves
+    /// it (pvs is not read on refresh).
     /// </summary>
     public async Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken)
     {
         var group = GroupName(pool);
-        var lvsRun = RunAsync(LvmCommands.LvsArgv(group), cancellationToken);
-        var vgsRun = RunAsync(LvmCommands.VgsArgv(group), cancellationToken);
-        ProcessResult lvs;
-        try
+        var lvs = await RunAsync(LvmCommands.LvsWithGroupSizesArgv(group), cancellationToken).ConfigureAwait(false);
+        var listing = LvsOutput.SplitGroupSizes(lvs.StandardOutput, out var found);
+        var volumes = LvsOutput.ParseVolumes(listing, MetadataOnly).Select(lv => Describe(pool, lv)).ToList();
+        var sizes = found ?? new PoolSizes(0, 0, 0);
+        if (found is null)
         {
-            lvs = await lvsRun.ConfigureAwait(false);
-        }
-        catch
-        {
-            // lvs' error is the one libvirt reports; vgs' outcome no longer matters.
-            await vgsRun.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-            throw;
+            var vgs = await RunAsync(LvmCommands.VgsArgv(group), cancellationToken).ConfigureAwait(false);
+            _ = VgsOutput.TryParse(vgs.StandardOutput, out sizes);
         }
 
-        var volumes = LvsOutput.ParseVolumes(lvs.StandardOutput, MetadataOnly).Select(lv => Describe(pool, lv)).ToList();
-        var vgs = await vgsRun.ConfigureAwait(false);
-        _ = VgsOutput.TryParse(vgs.StandardOutput, out var sizes);
         _resized.Clear();
         return new PoolScan(sizes, volumes);
     }

@@ -37,6 +37,17 @@ public static class LvmCommands
         "lv_name,origin,uuid,devices,segtype,stripes,seg_size,vg_extent_size,size,lv_attr", group,
     ];
 
+    /// <summary>
+    /// A refresh's one LVM scan: libvirt's lvs columns with the group's size and free space after them
+    /// (libvirt runs lvs, then vgs: two scans of every device). An empty group prints no row, so its
+    /// sizes come from <see cref="VgsArgv"/> then.
+    /// </summary>
+    public static IReadOnlyList<string> LvsWithGroupSizesArgv(string group) =>
+    [
+        Lvs, "--separator", "#", "--noheadings", "--units", "b", "--unbuffered", "--nosuffix", "--options",
+        "lv_name,origin,uuid,devices,segtype,stripes,seg_size,vg_extent_size,size,lv_attr,vg_size,vg_free", group,
+    ];
+
     public static IReadOnlyList<string> VgsArgv(string group) =>
         [Vgs, "--separator", ":", "--noheadings", "--units", "b", "--unbuffered", "--nosuffix", "--options", "vg_size,vg_free", group];
 

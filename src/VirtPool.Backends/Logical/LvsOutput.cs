@@ -99,6 +99,43 @@ public static class LvsOutput
         return true;
     }
 
+    /// <summary>
+    /// Splits the output of <see cref="LvmCommands.LvsWithGroupSizesArgv"/>: every line without its last
+    /// two fields (vg_size, vg_free), which is libvirt's lvs listing again, and the group's sizes as
+    /// libvirt reads them from vgs (allocation is size minus free); null sizes when no row had them
+    /// (an empty group prints none).
+    /// </summary>
+    public static string SplitGroupSizes(string output, out PoolSizes? sizes)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        sizes = null;
+        var listing = new System.Text.StringBuilder(output.Length);
+        foreach (var line in output.Split('\n'))
+        {
+            var text = line.AsSpan().TrimEnd(" \t\n\v\f\r");
+            if (!text.IsEmpty && text[^1] == '#')
+            {
+                text = text[..^1];
+            }
+
+            var last = text.LastIndexOf('#');
+            var before = last > 0 ? text[..last].LastIndexOf('#') : -1;
+            if (before > 0
+                && ulong.TryParse(text[(before + 1)..last], NumberStyles.None, CultureInfo.InvariantCulture, out var size)
+                && ulong.TryParse(text[(last + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var free))
+            {
+                sizes = new PoolSizes(size, unchecked(size - free), free);
+                listing.Append(text[..before]).Append('\n');
+            }
+            else
+            {
+                listing.Append(line).Append('\n');
+            }
+        }
+
+        return listing.ToString();
+    }
+
     /// <summary>Every row of the listing that has libvirt's shape, in output order.</summary>
     public static IReadOnlyList<LvsRow> ParseRows(string output)
     {
