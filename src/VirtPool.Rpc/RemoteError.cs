@@ -142,6 +142,12 @@ public sealed record RemoteError
     /// <summary>The args struct ended early or broke a limit (spec 2.2).</summary>
     public static RemoteError PayloadDecodeFailed() => Rpc("Unable to decode message payload");
 
+    /// <summary>The ret struct broke a limit (virNetMessageEncodePayload): a string, array or the message too large.</summary>
+    public static RemoteError PayloadEncodeFailed() => Rpc(PayloadEncodeFailedMessage);
+
+    /// <summary>libvirt's words when a message cannot be encoded, by the daemon or by the client.</summary>
+    public const string PayloadEncodeFailedMessage = "Unable to encode message payload";
+
     public static RemoteError UnexpectedStatus(RpcMessageStatus status) => Rpc($"Unexpected message status {(uint)status}");
 
     public static RemoteError UnexpectedType(RpcMessageType type) => Rpc($"Unexpected message type {(uint)type}");
