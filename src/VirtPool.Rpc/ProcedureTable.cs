@@ -7,7 +7,8 @@ namespace VirtPool.Rpc;
 /// <summary>
 /// Handles one CALL: decodes <paramref name="args"/>, does the work, encodes the ret struct into
 /// <see cref="RpcCallContext.Reply"/>. Failures are thrown as VirtPoolException (becomes the error reply) or
-/// XdrFormatException (becomes "Unable to decode message payload").
+/// XdrFormatException (becomes "Unable to decode message payload"); a ret struct too large to send becomes
+/// "Unable to encode message payload".
 /// </summary>
 public delegate ValueTask RpcProcedureHandler<in TContext>(TContext context, ReadOnlyMemory<byte> args)
     where TContext : RpcCallContext;
@@ -77,7 +78,7 @@ public sealed class ProcedureTable<TContext>
     /// <summary>
     /// Runs the handler for <paramref name="context"/>'s CALL and appends the complete REPLY packet to
     /// <see cref="RpcCallContext.Reply"/>: OK with the ret struct, or ERROR with the remote_error for an unknown
-    /// procedure, a <see cref="VirtPoolException"/> or an <see cref="XdrFormatException"/>. Any other exception
+    /// procedure, a <see cref="VirtPoolException"/>, an <see cref="XdrFormatException"/> or an <see cref="XdrEncodeException"/>. Any other exception
     /// propagates with the partial packet removed, for the daemon to log and answer.
     /// </summary>
     public async ValueTask DispatchAsync(TContext context, ReadOnlyMemory<byte> args)
@@ -106,6 +107,11 @@ public sealed class ProcedureTable<TContext>
         catch (XdrFormatException)
         {
             error = RemoteError.PayloadDecodeFailed();
+        }
+        catch (XdrEncodeException)
+        {
+            // Too large to send, whichever procedure (libvirtd answers any such reply alike).
+            error = RemoteError.PayloadEncodeFailed();
         }
         catch
         {

@@ -142,6 +142,25 @@ public sealed record RemoteError
     /// <summary>The args struct ended early or broke a limit (spec 2.2).</summary>
     public static RemoteError PayloadDecodeFailed() => Rpc("Unable to decode message payload");
 
+    /// <summary>The ret struct broke a limit (virNetMessageEncodePayload): a string, array or the message too large.</summary>
+    public static RemoteError PayloadEncodeFailed() => Rpc(PayloadEncodeFailedMessage);
+
+    /// <summary>libvirt's words when a message cannot be encoded, by the daemon or by the client.</summary>
+    public const string PayloadEncodeFailedMessage = "Unable to encode message payload";
+
+    /// <summary>
+    /// virNetMessageSaveError's answer for a call that failed without a libvirt error: what an unexpected
+    /// .NET exception is. Its text stays in the daemon's log; the client never sees .NET's words.
+    /// </summary>
+    public static RemoteError NoErrorSet() => new()
+    {
+        Code = VirErrorCode.InternalError,
+        Domain = VirErrorDomain.Rpc,
+        Message = "Library function returned error but did not set virError",
+        Int1 = 0,
+        Int2 = 0,
+    };
+
     public static RemoteError UnexpectedStatus(RpcMessageStatus status) => Rpc($"Unexpected message status {(uint)status}");
 
     public static RemoteError UnexpectedType(RpcMessageType type) => Rpc($"Unexpected message type {(uint)type}");

@@ -84,7 +84,7 @@ public static class RpcFrame
     }
 
     /// <summary>Fills in the length word of the packet begun at <paramref name="packetStart"/>.</summary>
-    /// <exception cref="InvalidOperationException">The payload is larger than the protocol allows.</exception>
+    /// <exception cref="Xdr.XdrEncodeException">The payload is larger than the protocol allows.</exception>
     public static void EndPacket(PooledBufferWriter buffer, int packetStart)
     {
         ArgumentNullException.ThrowIfNull(buffer);
@@ -115,7 +115,7 @@ public static class RpcFrame
     {
         if (payloadLength > RpcLimits.MaxPayload)
         {
-            throw new InvalidOperationException($"RPC payload of {payloadLength} bytes exceeds the maximum {RpcLimits.MaxPayload}.");
+            throw new Xdr.XdrEncodeException($"RPC payload of {payloadLength} bytes exceeds the maximum {RpcLimits.MaxPayload}.");
         }
     }
 }

@@ -88,6 +88,26 @@ public sealed class BackendContractTests : IDisposable
         Assert.Equal(["dispose a"], Events());
     }
 
+    /// <summary>
+    /// libvirt's buildVol: only the file types (dir, fs, netfs) build a volume from its definition, so only
+    /// they make one of capacity 0 (an empty file); a disk partition needs a size, and the manager refuses
+    /// it before the name is even looked at.
+    /// </summary>
+    [Fact]
+    public async Task Only_types_that_build_volumes_make_one_of_capacity_zero()
+    {
+        var registry = BackendCatalog.Create(ProcessRunner.Instance);
+        bool Builds(PoolType type) => registry.TryGet(type, out var backendType) && backendType.Capabilities.CanBuildVolume;
+        Assert.Equal([true, true, true, false], new[] { PoolType.Dir, PoolType.Fs, PoolType.Netfs, PoolType.Disk }.Select(Builds));
+
+        using var mgr = new PoolManager(new StateStore(State), registry);
+        await mgr.DefinePoolAsync(PoolXml("z", "z"));
+        await mgr.StartPoolAsync("z", PoolBuildFlags.None, doBuild: true);
+        var empty = await mgr.CreateVolumeAsync("z", "<volume><name>empty</name><capacity>0</capacity></volume>");
+        Assert.Equal(0L, new FileInfo(await mgr.GetVolumePathAsync(empty)).Length);
+        await mgr.DestroyPoolAsync("z");
+    }
+
     [Fact]
     public async Task Flags_a_backend_refuses_change_nothing_and_name_the_backends_function()
     {

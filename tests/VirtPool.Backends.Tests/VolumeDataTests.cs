@@ -234,6 +234,26 @@ public sealed class VolumeDataTests : IDisposable
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(holey))), Convert.ToHexStringLower(hash));
     }
 
+    /// <summary>
+    /// vol-download --offset past what a file offset (off_t) can be: libvirtd 9.0's lseek fails ("Unable
+    /// to seek PATH to 18446744073709551615: Invalid argument", SYSTEM_ERROR from the streams domain,
+    /// checked with python3-libvirt). VirtPool's copy took the offset as a negative long and answered
+    /// with .NET's "offset ('-1') must be a non-negative value. (Parameter 'offset')".
+    /// </summary>
+    [Theory]
+    [InlineData(ulong.MaxValue, false)]
+    [InlineData(1UL << 63, true)]
+    public async Task A_download_offset_no_file_can_seek_to_gets_libvirts_seek_error(ulong offset, bool sparse)
+    {
+        using var mgr = await StartedPoolAsync();
+        var vol = await mgr.CreateVolumeAsync("p", RawXml("far.raw", "1048576"));
+        var back = Path.Combine(_root, "far.bin");
+        using var dst = File.OpenHandle(back, FileMode.Create, FileAccess.Write);
+        var refused = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.DownloadVolumeAsync(vol, new LocalFileEndpoint(dst), offset, 0, sparse));
+        Assert.Equal((VirErrorCode.SystemError, VirErrorDomain.Streams), (refused.Code, refused.Domain));
+        Assert.Equal($"Unable to seek {Path.Combine(Target, "far.raw")} to {offset}: Invalid argument", refused.Message);
+    }
+
     [Fact]
     public async Task Labels_are_kept_beside_the_state_and_go_with_the_volume()
     {

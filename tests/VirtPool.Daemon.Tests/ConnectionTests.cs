@@ -27,6 +27,32 @@ public sealed class ConnectionTests
         Assert.Equal(PongHex, Tool.Hex(frame.WrittenSpan));
     }
 
+    /// <summary>
+    /// A call that fails with an exception no libvirt error describes (a defect): the client gets what
+    /// libvirtd sends for a failure without a virError, never .NET's words (which may name internals),
+    /// and the connection goes on serving calls.
+    /// </summary>
+    [Fact]
+    public async Task An_unexpected_exception_reaches_the_client_as_libvirts_unset_error_not_its_text()
+    {
+        await using var harness = await ConnectionHarness.StartAsync(table => table.Register(RemoteProcedure.StorageVolWipe, (ctx, _) =>
+        {
+            ctx.ReplyWriter.WriteInt32(7);
+            throw new ArgumentOutOfRangeException("offset", -1L, "c11fix .NET detail");
+        }));
+        await harness.OpenAsync();
+        var reply = await harness.Client.CallAsync(RemoteProcedure.StorageVolWipe, 1, []);
+        Assert.Equal(RpcMessageStatus.Error, reply.Header.Status);
+        var error = reply.Error;
+        Assert.Equal(
+            (VirtPool.Core.Errors.VirErrorCode.InternalError, VirtPool.Core.Errors.VirErrorDomain.Rpc, "Library function returned error but did not set virError"),
+            (error.Code, error.Domain, error.Message));
+        Assert.DoesNotContain("c11fix", error.Str1 + error.Str2 + error.Str3, StringComparison.Ordinal);
+
+        var lib = await harness.Client.CallAsync(RemoteProcedure.ConnectGetLibVersion, 2, []);
+        Assert.Equal(RpcMessageStatus.Ok, lib.Header.Status);
+    }
+
     [Fact]
     public async Task A_slow_call_blocks_neither_keepalive_nor_other_calls()
     {

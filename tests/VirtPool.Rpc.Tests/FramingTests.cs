@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using CsCheck;
+using VirtPool.Rpc.Xdr;
 
 namespace VirtPool.Rpc.Tests;
 
@@ -166,13 +167,13 @@ public class FramingTests
     public void Writing_a_payload_over_the_maximum_throws()
     {
         var output = new ArrayBufferWriter<byte>();
-        Assert.Throws<InvalidOperationException>(() => RpcFrame.WritePacket(output, default, new byte[RpcLimits.MaxPayload + 1]));
+        Assert.Throws<XdrEncodeException>(() => RpcFrame.WritePacket(output, default, new byte[RpcLimits.MaxPayload + 1]));
 
         using var pooled = new PooledBufferWriter();
         int start = RpcFrame.BeginPacket(pooled, default);
         pooled.GetSpan(RpcLimits.MaxPayload + 1);
         pooled.Advance(RpcLimits.MaxPayload + 1);
-        Assert.Throws<InvalidOperationException>(() => RpcFrame.EndPacket(pooled, start));
+        Assert.Throws<XdrEncodeException>(() => RpcFrame.EndPacket(pooled, start));
     }
 
     [Fact]

@@ -106,6 +106,47 @@ public class ProcedureTableTests
         Assert.Equal("Storage pool not found: no storage pool with matching name 'x'", error.Message);
     }
 
+    /// <summary>
+    /// A ret struct too large to send, whichever procedure and however it is too large (one string over
+    /// 4 MiB, an array over its count, strings within their limit that add up past 16 MiB): libvirtd's
+    /// encoder answers all alike (virNetMessageEncodePayload), never with the writer's own words.
+    /// </summary>
+    [Theory]
+    [InlineData("string")]
+    [InlineData("array")]
+    [InlineData("message")]
+    public async Task A_reply_too_large_to_encode_gets_libvirts_rpc_error(string tooLarge)
+    {
+        var table = new ProcedureTable<RpcCallContext>();
+        table.Register(RemoteProcedure.ConnectFindStoragePoolSources, (context, args) =>
+        {
+            var writer = context.ReplyWriter;
+            switch (tooLarge)
+            {
+                case "string":
+                    writer.WriteString(new string('x', RpcLimits.StringMax + 1));
+                    break;
+                case "array":
+                    writer.WriteArray<int>(new int[RpcLimits.StoragePoolListMax + 1], RpcLimits.StoragePoolListMax, (w, v) => w.WriteInt32(v));
+                    break;
+                default:
+                    var part = new string('x', RpcLimits.StringMax);
+                    for (var i = 0; i < 5; i++)
+                    {
+                        writer.WriteString(part);
+                    }
+
+                    break;
+            }
+
+            return ValueTask.CompletedTask;
+        });
+        var (header, payload) = await Dispatch(table, CallOf((int)RemoteProcedure.ConnectFindStoragePoolSources), []);
+        Assert.Equal(CallOf((int)RemoteProcedure.ConnectFindStoragePoolSources).ToReply(RpcMessageStatus.Error), header);
+        var error = RemoteError.Decode(payload);
+        Assert.Equal((VirErrorCode.Rpc, VirErrorDomain.Rpc, "Unable to encode message payload"), (error.Code, error.Domain, error.Message));
+    }
+
     [Fact]
     public async Task Other_exceptions_propagate_and_leave_no_partial_packet()
     {

@@ -229,9 +229,9 @@ public class XdrPrimitiveTests
     {
         var output = new ArrayBufferWriter<byte>();
         var writer = new XdrWriter(output);
-        Assert.Throws<ArgumentOutOfRangeException>(() => writer.WriteString("abcde", maxLength: 4));
-        Assert.Throws<ArgumentOutOfRangeException>(() => writer.WriteVariableOpaque(new byte[5], 4));
-        Assert.Throws<ArgumentOutOfRangeException>(() => writer.WriteArray<int>(new int[3], 2, (x, v) => x.WriteInt32(v)));
+        Assert.Throws<XdrEncodeException>(() => writer.WriteString("abcde", maxLength: 4));
+        Assert.Throws<XdrEncodeException>(() => writer.WriteVariableOpaque(new byte[5], 4));
+        Assert.Throws<XdrEncodeException>(() => writer.WriteArray<int>(new int[3], 2, (x, v) => x.WriteInt32(v)));
         Assert.Equal(0, output.WrittenCount);
     }
 }

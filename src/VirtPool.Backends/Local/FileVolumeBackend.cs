@@ -18,7 +18,7 @@ namespace VirtPool.Backends.Local;
 /// members, and forwarding them in every type would copy them. The concrete types stay sealed, so
 /// <see cref="BackendCapabilities"/> still derives from exactly the interfaces they have.
 /// </remarks>
-public abstract class FileVolumeBackend(IProcessRunner runner) : IStorageBackend, IPoolDeleter, IVolumeCreator, IVolumeDeleter, IVolumeResizer, IVolumeCloner, IVolumeWiper, IVolumeTransfer
+public abstract class FileVolumeBackend(IProcessRunner runner) : IStorageBackend, IPoolDeleter, IVolumeCreator, IVolumeBuilder, IVolumeDeleter, IVolumeResizer, IVolumeCloner, IVolumeWiper, IVolumeTransfer
 {
     /// <summary>libvirt's VIR_STORAGE_DEFAULT_POOL_PERM_MODE.</summary>
     public const uint DefaultPoolMode = 0x1C9; // 0711

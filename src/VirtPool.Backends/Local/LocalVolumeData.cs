@@ -116,6 +116,12 @@ internal static partial class LocalVolumeData
         LocalVolumeProbe.RefusePloop(volume, LocalVolumeProbe.PloopToolMissing);
         var path = volume.Target.Path!;
         using var source = OpenVolume(path, FileAccess.Read);
+        if (offset > long.MaxValue)
+        {
+            // libvirt's lseek to the offset, which no file offset (off_t) can be.
+            throw new VirtPoolException(VirErrorCode.SystemError, $"Unable to seek {path} to {offset}: {StrError.Describe(Errno.EINVAL)}", VirErrorDomain.Streams);
+        }
+
         var size = (ulong)DataExtents.GetSize(source);
         var available = size - Math.Min(offset, size);
         var count = length == 0 ? available : Math.Min(length, available);

@@ -95,8 +95,9 @@ public sealed class NetfsBackend : FileVolumeBackend, IPoolBuilder
             throw VirtPoolException.Unsupported("expected exactly 1 host for the storage pool");
         }
 
+        // libvirt refuses only a missing name: an empty one gives mount ":DIR" to refuse.
         var host = source.Hosts[0].Name;
-        if (string.IsNullOrEmpty(host))
+        if (host is null)
         {
             throw VirtPoolException.Internal("missing source host");
         }

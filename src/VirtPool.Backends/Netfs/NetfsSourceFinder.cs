@@ -104,4 +104,7 @@ public sealed class NetfsSourceFinder(IProcessRunner runner) : IPoolSourceFinder
 
     private static PoolSource Source(string host, string dir, PoolNetfsFormat format)
         => new() { Hosts = [new PoolSourceHost(host)], Dir = dir, Format = (int)format };
+
+    /// <summary>Before srcSpec is parsed, as libvirt's virCheckFlags(0) comes first.</summary>
+    public void CheckFlags(uint flags) => BackendFlags.Check(flags, 0, Function);
 }

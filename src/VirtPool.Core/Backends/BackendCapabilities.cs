@@ -19,6 +19,9 @@ public sealed record BackendCapabilities
     /// <summary>vol-create (<see cref="IVolumeCreator"/>).</summary>
     public bool CanCreateVolume { get; init; }
 
+    /// <summary>New volumes built from their definition alone (<see cref="IVolumeBuilder"/>): only these may have capacity 0.</summary>
+    public bool CanBuildVolume { get; init; }
+
     /// <summary>vol-delete (<see cref="IVolumeDeleter"/>).</summary>
     public bool CanDeleteVolume { get; init; }
 
@@ -43,6 +46,7 @@ public sealed record BackendCapabilities
         CanBuild = typeof(IPoolBuilder).IsAssignableFrom(backend),
         CanDeletePool = typeof(IPoolDeleter).IsAssignableFrom(backend),
         CanCreateVolume = typeof(IVolumeCreator).IsAssignableFrom(backend),
+        CanBuildVolume = typeof(IVolumeBuilder).IsAssignableFrom(backend),
         CanDeleteVolume = typeof(IVolumeDeleter).IsAssignableFrom(backend),
         CanResizeVolume = typeof(IVolumeResizer).IsAssignableFrom(backend),
         CanCreateVolumeFrom = typeof(IVolumeCloner).IsAssignableFrom(backend),

@@ -10,7 +10,7 @@ namespace VirtPool.Core.Backends;
 public interface IPoolSourceFinder
 {
     /// <param name="hint">The parsed srcSpec document (a host to ask, an initiator), or null when none was given.</param>
-    /// <param name="flags">The call's flags, checked by the finder as libvirt's virCheckFlags does in its callback.</param>
+    /// <param name="flags">The call's flags, already passed by <see cref="CheckFlags"/>.</param>
     /// <returns>The sources found, in the order libvirt lists them.</returns>
     Task<IReadOnlyList<PoolSource>> FindPoolSourcesAsync(PoolSource? hint, uint flags, CancellationToken cancellationToken);
 
@@ -19,4 +19,14 @@ public interface IPoolSourceFinder
     /// finder that ignores it (logical) gets no hint and a malformed srcSpec is no error there.
     /// </summary>
     bool ReadsSourceSpec => true;
+
+    /// <summary>
+    /// libvirt's virCheckFlags at the top of findPoolSources, with the backend's function name. The
+    /// manager calls it before it parses srcSpec, since libvirt checks flags before it parses: refused
+    /// flags are the error even when srcSpec is malformed. A finder that reads srcSpec must implement
+    /// it; one that reads none may leave the check to <see cref="FindPoolSourcesAsync"/>.
+    /// </summary>
+    void CheckFlags(uint flags)
+    {
+    }
 }

@@ -61,6 +61,15 @@ public interface IVolumeCreator
 }
 
 /// <summary>
+/// Optional marker, libvirt's buildVol: the backend builds a new volume's storage from its definition
+/// alone, as a file is made (open, qemu-img), so even a volume of capacity 0 (an empty file) can be
+/// made. storageVolCreateXML refuses capacity 0 on a backend without buildVol ("volume capacity
+/// required for this storage pool"): disk, logical and zfs carve a partition, LV or zvol of the
+/// size asked and implement only <see cref="IVolumeCreator"/> (libvirt's createVol).
+/// </summary>
+public interface IVolumeBuilder;
+
+/// <summary>
 /// Optional marker: the manager rescans the pool after each volume create and delete, as libvirt's disk
 /// backend re-reads the partition table on both (its free extents and sizes follow the table, not the
 /// volume's allocation).

@@ -9,8 +9,8 @@ public sealed partial class PoolManager
 {
     /// <summary>
     /// libvirt 9.0's order: an unknown type name, a type libvirtd has no backend for, a type whose backend
-    /// has no findPoolSources, then the backend: it parses srcSpec (when it reads one at all), checks the
-    /// flags and asks the storage. The answer is virStoragePoolSourceListFormat's document.
+    /// has no findPoolSources, then the backend: it checks the flags, parses srcSpec (when it reads one at
+    /// all) and asks the storage. The answer is virStoragePoolSourceListFormat's document.
     /// </summary>
     public async Task<string> FindPoolSourcesAsync(string type, string? sourceSpecXml, uint flags, CancellationToken ct = default)
     {
@@ -24,6 +24,7 @@ public sealed partial class PoolManager
         var finder = _backends.SourceFinderFor(poolType)
             ?? throw VirtPoolException.NoSupport($"pool type '{type}' does not support source discovery");
 
+        finder.CheckFlags(flags);
         var hint = sourceSpecXml is not null && finder.ReadsSourceSpec ? PoolXml.ParseSource(sourceSpecXml, poolType) : null;
         var sources = await finder.FindPoolSourcesAsync(hint, flags, ct).ConfigureAwait(false);
         return PoolXml.FormatSourceList(poolType, sources);

@@ -90,7 +90,14 @@ public sealed partial class PoolManager
             RequireActive(pool);
             // libvirt parses a new volume with optional capacity (a backing store may supply it).
             var def = VolumeXml.Parse(xml, pool.Definition.Type, VolumeParseFlags.OptCapacity);
-            creator = Require<IVolumeCreator>(BackendFor(pool.Definition), "storage pool does not support volume creation");
+            var backend = BackendFor(pool.Definition);
+            if (def.Capacity == 0 && backend is not IVolumeBuilder)
+            {
+                // libvirt checks this right after parsing, before the name and before createVol.
+                throw VirtPoolException.NoSupport("volume capacity required for this storage pool");
+            }
+
+            creator = Require<IVolumeCreator>(backend, "storage pool does not support volume creation");
 
             VolumeXml.ValidateNameForCreate(def.Name);
             if (FindVolume(poolName, def.Name) is not null || _jobs.StateOf(poolName, def.Name).Building)

@@ -428,7 +428,7 @@ public sealed partial class ClientConnection : IClientConnection, IAsyncDisposab
             _failures.Error(ex, "Connection {Connection}: procedure {Procedure} failed unexpectedly", Description, call.Procedure);
 
             reply.Clear();
-            RpcReplies.WriteErrorReply(reply, call, RemoteError.FromException(VirtPoolException.Internal(ex.Message)));
+            RpcReplies.WriteErrorReply(reply, call, RemoteError.NoErrorSet());
         }
 
         bool ok = RpcFrame.ReadHeader(reply.WrittenSpan).Status == RpcMessageStatus.Ok;

@@ -78,7 +78,7 @@ public sealed class EventHub(ILogger<EventHub> log) : IEventHub
                     writeBody(new XdrWriter(packet), callbackId);
                     RpcFrame.EndPacket(packet, start);
                 }
-                catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or XdrFormatException)
+                catch (Exception ex) when (ex is XdrEncodeException or InvalidOperationException or ArgumentException or XdrFormatException)
                 {
                     packet.Dispose();
                     log.LogWarning(ex, "Could not encode event {Procedure}", procedure);

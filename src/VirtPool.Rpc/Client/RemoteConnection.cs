@@ -221,8 +221,17 @@ public sealed class RemoteConnection : IAsyncDisposable
     {
         using var buffer = new PooledBufferWriter();
         var start = RpcFrame.BeginPacket(buffer, header);
-        payload?.Invoke(new XdrWriter(buffer));
-        RpcFrame.EndPacket(buffer, start);
+        try
+        {
+            payload?.Invoke(new XdrWriter(buffer));
+            RpcFrame.EndPacket(buffer, start);
+        }
+        catch (XdrEncodeException)
+        {
+            // libvirt's client fails the call in its encoder the same way; nothing was sent.
+            throw new VirtPoolException(VirErrorCode.Rpc, RemoteError.PayloadEncodeFailedMessage, VirErrorDomain.Rpc);
+        }
+
         await WriteAsync(buffer.WrittenMemory, ct).ConfigureAwait(false);
     }
 

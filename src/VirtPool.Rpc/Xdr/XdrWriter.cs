@@ -10,8 +10,8 @@ public delegate void XdrElementWriter<in T>(XdrWriter writer, T value);
 
 /// <summary>
 /// Writes XDR into any <see cref="IBufferWriter{T}"/> (a pipe, <see cref="PooledBufferWriter"/>, ...).
-/// Padding is always zeros. Lengths beyond the protocol limits are programming errors and throw
-/// <see cref="ArgumentOutOfRangeException"/>: a client would reject such a reply anyway.
+/// Padding is always zeros. A length beyond its protocol limit throws <see cref="XdrEncodeException"/>
+/// (libvirt's xdr filters fail the same way), which becomes libvirt's "Unable to encode message payload".
 /// </summary>
 public readonly struct XdrWriter
 {
@@ -149,7 +149,7 @@ public readonly struct XdrWriter
     {
         if (length > maxLength)
         {
-            throw new ArgumentOutOfRangeException(nameof(length), length, $"XDR {what} {length} exceeds the limit {maxLength}.");
+            throw new XdrEncodeException($"XDR {what} {length} exceeds the limit {maxLength}.");
         }
     }
 }

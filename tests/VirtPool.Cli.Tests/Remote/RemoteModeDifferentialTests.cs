@@ -43,6 +43,24 @@ public sealed class RemoteModeDifferentialTests(LibvirtOracle oracle)
 
         Assert.Equal(0, run.StepCount);
     }
+
+    /// <summary>
+    /// An argument larger than an RPC string may be (a 5 MiB pool XML, under virsh's 10 MiB file limit):
+    /// libvirt's client fails the call in its encoder ("Unable to encode message payload") and sends
+    /// nothing; virtpool's client threw its XDR writer's .NET text instead.
+    /// </summary>
+    [Fact]
+    public async Task An_argument_too_large_to_encode_fails_as_in_virsh()
+    {
+        await using var sandbox = await oracle.NewSandboxAsync();
+        var xml = Path.Combine(sandbox.CliRoot, "c11fix-big-pool.xml");
+        Directory.CreateDirectory(sandbox.CliRoot);
+        await File.WriteAllTextAsync(xml, $"<pool type='dir'><name>c11fixbig</name><description>{new string('x', 5 << 20)}</description><target><path>/nonexistent</path></target></pool>");
+        var oracleRun = await ChildProcess.RunAsync("virsh", ["-c", oracle.Uri, "pool-define", xml]);
+        var cliRun = await VirtPoolCli.RunAsync(sandbox.StateDir, "-c", oracle.Uri, "pool-define", xml);
+        Assert.Equal((1, "\n", $"error: Failed to define pool from {xml}\nerror: Unable to encode message payload\n"), (oracleRun.ExitCode, oracleRun.Stdout, oracleRun.Stderr));
+        Assert.Equal((oracleRun.ExitCode, oracleRun.Stdout, oracleRun.Stderr), (cliRun.ExitCode, cliRun.Stdout, cliRun.Stderr));
+    }
 }
 
 /// <summary>The command lines every remote differential run goes through.</summary>
