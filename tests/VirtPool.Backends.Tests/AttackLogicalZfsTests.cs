@@ -215,6 +215,37 @@ public sealed class AttackLogicalZfsTests : IDisposable
         Assert.DoesNotContain(runner.Calls, argv => argv.Skip(1).Any(a => a.StartsWith('-')) && argv[0] == "zpool" && argv[1] == "create");
     }
 
+    /// <summary>
+    /// A zfs pool on "test" holding its own zvol test/v, and a zvol test/a/v in a child dataset (another
+    /// pool's, or the operator's). zfs list -r prints depth first, so test/a/v comes before test/v;
+    /// RefreshPoolAsync keeps the first of each name, so the pool's volume "v" is test/a/v: vol-delete
+    /// v destroys test/a/v and leaves the pool's own test/v, and vol-upload/vol-wipe of v write into
+    /// /dev/zvol/test/a/v. libvirtd 9.0 merges the two lines into one volume "v" whose path is
+    /// /dev/zvol/test/v and deletes with <c>zfs destroy test/v</c> (SOURCE/NAME): the pool's own zvol.
+    /// The declared difference ("zvols in a child filesystem") covers a nested zvol alone, not one that
+    /// shadows the pool's own. (Played back: zfs-fuse makes no zvols.)
+    /// </summary>
+    [Fact]
+    public async Task Zfs_volume_named_like_a_nested_zvol_is_the_pools_own_zvol()
+    {
+        var runner = new RecordingProcessRunner(argv => string.Join(' ', argv) switch
+        {
+            var a when a.StartsWith("zpool get -Hp", StringComparison.Ordinal) => new(0, ZfsOutputTests.Golden("openzfs/zpool-get.out"), string.Empty),
+            var a when a.StartsWith("zfs list -Hp -t volume", StringComparison.Ordinal) => new(0, "test/a/v\t1048576\t0\ntest/v\t5368709120\t5502926848\n", string.Empty),
+            _ => new(0, string.Empty, string.Empty),
+        });
+        var pool = new PoolContext(PoolXml.Parse("<pool type='zfs'><name>p</name><source><name>test</name></source></pool>"));
+        var backend = ZfsBackend.Type(runner).Load(pool);
+
+        var scan = await backend.RefreshPoolAsync(pool, default);
+        var volume = Assert.Single(scan.Volumes, v => v.Name == "v");
+        await ((IVolumeDeleter)backend).DeleteVolumeAsync(pool, volume, VolumeDeleteFlags.None, default);
+
+        var destroys = runner.Calls.Where(a => a.Count > 1 && a[0] == "zfs" && a[1] == "destroy").Select(a => string.Join(' ', a)).ToList();
+        Assert.Equal(["zfs destroy test/v"], destroys);
+        Assert.Equal("/dev/zvol/test/v", volume.Target.Path);
+    }
+
     private async Task<string> NewDeviceAsync(byte fill = 0)
     {
         var device = await _loops.AttachAsync(DeviceBytes, fill);
