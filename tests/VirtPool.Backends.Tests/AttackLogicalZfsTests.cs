@@ -156,6 +156,53 @@ public sealed class AttackLogicalZfsTests : IDisposable
     }
 
     /// <summary>
+    /// An encrypted LV is made 2 MiB larger than its capacity (lvcreate -L CAP+2MiB, for the LUKS
+    /// header) and its capacity reads as the LUKS payload (LV size less the payload offset). A vol-resize
+    /// that GROWS it (capacity 10 MiB, LV 12 MiB, new capacity 11 MiB) runs <c>lvresize -L 11264K</c>:
+    /// the header is forgotten, so the request is smaller than the LV and LVM reduces it (in a VG with
+    /// 1 MiB extents to 11 MiB), cutting the end of the encrypted data; only LVM's own "Do you really
+    /// want to reduce" prompt on an active LV stands in the way, and an inactive LV is reduced without
+    /// one. The resize must ask for the new capacity plus the header (or refuse encrypted volumes).
+    /// </summary>
+    [Fact]
+    public async Task Growing_an_encrypted_lv_never_asks_lvm_for_less_than_it_has()
+    {
+        var runner = new RecordingProcessRunner();
+        var pool = Context();
+        var backend = LogicalBackend.Type(runner).Load(pool);
+        const long lvBytes = 12L << 20;
+        var volume = new VolumeDefinition
+        {
+            Name = "secret",
+            Type = VolumeType.Block,
+            Capacity = 10L << 20,
+            Allocation = 10L << 20,
+            Target = new VolumeTarget
+            {
+                Path = $"/dev/{_group}/secret",
+                Encryption = new EncryptionDefinition { Format = EncryptionFormat.Luks },
+            },
+            BackendData = $"c11atk3-uuid {lvBytes} 0",
+        };
+
+        try
+        {
+            await ((IVolumeResizer)backend).ResizeVolumeAsync(pool, volume, 11L << 20, allocate: false, default);
+        }
+        catch (VirtPoolException)
+        {
+            // Refusing encrypted LVs is a fix too.
+        }
+
+        var resize = runner.Calls.Where(a => a[0].EndsWith("lvresize", StringComparison.Ordinal)).ToList();
+        Assert.All(resize, argv =>
+        {
+            var size = argv[argv.ToList().IndexOf("-L") + 1];
+            Assert.True(ulong.Parse(size.TrimEnd('K'), System.Globalization.CultureInfo.InvariantCulture) * 1024 >= lvBytes, $"'{string.Join(' ', argv)}' shrinks a {lvBytes}-byte LV on a grow request");
+        });
+    }
+
+    /// <summary>
     /// vol-resize to a capacity within 1023 bytes of 2^64 (virsh vol-resize V 18446744073709551615B):
     /// LvmCommands.Kib adds 1023 before dividing and wraps, so the argv asks for <c>-L 0K</c> and the
     /// user reads LVM's "--size may not be zero" for a request that was too large. A size libvirt
