@@ -97,6 +97,10 @@ public sealed partial class GlusterSourceFinderTests : IDisposable
         var (_, flagged, _) = await FindAsync(Never, flags: 1);
         Assert.Equal(VirErrorCode.InvalidArg, flagged!.Code);
         Assert.Contains("virStorageBackendGlusterFindPoolSources", flagged.Message, StringComparison.Ordinal);
+
+        // libvirt checks the flags before it parses srcSpec.
+        var (_, flaggedBadSpec, _) = await FindAsync(Never, "<source><bad", flags: 1);
+        Assert.Equal("unsupported flags (0x1) in function virStorageBackendGlusterFindPoolSources", flaggedBadSpec!.Message);
         Assert.Empty(runner.Calls);
     }
 

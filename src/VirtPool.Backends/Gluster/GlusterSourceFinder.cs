@@ -22,6 +22,9 @@ public sealed class GlusterSourceFinder(IProcessRunner runner) : IPoolSourceFind
 
     private readonly IProcessRunner _runner = runner ?? throw new ArgumentNullException(nameof(runner));
 
+    /// <summary>Before srcSpec is parsed, as libvirt's virCheckFlags(0) comes first.</summary>
+    public void CheckFlags(uint flags) => BackendFlags.Check(flags, 0, Function);
+
     public async Task<IReadOnlyList<PoolSource>> FindPoolSourcesAsync(PoolSource? hint, uint flags, CancellationToken cancellationToken)
     {
         BackendFlags.Check(flags, 0, Function);

@@ -159,17 +159,27 @@ public sealed partial class LogicalBackend : IStorageBackend, IPoolBuilder, IPoo
         BackendFlags.CheckBuild(flags, PoolBuildFlags.Overwrite | PoolBuildFlags.NoOverwrite, "virStorageBackendLogicalBuildPool");
         var group = GroupName(pool);
         var devices = pool.Definition.Source.Devices.Select(d => d.Path).ToList();
+        foreach (var device in devices)
+        {
+            RequireNotAnOption(device, "device path");
+        }
+
+        // Every device is probed before any is written: a refusal for the last one must not have
+        // zeroed and pvcreated the first (libvirt probes and writes device by device).
+        if (!flags.HasFlag(PoolBuildFlags.Overwrite))
+        {
+            var blkid = ExternalTools.Find("blkid") ?? throw ChildProcessErrors.NotFound("blkid");
+            foreach (var device in devices)
+            {
+                await FilesystemProbe.EnsureEmptyAsync(_runner, blkid, device, "LVM2_member", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         var done = 0;
         try
         {
             foreach (var device in devices)
             {
-                if (!flags.HasFlag(PoolBuildFlags.Overwrite))
-                {
-                    var blkid = ExternalTools.Find("blkid") ?? throw ChildProcessErrors.NotFound("blkid");
-                    await FilesystemProbe.EnsureEmptyAsync(_runner, blkid, device, "LVM2_member", cancellationToken).ConfigureAwait(false);
-                }
-
                 DiskDevice.ZeroLabel(device, cancellationToken);
                 await RunAsync(LvmCommands.PvCreateArgv(device), cancellationToken).ConfigureAwait(false);
                 done++;
@@ -192,6 +202,11 @@ public sealed partial class LogicalBackend : IStorageBackend, IPoolBuilder, IPoo
     public async Task DeletePoolAsync(PoolContext pool, PoolDeleteFlags flags, CancellationToken cancellationToken)
     {
         BackendFlags.Check((uint)flags, 0, "virStorageBackendLogicalDeletePool");
+        foreach (var device in pool.Definition.Source.Devices)
+        {
+            RequireNotAnOption(device.Path, "device path");
+        }
+
         await RunAsync(LvmCommands.VgRemoveArgv(GroupName(pool)), cancellationToken).ConfigureAwait(false);
         foreach (var device in pool.Definition.Source.Devices)
         {
@@ -271,8 +286,18 @@ public sealed partial class LogicalBackend : IStorageBackend, IPoolBuilder, IPoo
     public async Task ResizeVolumeAsync(PoolContext pool, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken)
     {
         var path = volume.Target.Path ?? VolumePath(pool, volume.Name);
+
+        // A sparse LV is a snapshot over a hidden virtual origin: lvresize would change its copy-on-write
+        // store, never the size a guest sees.
+        if (LogicalVolumeData.TryParse(volume.BackendData, out var note) && note.Sparse)
+        {
+            throw VirtPoolException.NoSupport($"logical volume '{path}' is sparse, volume resize not supported");
+        }
+
+        // An encrypted LV keeps the room for its LUKS header (the payload is the LV less the header).
+        var size = volume.Target.Encryption is null ? capacity : LvmCommands.WithLuksHeader(capacity);
         _resized[volume.Name] = 0;
-        await RunAsync(LvmCommands.LvResizeArgv(path, capacity, shrink: capacity < volume.Capacity), cancellationToken).ConfigureAwait(false);
+        await RunAsync(LvmCommands.LvResizeArgv(path, size, shrink: capacity < volume.Capacity), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>virStorageBackendLogicalVolWipe: the shared wipe, but never on a sparse (snapshot) LV.</summary>
@@ -420,8 +445,24 @@ public sealed partial class LogicalBackend : IStorageBackend, IPoolBuilder, IPoo
     private static IReadOnlyList<string> Resolve(IReadOnlyList<string> argv)
         => [ExternalTools.Locate(argv[0]) ?? throw ChildProcessErrors.NotFound(Path.GetFileName(argv[0])), .. argv.Skip(1)];
 
+    /// <summary>
+    /// The pool's volume group. A name LVM would read as an option (<c>--select=…</c> makes vgremove -f
+    /// remove every group it matches) is refused: LVM never names a group with a leading '-'.
+    /// </summary>
     private static string GroupName(PoolContext pool)
-        => pool.Definition.Source.Name is { Length: > 0 } name ? name : throw VirtPoolException.Internal("missing source name");
+    {
+        var name = pool.Definition.Source.Name is { Length: > 0 } given ? given : throw VirtPoolException.Internal("missing source name");
+        RequireNotAnOption(name, "volume group name");
+        return name;
+    }
+
+    private static void RequireNotAnOption(string value, string what)
+    {
+        if (value.StartsWith('-'))
+        {
+            throw VirtPoolException.InvalidArg($"{what} '{value}' would be read by LVM as an option");
+        }
+    }
 
     private static string VolumePath(PoolContext pool, string name) => $"{pool.Definition.Target.Path}/{name}";
 

@@ -66,7 +66,9 @@ public sealed class ZfsBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IV
         var zvols = await ListVolumesAsync(source, cancellationToken).ConfigureAwait(false);
         var volumes = new List<VolumeDefinition>();
         var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var zvol in zvols)
+        // The pool's own zvol (SOURCE/v) comes first, so a nested one of the same name (SOURCE/a/v) never
+        // takes its place: a delete or wipe of "v" must reach SOURCE/v, as libvirt's does.
+        foreach (var zvol in zvols.OrderBy(z => z.Dataset == $"{source}/{z.VolumeName}" ? 0 : 1))
         {
             // Nested zvols with one name (tank/a/v, tank/b/v) would be one volume: the first is kept.
             if (names.Add(zvol.VolumeName))
@@ -106,6 +108,13 @@ public sealed class ZfsBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IV
         if (!ZfsCommands.IsDataset(source) && devices.Count == 0)
         {
             throw VirtPoolException.Unsupported("missing source devices");
+        }
+
+        // zpool reads options after the pool's name too: a device '-f' would force the create over
+        // devices in use, '-n' make it a dry run.
+        if (devices.Concat([source]).FirstOrDefault(d => d.StartsWith('-')) is { } option)
+        {
+            throw VirtPoolException.InvalidArg($"'{option}' would be read by zpool as an option");
         }
 
         await RunCheckedAsync(ZfsCommands.Build(source, devices), cancellationToken).ConfigureAwait(false);
