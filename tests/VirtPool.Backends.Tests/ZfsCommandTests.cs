@@ -278,12 +278,4 @@ public sealed class ZfsCommandTests
         Assert.False(await gone.CheckPoolAsync(gonePool, default));
         Assert.Equal(["zfs list -H -t filesystem -o name tank/vms", "zfs list -H -t filesystem -o name gone"], Calls(runner));
     }
-
-    [Fact]
-    public void Capabilities_are_libvirts_plus_wipe_without_resize_or_clone()
-    {
-        var caps = ZfsBackend.Type(new RecordingProcessRunner()).Capabilities;
-        Assert.True(caps.CanBuild && caps.CanDeletePool && caps.CanCreateVolume && caps.CanDeleteVolume && caps.CanTransferVolume && caps.CanWipeVolume);
-        Assert.False(caps.CanResizeVolume || caps.CanCreateVolumeFrom || caps.CanFindSources);
-    }
 }

@@ -130,4 +130,20 @@ public sealed class ZfsOutputTests
         Assert.False(ZvolData.TryParse("x 2 tank/v", out _));
         Assert.False(ZvolData.TryParse(null, out _));
     }
+
+    [Fact]
+    public void Zvol_sizes_are_read_from_zfs_get_and_a_filesystem_is_no_zvol()
+    {
+        Assert.True(ZfsOutput.TryParseVolumeSizes("volsize\t1073741824\nvolblocksize\t16384\nrefreservation\t1101004800\n", out var thick));
+        Assert.Equal(new ZvolSizes(1073741824, 16384, 1101004800), thick);
+        Assert.True(thick.Thick);
+        Assert.True(ZfsOutput.TryParseVolumeSizes("refreservation\t0\nvolsize\t1073741824\nvolblocksize\t8192\n", out var sparse));
+        Assert.False(sparse.Thick);
+
+        // zfs-fuse's answer for a filesystem dataset: "-" where a zvol has numbers.
+        Assert.False(ZfsOutput.TryParseVolumeSizes(Golden("zfs-fuse/zfs-get-sizes-filesystem.out"), out _));
+        Assert.False(ZfsOutput.TryParseVolumeSizes("volsize\t1048576\nvolblocksize\t0\nrefreservation\t0\n", out _));
+        Assert.False(ZfsOutput.TryParseVolumeSizes("volsize\t1048576\n", out _));
+        Assert.False(ZfsOutput.TryParseVolumeSizes(null!, out _));
+    }
 }

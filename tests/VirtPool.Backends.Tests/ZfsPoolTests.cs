@@ -115,6 +115,41 @@ public sealed class ZfsPoolTests(ZfsDaemon zfs) : IClassFixture<ZfsDaemon>
     }
 
     [Fact]
+    public async Task Vol_resize_passes_zfss_refusal_through_where_zfs_fuse_has_no_zvol()
+    {
+        // zfs-fuse makes no zvols: the resize runs against a filesystem dataset named as a volume, so the
+        // real zfs set volsize runs, and its refusal is the error (Golden/zfs/resize, zfs-fuse/).
+        var name = MakeZpool();
+        try
+        {
+            ZfsDaemon.Tool("zfs", "create", "-o", "mountpoint=none", $"{name}/fs1");
+            var (backend, pool) = Load(name);
+            var resizer = (IVolumeResizer)backend;
+            var notZvol = new VolumeDefinition { Name = "fs1", Capacity = 32UL << 20, BackendData = $"{32UL << 20} 0 {name}/fs1" };
+            var error = await Assert.ThrowsAsync<VirtPoolException>(() => resizer.ResizeVolumeAsync(pool, notZvol, 64UL << 20, allocate: false, default));
+            Assert.Equal(ResizeGolden("resize/not-a-zvol.argv", name).Split('\n', StringSplitOptions.RemoveEmptyEntries), _log.Take());
+            Assert.Equal(
+                $"internal error: Child process (zfs set volsize=67108864 {name}/fs1) unexpected exit status {ResizeGolden("zfs-fuse/zfs-set-volsize-filesystem.rc", name).Trim()}: "
+                + ResizeGolden("zfs-fuse/zfs-set-volsize-filesystem.err", name),
+                error.Message);
+            Assert.Equal(VirErrorCode.InternalError, error.Code);
+            Assert.Equal(ResizeGolden("zfs-fuse/zfs-get-sizes-filesystem.out", name), ZfsDaemon.Tool("zfs", "get", "-Hp", "-o", "property,value", "volsize,volblocksize,refreservation", $"{name}/fs1"));
+
+            // A dataset that is gone: zfs get's own words, and nothing is set.
+            var gone = new VolumeDefinition { Name = "zv9", Capacity = 32UL << 20 };
+            var missing = await Assert.ThrowsAsync<VirtPoolException>(() => resizer.ResizeVolumeAsync(pool, gone, 64UL << 20, allocate: false, default));
+            Assert.Equal(
+                $"internal error: Child process (zfs get -Hp -o property,value volsize,volblocksize,refreservation {name}/zv9) unexpected exit status 1: cannot open '{name}/zv9': dataset does not exist\n",
+                missing.Message);
+            Assert.Single(_log.Take());
+        }
+        finally
+        {
+            ZfsDaemon.DestroyIfPresent(name);
+        }
+    }
+
+    [Fact]
     public async Task A_dataset_pool_is_built_in_its_zpool_and_deleted_with_it()
     {
         var name = MakeZpool();
@@ -195,6 +230,10 @@ public sealed class ZfsPoolTests(ZfsDaemon zfs) : IClassFixture<ZfsDaemon>
 
     private static PoolContext Context(string source, string devices = "")
         => new(PoolXml.Parse($"<pool type='zfs'><name>p</name><source><name>{source}</name>{devices}</source></pool>"));
+
+    /// <summary>A capture of Golden/zfs (zpool vpc11zfscap) with this test's zpool in its place.</summary>
+    private static string ResizeGolden(string file, string zpool)
+        => ZfsOutputTests.Golden(file).Replace("vpc11zfscap", zpool, StringComparison.Ordinal);
 
     /// <summary>libvirtd's recorded argv with this test's vdev and zpool in place of the recording's.</summary>
     private static string[] GoldenArgv(string step, string vdev, string zpool)

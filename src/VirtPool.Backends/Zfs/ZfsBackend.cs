@@ -1,6 +1,7 @@
 using VirtPool.Backends.Local;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
+using VirtPool.Core.Interop;
 using VirtPool.Core.Model;
 using VirtPool.Core.Process;
 
@@ -12,7 +13,9 @@ namespace VirtPool.Backends.Zfs;
 /// a dataset) with libvirt's argv; start, stop and refresh as libvirt has them (nothing to start or
 /// stop, a refresh asks zpool for the space and zfs for the zvols); volumes are made and destroyed with
 /// zfs. The data operations (upload, download, checksum, and wipe, which libvirt lacks for zvols) go to
-/// the zvol's device node through <see cref="BlockVolumes"/>, as for partitions.
+/// the zvol's device node through <see cref="BlockVolumes"/>, as for partitions. vol-resize, which
+/// libvirt 9.0 lacks for zfs, sets the zvol's volsize (<see cref="ResizeVolumeAsync"/>); vol-clone stays
+/// refused as in libvirt.
 /// </summary>
 /// <remarks>
 /// Where libvirt 9.0 ignores a failed command, the refresh fails instead: a zpool that does not exist
@@ -21,13 +24,20 @@ namespace VirtPool.Backends.Zfs;
 /// the old CLI's words (<see cref="ZfsCommands.ZpoolListOld"/>, <see cref="ZfsCommands.VolumeListOld"/>),
 /// so the pool's space is reported where libvirt reports 0.
 /// </remarks>
-public sealed class ZfsBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IVolumeCreator, IVolumeDeleter, IVolumeWiper, IVolumeTransfer
+public sealed class ZfsBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IVolumeCreator, IVolumeDeleter, IVolumeWiper, IVolumeTransfer, IVolumeResizer
 {
     private readonly IProcessRunner _runner;
     private readonly BlockVolumes _volumes;
 
     /// <summary>libvirt's volmode probe, asked once per pool's backend: the answer is the installed ZFS's.</summary>
     private bool? _volmodeNeeded;
+
+    /// <summary>
+    /// The zvols this backend resized since the last pool refresh, by dataset, as zfs listed them after
+    /// the resize: the index keeps the note the last refresh wrote, and a vol-info after a resize must
+    /// show the new size. A pool refresh writes fresh notes and empties this.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ZvolListing> _resized = new(StringComparer.Ordinal);
 
     private ZfsBackend(IProcessRunner runner)
     {
@@ -77,13 +87,31 @@ public sealed class ZfsBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IV
             }
         }
 
+        _resized.Clear();
         return new PoolScan(new PoolSizes(space.Size, space.Allocated, space.Free), volumes);
     }
 
-    /// <summary>From the backend note (what the last listing said), as libvirt shows a zvol without asking zfs.</summary>
+    /// <summary>
+    /// From the backend note (what the last listing said), as libvirt shows a zvol without asking zfs;
+    /// for a zvol this backend resized since, what zfs said after the resize. A note can also be older
+    /// than a resize another process made (the embedded CLI's vol-resize; the index keeps the note of
+    /// the last refresh): when the zvol's device node reports another size than the note, zfs is asked.
+    /// </summary>
     public async Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
     {
-        if (!ZvolData.TryParse(volume.BackendData, out var zvol))
+        if (ZvolData.TryParse(volume.BackendData, out var zvol))
+        {
+            if (_resized.TryGetValue(zvol.Dataset, out var resized))
+            {
+                zvol = resized;
+            }
+            else if (NodeSize(zvol.Dataset) is { } size && size != zvol.VolSize)
+            {
+                zvol = await ReadZvolAsync(zvol.Dataset, cancellationToken).ConfigureAwait(false);
+                _resized[zvol.Dataset] = zvol;
+            }
+        }
+        else
         {
             var dataset = $"{Source(pool)}/{volume.Name}";
             var listed = await ListVolumesAsync(Source(pool), cancellationToken).ConfigureAwait(false);
@@ -180,8 +208,87 @@ public sealed class ZfsBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IV
     public async Task DeleteVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeDeleteFlags flags, CancellationToken cancellationToken)
     {
         CheckDeleteFlags(volume, flags);
-        var dataset = ZvolData.TryParse(volume.BackendData, out var zvol) ? zvol.Dataset : $"{Source(pool)}/{volume.Name}";
+        var dataset = Dataset(pool, volume);
         await RunCheckedAsync(ZfsCommands.DeleteVolume(dataset), cancellationToken).ConfigureAwait(false);
+        _resized.TryRemove(dataset, out _);
+    }
+
+    /// <summary>
+    /// An addition (libvirt 9.0 has no resizeVol for zfs): <c>zfs set volsize=BYTES DATASET</c>, between
+    /// two reads of the zvol's sizes (<see cref="ZfsCommands.VolumeSizes"/>).
+    /// <list type="bullet">
+    /// <item>The size is rounded up to a multiple of the zvol's volblocksize, which zfs requires of a
+    /// volsize (<c>zfs set</c> refuses any other; a newer <c>zfs create -V</c> rounds up the same way, and
+    /// libvirt rounds sizes up to KiB).</item>
+    /// <item>A thick zvol stays thick: libzfs moves its refreservation with the volsize by itself. A sparse
+    /// one stays sparse, unless <paramref name="allocate"/> asks for the space: then
+    /// <c>refreservation=auto</c> reserves the whole new size.</item>
+    /// <item>The manager decided grow or shrink from the volume it had; if zfs has the zvol larger than
+    /// that (resized behind the index's back), a shrink the caller never asked for is refused with the
+    /// manager's own message.</item>
+    /// <item>A dataset that is not a zvol is not rounded: zfs's own refusal of the set is the error.</item>
+    /// </list>
+    /// </summary>
+    public async Task ResizeVolumeAsync(PoolContext pool, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken)
+    {
+        var dataset = Dataset(pool, volume);
+        var sizesArgv = ZfsCommands.VolumeSizes(dataset);
+        var before = await RunCheckedAsync(sizesArgv, cancellationToken).ConfigureAwait(false);
+        var volsize = capacity;
+        var reserve = false;
+        if (ZfsOutput.TryParseVolumeSizes(before.StandardOutput, out var live))
+        {
+            volsize = RoundUp(capacity, live.VolBlockSize);
+            if (volsize < live.VolSize && capacity >= volume.Capacity)
+            {
+                throw VirtPoolException.InvalidArg("Can't shrink capacity below current capacity unless shrink flag explicitly specified");
+            }
+
+            reserve = allocate && !live.Thick;
+            if (volsize == live.VolSize && !reserve)
+            {
+                _resized[dataset] = new ZvolListing(dataset, live.VolSize, live.RefReservation);
+                return;
+            }
+        }
+
+        await RunCheckedAsync(ZfsCommands.SetVolumeSize(dataset, volsize, reserve), cancellationToken).ConfigureAwait(false);
+
+        // The note follows what zfs made of it (the refreservation libzfs chose), not what was asked.
+        _resized[dataset] = await ReadZvolAsync(dataset, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>The zvol's sizes as zfs has them now (<see cref="ZfsCommands.VolumeSizes"/>).</summary>
+    private async Task<ZvolListing> ReadZvolAsync(string dataset, CancellationToken cancellationToken)
+    {
+        var argv = ZfsCommands.VolumeSizes(dataset);
+        var result = await RunCheckedAsync(argv, cancellationToken).ConfigureAwait(false);
+        return ZfsOutput.TryParseVolumeSizes(result.StandardOutput, out var sizes)
+            ? new ZvolListing(dataset, sizes.VolSize, sizes.RefReservation)
+            : throw Unreadable(argv, result);
+    }
+
+    /// <summary>
+    /// The size of the zvol's device node /dev/zvol/DATASET (BLKGETSIZE64, which follows volsize), or
+    /// null where there is none to ask: no node (volmode=none, udev not done yet, zfs-fuse), or not a
+    /// block device.
+    /// </summary>
+    private static ulong? NodeSize(string dataset)
+    {
+        var fd = LibC.Open("/dev/zvol/" + dataset, LibC.O_RDONLY | LibC.O_NOCTTY | LibC.O_CLOEXEC | LibC.O_NONBLOCK, 0);
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return BlockDevice.IsBlockDevice(fd) && BlockDevice.SizeOrZero(fd) is > 0 and var size ? (ulong)size : null;
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
     }
 
     /// <summary>An addition (libvirt has no wipeVol for zfs): the zvol's device is wiped as a partition is.</summary>
@@ -263,6 +370,24 @@ public sealed class ZfsBackend : IStorageBackend, IPoolBuilder, IPoolDeleter, IV
         _volmodeNeeded = needed;
         return needed;
     }
+
+    /// <summary><paramref name="bytes"/> rounded up to a multiple of <paramref name="blockSize"/>; beyond 2^64 is libvirt's size error.</summary>
+    private static ulong RoundUp(ulong bytes, ulong blockSize)
+    {
+        var rest = bytes % blockSize;
+        if (rest == 0)
+        {
+            return bytes;
+        }
+
+        return bytes <= ulong.MaxValue - (blockSize - rest)
+            ? bytes + (blockSize - rest)
+            : throw VirtPoolException.InvalidArg($"volume capacity {bytes} rounded up to the zvol's block size {blockSize} is too large");
+    }
+
+    /// <summary>The zvol's dataset: from the note (a zvol in a child filesystem keeps its own name), else SOURCE/NAME as libvirt names it.</summary>
+    private static string Dataset(PoolContext pool, VolumeDefinition volume)
+        => ZvolData.TryParse(volume.BackendData, out var zvol) ? zvol.Dataset : $"{Source(pool)}/{volume.Name}";
 
     private static VolumeDefinition Describe(ZvolListing zvol, string? key)
     {

@@ -88,6 +88,24 @@ public static class ZfsCommands
     public static string[] DeleteVolume(string dataset) => [Zfs, "destroy", dataset];
 
     /// <summary>
+    /// An addition for vol-resize (libvirt 9.0 has no resizeVol for zfs): the zvol's size, block size
+    /// and reservation as exact numbers, <c>zfs get -Hp -o property,value volsize,volblocksize,refreservation DATASET</c>
+    /// (a form zfs-fuse's zfs answers too).
+    /// </summary>
+    public static string[] VolumeSizes(string dataset) => [Zfs, "get", "-Hp", "-o", "property,value", "volsize,volblocksize,refreservation", dataset];
+
+    /// <summary>
+    /// vol-resize: <c>zfs set volsize=BYTES DATASET</c>, the size as a plain byte count (zfs reads a
+    /// number without a suffix as bytes, so nothing is rounded on the way). libzfs moves a thick zvol's
+    /// refreservation with its volsize by itself; <paramref name="reserve"/> (vol-resize --allocate of a
+    /// sparse zvol) adds <c>refreservation=auto</c> to the same set, which makes it thick at the new size.
+    /// </summary>
+    public static string[] SetVolumeSize(string dataset, ulong volsize, bool reserve)
+        => reserve
+            ? [Zfs, "set", string.Create(CultureInfo.InvariantCulture, $"volsize={volsize}"), "refreservation=auto", dataset]
+            : [Zfs, "set", string.Create(CultureInfo.InvariantCulture, $"volsize={volsize}"), dataset];
+
+    /// <summary>
     /// Whether a failed command was refused as a usage error by an older CLI (exit 2 and its usage text),
     /// as zfs-fuse refuses <c>zpool get -Hp</c> and <c>zfs list -p</c>; then the old form is asked.
     /// </summary>

@@ -16,6 +16,16 @@ public readonly record struct ZvolListing(string Dataset, ulong VolSize, ulong R
     public string VolumeName => Dataset[(Dataset.LastIndexOf('/') + 1)..];
 }
 
+/// <summary>A zvol's volsize, volblocksize and refreservation in bytes, as <c>zfs get -Hp</c> gave them before or after a resize.</summary>
+public readonly record struct ZvolSizes(ulong VolSize, ulong VolBlockSize, ulong RefReservation)
+{
+    /// <summary>
+    /// Thick (zfs create without -s): its refreservation covers its volsize. A sparse zvol reserves less
+    /// (0, or the part libvirt's <c>-o refreservation=</c> asked for).
+    /// </summary>
+    public bool Thick => RefReservation >= VolSize;
+}
+
 /// <summary>
 /// Pure parsers for what <c>zpool</c> and <c>zfs</c> print: the machine-readable <c>-Hp</c> forms of
 /// OpenZFS that libvirt runs, and the older forms of zfs-fuse 0.7 (pool version 23), whose
@@ -181,6 +191,46 @@ public static class ZfsOutput
         }
 
         return volumes;
+    }
+
+    /// <summary>
+    /// <c>zfs get -Hp -o property,value volsize,volblocksize,refreservation DATASET</c>: "PROPERTY\tVALUE"
+    /// lines. False when any of the three is not a byte count: a filesystem's volsize and volblocksize
+    /// are "-", so false means "not a zvol" (or text this parser does not know).
+    /// </summary>
+    public static bool TryParseVolumeSizes(string output, out ZvolSizes sizes)
+    {
+        sizes = default;
+        ulong? volsize = null, blocksize = null, reservation = null;
+        foreach (var line in (output ?? string.Empty).Split('\n'))
+        {
+            var fields = line.Split('\t');
+            if (fields.Length != 2)
+            {
+                continue;
+            }
+
+            switch (fields[0])
+            {
+                case "volsize":
+                    volsize = Bytes(fields[1]);
+                    break;
+                case "volblocksize":
+                    blocksize = Bytes(fields[1]);
+                    break;
+                case "refreservation":
+                    reservation = Bytes(fields[1]);
+                    break;
+            }
+        }
+
+        if (volsize is not { } v || blocksize is not ({ } b and > 0) || reservation is not { } r)
+        {
+            return false;
+        }
+
+        sizes = new ZvolSizes(v, b, r);
+        return true;
     }
 
     /// <summary>
