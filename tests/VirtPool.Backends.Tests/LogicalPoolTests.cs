@@ -2,8 +2,10 @@ using System.Runtime.CompilerServices;
 using VirtPool.Backends.Logical;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
+using VirtPool.Core.Manager;
 using VirtPool.Core.Model;
 using VirtPool.Core.Process;
+using VirtPool.Core.State;
 
 namespace VirtPool.Backends.Tests;
 
@@ -158,6 +160,31 @@ public sealed class LogicalPoolTests : IDisposable
         // The PV labels stay, as libvirt leaves them; the teardown removes them.
         var pvs = await ProcessRunner.Instance.RunAsync(["/sbin/pvs", "--noheadings", "-o", "pv_name", a, b]);
         Assert.True(pvs.Succeeded, pvs.StandardError);
+    }
+
+    /// <summary>
+    /// A resize through one process (one manager) is what another reads from the shared volume index:
+    /// the LV's note follows the resize, so no process shows the old size until a refresh.
+    /// </summary>
+    [Fact]
+    public async Task A_resized_lv_reads_its_new_size_in_another_process()
+    {
+        var (a, _) = await TwoDevicesAsync();
+        WriteLvmConf(activation: false);
+        var runner = new RecordingRunner(_lvmDir);
+        var state = Path.Combine(_loops.Folder, "state");
+        BackendRegistry Registry() => new([BackendType.Of(PoolType.Logical, _ => new LogicalBackend(runner, metadataOnly: true))]);
+        using var first = new PoolManager(new StateStore(state), Registry());
+        await first.DefinePoolAsync($"<pool type='logical'><name>lvx</name><source><device path='{a}'/><name>{_group}</name><format type='lvm2'/></source><target><path>/dev/{_group}</path></target></pool>");
+        await first.BuildPoolAsync("lvx", PoolBuildFlags.None);
+        await first.StartPoolAsync("lvx", PoolBuildFlags.None, false);
+        var lv = await first.CreateVolumeAsync("lvx", "<volume><name>lv1</name><capacity unit='M'>8</capacity></volume>");
+        await first.ResizeVolumeAsync(lv, 20 << 20, VolumeResizeFlags.None);
+
+        using var second = new PoolManager(new StateStore(state), Registry());
+        Assert.Equal(20971520UL, (await second.GetVolumeInfoAsync(lv)).Capacity);
+        Assert.Contains("<capacity unit='bytes'>20971520</capacity>", await second.GetVolumeXmlAsync(lv), StringComparison.Ordinal);
+        await first.DestroyPoolAsync("lvx");
     }
 
     [Fact]

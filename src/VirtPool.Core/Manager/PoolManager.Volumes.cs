@@ -214,6 +214,17 @@ public sealed partial class PoolManager
                 _store.AppendVolumeIndex(vol.Pool, VolumeIndex.AccountRecord(delta));
             }
 
+            // A backend's note (an LV's or zvol's size) follows the resize, so every process reads the new
+            // size from the index without asking the storage again.
+            if (current.BackendData is not null)
+            {
+                var after = await backend.RefreshVolumeAsync(context, current, CancellationToken.None).ConfigureAwait(false);
+                if (after.BackendData != current.BackendData)
+                {
+                    await ReplaceInIndexAsync(vol.Pool, current, after).ConfigureAwait(false);
+                }
+            }
+
             _log.VolumeResized(vol.Name, vol.Pool, current.Capacity, target);
         }
     }
