@@ -132,7 +132,7 @@ public class PoolXmlTests
     [InlineData("<volume><name>px</name></volume>", VirErrorCode.XmlError, VirErrorDomain.Xml)]
     [InlineData("<pool type='zfs2'><name>px</name></pool>", VirErrorCode.XmlError, VirErrorDomain.Xml)]
     [InlineData("<pool type='dir'><name>px/x</name></pool>", VirErrorCode.XmlError, VirErrorDomain.Storage)]
-    [InlineData("<pool type='fs'><name>px</name><source><device path='/d'/><format type='btrfs'/></source></pool>", VirErrorCode.ConfigUnsupported, VirErrorDomain.Storage)]
+    [InlineData("<pool type='fs'><name>px</name><source><device path='/d'/><format type='zfs'/></source></pool>", VirErrorCode.ConfigUnsupported, VirErrorDomain.Storage)]
     [InlineData("<pool type='netfs'><name>px</name><features><cow state='yes'/></features></pool>", VirErrorCode.NoSupport, VirErrorDomain.Storage)]
     [InlineData("<pool type='scsi'><name>px</name><source><adapter type='fc_host' wwnn='1' wwpn='2'/></source></pool>", VirErrorCode.InternalError, VirErrorDomain.Storage)]
     [InlineData("<pool type='rbd'><name>px</name><source><name>x</name><host name='h'/><auth username='u' type='ceph'><secret uuid='zz'/></auth></source></pool>", VirErrorCode.XmlError, VirErrorDomain.None)]
@@ -322,7 +322,10 @@ public class PoolXmlTests
     {
         Assert.Equal(PoolSourceFlags.Host | PoolSourceFlags.Dir, PoolTypeInfo.For(PoolType.Netfs).Flags);
         Assert.Equal("lvm2", PoolTypeInfo.For(PoolType.Logical).SourceFormatName(PoolTypeInfo.For(PoolType.Logical).DefaultSourceFormat));
-        Assert.Equal(-1, PoolTypeInfo.For(PoolType.Fs).ParseSourceFormat("btrfs"));
+        Assert.Equal(-1, PoolTypeInfo.For(PoolType.Fs).ParseSourceFormat("zfs"));
+
+        // btrfs is an fs pool format here, an addition: appended after libvirt's numbers.
+        Assert.Equal((int)PoolFsFormat.Btrfs, PoolTypeInfo.For(PoolType.Fs).ParseSourceFormat("btrfs"));
         Assert.Equal((int)PoolFsFormat.HfsPlus, PoolTypeInfo.For(PoolType.Fs).ParseSourceFormat("hfs+"));
         Assert.True(PoolTypeInfo.For(PoolType.Gluster).IsNetwork);
         Assert.False(PoolTypeInfo.For(PoolType.Vstorage).IsNetwork);

@@ -1,6 +1,9 @@
 namespace VirtPool.Core.Model;
 
-/// <summary>libvirt's virStoragePoolFormatFileSystem: source formats of a <c>fs</c> pool, in libvirt's order.</summary>
+/// <summary>
+/// libvirt's virStoragePoolFormatFileSystem: source formats of a <c>fs</c> pool, in libvirt's order,
+/// and btrfs after them (libvirt 9.0 refuses it; appended so libvirt's numbers stay as they are).
+/// </summary>
 public enum PoolFsFormat
 {
     Auto = 0,
@@ -17,6 +20,9 @@ public enum PoolFsFormat
     Xfs,
     Ocfs2,
     Vmfs,
+
+    /// <summary>VirtPool's addition: not in libvirt's table, not in pool-capabilities.</summary>
+    Btrfs,
 }
 
 /// <summary>libvirt's virStoragePoolFormatFileSystemNet: source formats of a <c>netfs</c> pool.</summary>
@@ -52,8 +58,15 @@ public enum PoolLogicalFormat
 /// <summary>The name tables of the source formats above (libvirt's VIR_ENUM_IMPL strings).</summary>
 public static class PoolFormatNames
 {
+    /// <summary>Every name an fs pool's &lt;format&gt; takes: libvirt's, then VirtPool's btrfs.</summary>
     public static IReadOnlyList<string> Fs { get; } =
-        ["auto", "ext2", "ext3", "ext4", "ufs", "iso9660", "udf", "gfs", "gfs2", "vfat", "hfs+", "xfs", "ocfs2", "vmfs"];
+        ["auto", "ext2", "ext3", "ext4", "ufs", "iso9660", "udf", "gfs", "gfs2", "vfat", "hfs+", "xfs", "ocfs2", "vmfs", "btrfs"];
+
+    /// <summary>
+    /// libvirt 9.0's own fs table, without btrfs: what pool-capabilities lists, so that document stays
+    /// libvirt's byte for byte (clients that read it build their choices from libvirt's list).
+    /// </summary>
+    public static IReadOnlyList<string> FsInLibvirt { get; } = [.. Fs.Take((int)PoolFsFormat.Btrfs)];
 
     public static IReadOnlyList<string> Netfs { get; } = ["auto", "nfs", "glusterfs", "cifs"];
 

@@ -41,6 +41,9 @@ public sealed class PoolTypeInfo
     /// <summary>Source format names (index = libvirt's format number), or null when the type has no source format.</summary>
     public IReadOnlyList<string>? SourceFormats { get; private init; }
 
+    /// <summary>The source formats pool-capabilities lists: libvirt's table, which for fs lacks VirtPool's btrfs.</summary>
+    public IReadOnlyList<string>? AdvertisedSourceFormats { get => field ?? SourceFormats; private init; }
+
     /// <summary>libvirt's defaultFormat of the pool options (0 when the type has no source format).</summary>
     public int DefaultSourceFormat { get; private init; }
 
@@ -106,6 +109,7 @@ public sealed class PoolTypeInfo
         table[(int)PoolType.Fs] = new(PoolType.Fs, D)
         {
             SourceFormats = PoolFormatNames.Fs,
+            AdvertisedSourceFormats = PoolFormatNames.FsInLibvirt,
             DefaultSourceFormat = (int)PoolFsFormat.Auto,
             VolumeFormats = FileFormats,
             DefaultVolumeFormat = "raw",

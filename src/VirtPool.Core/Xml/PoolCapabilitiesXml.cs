@@ -20,11 +20,11 @@ public static class PoolCapabilitiesXml
             var info = PoolTypeInfo.For(type);
             buf.Open("pool type='" + type.ToName() + "' supported='" + (supported.Contains(type) ? "yes" : "no") + "'");
 
-            if (info.SourceFormats is not null)
+            if (info.AdvertisedSourceFormats is { } sourceFormats)
             {
                 buf.Open("poolOptions");
-                buf.Line("<defaultFormat type='" + info.SourceFormats[info.DefaultSourceFormat] + "'/>");
-                FormatEnum(buf, "sourceFormatType", info.SourceFormats);
+                buf.Line("<defaultFormat type='" + sourceFormats[info.DefaultSourceFormat] + "'/>");
+                FormatEnum(buf, "sourceFormatType", sourceFormats);
                 buf.Close("poolOptions");
             }
 
