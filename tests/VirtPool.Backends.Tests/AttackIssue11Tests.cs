@@ -217,12 +217,13 @@ public sealed class AttackIssue11Tests : IDisposable
             while (!creating.IsCancellationRequested)
             {
                 await mgr.RefreshPoolAsync("c11atkrace");
-                refreshes++;
+                Interlocked.Increment(ref refreshes);
             }
         });
         try
         {
-            for (var round = 0; round < 10 && !refresher.IsCompleted; round++)
+            // At least 10 rounds, and on until a refresh has run among them (the race must happen).
+            for (var round = 0; (round < 10 || Volatile.Read(ref refreshes) == 0) && round < 500 && !refresher.IsCompleted; round++)
             {
                 for (var n = 1; n <= 8; n++)
                 {

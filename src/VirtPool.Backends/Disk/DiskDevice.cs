@@ -130,7 +130,22 @@ internal static class DiskDevice
     public static async Task<IDisposable> LockTableAsync(string path, CancellationToken cancellationToken)
     {
         const int LOCK_EX = 2, LOCK_NB = 4;
-        var fd = Open(path, LibC.O_RDONLY);
+
+        // Callers in this process queue in turn first: polling the flock alone lets a loop of creates
+        // take it again before a waiting refresh wakes, for ever.
+        var gate = Gates.GetOrAdd(path, static _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        int fd;
+        try
+        {
+            fd = Open(path, LibC.O_RDONLY);
+        }
+        catch
+        {
+            gate.Release();
+            throw;
+        }
+
         try
         {
             while (LibC.Flock(fd, LOCK_EX | LOCK_NB) < 0)
@@ -149,26 +164,31 @@ internal static class DiskDevice
                 await Task.Delay(TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
             }
 
-            return new TableLock(fd);
+            return new TableLock(fd, gate);
         }
         catch
         {
             LibC.Close(fd);
+            gate.Release();
             throw;
         }
     }
 
-    private sealed class TableLock(int fd) : IDisposable
+    /// <summary>One queue per device path this process has locked (a handful: the disk pools' devices).</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> Gates = new(StringComparer.Ordinal);
+
+    private sealed class TableLock(int fd, SemaphoreSlim gate) : IDisposable
     {
         private int _fd = fd;
 
-        // Closing the descriptor releases the lock.
+        // Closing the descriptor releases the lock; then the next caller of this process goes.
         public void Dispose()
         {
             var fd = Interlocked.Exchange(ref _fd, -1);
             if (fd >= 0)
             {
                 LibC.Close(fd);
+                gate.Release();
             }
         }
     }

@@ -134,6 +134,10 @@ public sealed class DiskPoolDifferentialTests(LibvirtOracle oracle)
         var input = s.WriteBytes("x/data.raw", data);
         (await devices.Step(s, "vol-create-as", "diskluks", "@DEV@p2", "4M")).ExpectOracle(0);
         (await devices.Step(s, "vol-upload", "@DEV@p2", input, "--pool", "diskluks")).ExpectOracle(0);
+
+        // libvirtd refreshes the pool in a thread of its own when an upload's stream closes; a refresh
+        // asked for now waits for that one (the pool's lock), so the clone below never races it.
+        (await devices.Step(s, "pool-refresh", "diskluks")).ExpectOracle(0);
         (await devices.Step(s, "vol-clone", "@DEV@p2", "@DEV@p3", "--pool", "diskluks")).ExpectOracle(0);
         await devices.Step(s, "vol-dumpxml", "@DEV@p3", "--pool", "diskluks");
         await devices.Step(s, "vol-list", "diskluks", "--details");
