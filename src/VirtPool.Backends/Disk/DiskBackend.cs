@@ -27,9 +27,6 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
     /// <summary>parted rewrites a table in milliseconds; a device that hangs must not hold the pool's lock forever.</summary>
     private static readonly TimeSpan PartedTimeout = TimeSpan.FromMinutes(2);
 
-    /// <summary>libvirt reserves up to this much of an encrypted partition for the LUKS header.</summary>
-    private const ulong LuksHeaderBytes = 2UL << 20;
-
     private readonly IProcessRunner _runner;
     private readonly BlockVolumes _volumes;
     private readonly string? _blkid;
@@ -386,7 +383,7 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
 
         var boundaryKind = kind == PartitionKind.Extended ? PartitionKind.Primary : kind;
         // libvirt's room for the LUKS header: the partition is 2 MiB larger than the capacity asked for.
-        var partitionBytes = volume.Target.Encryption is null ? volume.Capacity : volume.Capacity + LuksHeaderBytes;
+        var partitionBytes = volume.Target.Encryption is null ? volume.Capacity : BlockVolumes.WithLuksHeaderRoom(volume.Capacity);
         var (start, end) = PartBoundaries(table, boundaryKind, partitionBytes);
 
         // libvirt finds a wrong name only after mkpart (and then fails to remove the partition on a loop
@@ -425,15 +422,26 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
         }
         catch
         {
-            await RemoveNumberAsync(device, after.Label, number, CancellationToken.None).ConfigureAwait(false);
+            var node = DiskDevice.PartitionPath(NodePath(pool), number, pool.Definition.Source.Devices[0].PartSeparator);
+            await RemoveNumberAsync(device, node, after.Label, number, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
     }
 
-    /// <summary>A sound gpt natively (<see cref="GptWriter"/>), anything else with <c>parted DEVICE rm --script N</c>.</summary>
-    private async Task RemoveNumberAsync(string device, DiskLabel label, int number, CancellationToken cancellationToken)
+    /// <summary>
+    /// Removes partition <paramref name="number"/>: the kernel lets go of it first, or refuses while it
+    /// is open (mounted, a guest's disk), and then nothing changes (parted, which libvirt runs, clears
+    /// the entry all the same and fails after, leaving the table and the kernel's view apart: a
+    /// deliberate difference). Then the entry: a sound gpt natively (<see cref="GptWriter"/>), anything
+    /// else with <c>parted DEVICE rm --script N</c>.
+    /// </summary>
+    private async Task RemoveNumberAsync(string device, string node, DiskLabel label, int number, CancellationToken cancellationToken)
     {
-        // parted when the table is not sound or the partition is in use (it says so as libvirt reports it).
+        if (!GptWriter.TryDrop(device, number))
+        {
+            throw VirtPoolException.System($"cannot delete partition '{node}', it is in use", Errno.EBUSY);
+        }
+
         if (label == DiskLabel.Gpt && GptWriter.TryRemove(device, number))
         {
             return;
@@ -454,16 +462,7 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
             ? partition.Number
             : NumberFromName(NodePath(pool), volume);
         using var tableLock = await DiskDevice.LockTableAsync(device, cancellationToken).ConfigureAwait(false);
-
-        // The kernel lets go of the partition first, or refuses while it is open (mounted, a guest's
-        // disk): then nothing changes. parted, which libvirt runs, clears the entry all the same and
-        // fails after, leaving the table and the kernel's view apart; a deliberate difference.
-        if (!GptWriter.TryDrop(device, number))
-        {
-            throw VirtPoolException.System($"cannot delete partition '{volume.Target.Path}', it is in use", Errno.EBUSY);
-        }
-
-        await RemoveNumberAsync(device, DiskDevice.ProbeLabel(device), number, cancellationToken).ConfigureAwait(false);
+        await RemoveNumberAsync(device, volume.Target.Path, DiskDevice.ProbeLabel(device), number, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<VolumeDefinition> WipeAndKeepAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
@@ -533,10 +532,10 @@ public sealed class DiskBackend : IStorageBackend, IRescanOnVolumeChange, IPoolB
     /// </summary>
     private static void ReserveLuksHeader(VolumeDefinition volume)
     {
-        volume.Capacity = volume.Capacity > LuksHeaderBytes ? volume.Capacity - LuksHeaderBytes : 0;
+        volume.Capacity = volume.Capacity > BlockVolumes.LuksHeaderRoom ? volume.Capacity - BlockVolumes.LuksHeaderRoom : 0;
         if (volume.Allocation is { } allocation)
         {
-            volume.Allocation = allocation > LuksHeaderBytes ? allocation - LuksHeaderBytes : 0;
+            volume.Allocation = allocation > BlockVolumes.LuksHeaderRoom ? allocation - BlockVolumes.LuksHeaderRoom : 0;
         }
     }
 

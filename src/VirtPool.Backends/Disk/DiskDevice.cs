@@ -1,6 +1,7 @@
 using VirtPool.Backends.Local;
 using VirtPool.Core.Errors;
 using VirtPool.Core.Interop;
+using VirtPool.Core.State;
 
 namespace VirtPool.Backends.Disk;
 
@@ -127,71 +128,11 @@ internal static class DiskDevice
     /// read-decide-write of the table: two creates in parallel (two CLI processes, or the daemon's
     /// requests) must not both take the same free extent or entry. Waits, cancellably, while another holds it.
     /// </summary>
-    public static async Task<IDisposable> LockTableAsync(string path, CancellationToken cancellationToken)
-    {
-        const int LOCK_EX = 2, LOCK_NB = 4;
+    public static Task<IDisposable> LockTableAsync(string path, CancellationToken cancellationToken)
+        => GatedFlock.AcquireAsync(Gates.GetOrAdd(path, static _ => new SemaphoreSlim(1, 1)), () => Open(path, LibC.O_RDONLY), path, cancellationToken);
 
-        // Callers in this process queue in turn first: polling the flock alone lets a loop of creates
-        // take it again before a waiting refresh wakes, for ever.
-        var gate = Gates.GetOrAdd(path, static _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        int fd;
-        try
-        {
-            fd = Open(path, LibC.O_RDONLY);
-        }
-        catch
-        {
-            gate.Release();
-            throw;
-        }
-
-        try
-        {
-            while (LibC.Flock(fd, LOCK_EX | LOCK_NB) < 0)
-            {
-                var errno = LibC.Errno;
-                if (errno == Errno.EINTR)
-                {
-                    continue;
-                }
-
-                if (errno != Errno.EAGAIN)
-                {
-                    throw VirtPoolException.System($"cannot lock '{path}'", errno);
-                }
-
-                await Task.Delay(TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
-            }
-
-            return new TableLock(fd, gate);
-        }
-        catch
-        {
-            LibC.Close(fd);
-            gate.Release();
-            throw;
-        }
-    }
-
-    /// <summary>One queue per device path this process has locked (a handful: the disk pools' devices).</summary>
+    /// <summary>One in-process queue per device path this process has locked (a handful: the disk pools' devices).</summary>
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> Gates = new(StringComparer.Ordinal);
-
-    private sealed class TableLock(int fd, SemaphoreSlim gate) : IDisposable
-    {
-        private int _fd = fd;
-
-        // Closing the descriptor releases the lock; then the next caller of this process goes.
-        public void Dispose()
-        {
-            var fd = Interlocked.Exchange(ref _fd, -1);
-            if (fd >= 0)
-            {
-                LibC.Close(fd);
-                gate.Release();
-            }
-        }
-    }
 
     private static int Open(string path, int flags)
     {

@@ -31,7 +31,7 @@ internal static class GptWriter
     /// </summary>
     public static bool TryAdd(string device, int number, long first, long last)
     {
-        var edited = Update(device, number, beforeWrite: null, entry =>
+        var edited = Update(device, number, entry =>
         {
             entry.Clear();
             LinuxFilesystemData.TryWriteBytes(entry[..16]);
@@ -49,20 +49,15 @@ internal static class GptWriter
     }
 
     /// <summary>
-    /// Drops partition <paramref name="number"/> from the kernel's view, then clears its entry; false
-    /// (nothing changed) when the table is not one this code edits in place or the kernel will not let
-    /// the partition go (it is open: mounted, or used by a guest), so parted runs and says why as it
-    /// does for libvirt. The kernel goes first: an entry must never vanish while its partition is in use.
+    /// Clears entry <paramref name="number"/> (the caller had the kernel drop the partition first:
+    /// <see cref="TryDrop"/>); false (nothing changed) when the table is not one this code edits in place.
     /// </summary>
-    public static bool TryRemove(string device, int number)
-    {
-        return Update(device, number, beforeWrite: () => TryDrop(device, number), entry => entry.Clear());
-    }
+    public static bool TryRemove(string device, int number) => Update(device, number, entry => entry.Clear());
 
     private delegate void EntryEdit(Span<byte> entry);
 
-    /// <summary>Edits one entry in both tables; false when the table fails <see cref="Check"/> or <paramref name="beforeWrite"/> says no.</summary>
-    private static bool Update(string device, int number, Func<bool>? beforeWrite, EntryEdit edit)
+    /// <summary>Edits one entry in both tables; false when the table fails <see cref="Check"/>.</summary>
+    private static bool Update(string device, int number, EntryEdit edit)
     {
         var fd = LibC.Open(device, LibC.O_RDWR | LibC.O_CLOEXEC | LibC.O_NOCTTY, 0);
         if (fd < 0)
@@ -73,11 +68,6 @@ internal static class GptWriter
         try
         {
             if (!Check(fd, device, out var table) || number < 1 || number > table.Count)
-            {
-                return false;
-            }
-
-            if (beforeWrite is not null && !beforeWrite())
             {
                 return false;
             }

@@ -15,6 +15,15 @@ namespace VirtPool.Backends.Local;
 /// </summary>
 public sealed class BlockVolumes(IProcessRunner runner)
 {
+    /// <summary>The room libvirt gives an encrypted partition or LV beyond its capacity, for the LUKS header.</summary>
+    public const ulong LuksHeaderRoom = 2UL << 20;
+
+    /// <summary>An encrypted volume's device size: its capacity and the header's room; a size no device can have is refused.</summary>
+    public static ulong WithLuksHeaderRoom(ulong capacity)
+        => capacity <= ulong.MaxValue - LuksHeaderRoom
+            ? capacity + LuksHeaderRoom
+            : throw VirtPoolException.InvalidArg($"volume capacity {capacity} leaves no room for the LUKS header");
+
     /// <summary>The volume re-read from its device (<see cref="LocalVolumeProbe.DescribeDevice"/>).</summary>
     public VolumeDefinition Refresh(VolumeDefinition volume) => LocalVolumeProbe.DescribeDevice(volume);
 

@@ -295,7 +295,7 @@ public sealed partial class LogicalBackend : IStorageBackend, IPoolBuilder, IPoo
         }
 
         // An encrypted LV keeps the room for its LUKS header (the payload is the LV less the header).
-        var size = volume.Target.Encryption is null ? capacity : LvmCommands.WithLuksHeader(capacity);
+        var size = volume.Target.Encryption is null ? capacity : BlockVolumes.WithLuksHeaderRoom(capacity);
         _resized[volume.Name] = 0;
         await RunAsync(LvmCommands.LvResizeArgv(path, size, shrink: capacity < volume.Capacity), cancellationToken).ConfigureAwait(false);
     }

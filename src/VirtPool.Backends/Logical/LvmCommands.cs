@@ -66,7 +66,7 @@ public static class LvmCommands
             argv.AddRange(["--type", "snapshot", "--virtualsize"]);
         }
 
-        argv.Add(Kib(encrypted ? WithLuksHeader(capacity) : capacity));
+        argv.Add(Kib(encrypted ? Local.BlockVolumes.WithLuksHeaderRoom(capacity) : capacity));
         if (backingPath is not null)
         {
             argv.AddRange(["-s", backingPath]);
@@ -91,15 +91,6 @@ public static class LvmCommands
     /// </summary>
     public static IReadOnlyList<string> LvResizeArgv(string path, ulong capacity, bool shrink)
         => shrink ? [LvResize, "-f", "-L", Kib(capacity), path] : [LvResize, "-L", Kib(capacity), path];
-
-    /// <summary>The room libvirt gives an encrypted LV for its LUKS header.</summary>
-    public const ulong LuksHeaderBytes = 2UL << 20;
-
-    /// <summary>An encrypted volume's LV size: its capacity and the header's room; a size no LV can have is refused.</summary>
-    public static ulong WithLuksHeader(ulong capacity)
-        => capacity <= ulong.MaxValue - LuksHeaderBytes
-            ? capacity + LuksHeaderBytes
-            : throw Core.Errors.VirtPoolException.InvalidArg($"volume capacity {capacity} leaves no room for the LUKS header");
 
     // Rounded up without overflow (bytes + 1023 would wrap near 2^64 and ask for 0K).
     private static string Kib(ulong bytes) => ((bytes / 1024) + (bytes % 1024 == 0 ? 0UL : 1UL)).ToString(CultureInfo.InvariantCulture) + "K";

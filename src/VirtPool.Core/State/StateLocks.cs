@@ -165,23 +165,11 @@ public sealed class StateLocks(StateStore store, Func<string, bool>? poolExists 
         return Path.Combine(LocksDir, name + ".lock");
     }
 
-    private async Task<IDisposable> AcquireAsync(SemaphoreSlim gate, string path, CancellationToken ct)
-    {
-        await gate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            var fd = await FlockAsync(path, ct).ConfigureAwait(false);
-            return new Releaser(gate, fd);
-        }
-        catch
-        {
-            gate.Release();
-            throw;
-        }
-    }
+    private Task<IDisposable> AcquireAsync(SemaphoreSlim gate, string path, CancellationToken ct)
+        => GatedFlock.AcquireAsync(gate, () => OpenLockFile(path), path, ct);
 
-    /// <summary>Opens <paramref name="path"/> and takes an exclusive flock on it, waiting without blocking a thread.</summary>
-    private async Task<int> FlockAsync(string path, CancellationToken ct)
+    /// <summary>Opens (creating) the lock file <paramref name="path"/>, and the locks folder when it is gone.</summary>
+    private int OpenLockFile(string path)
     {
         store.EnsureCreated();
         var fd = LibC.Open(path, LibC.O_RDWR | LibC.O_CREAT | LibC.O_CLOEXEC, 0x180);
@@ -192,51 +180,7 @@ public sealed class StateLocks(StateStore store, Func<string, bool>? poolExists 
         }
 
         LibC.Check(fd, $"cannot open lock file '{path}'");
-        try
-        {
-            var delay = 1;
-            while (LibC.Flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) < 0)
-            {
-                var errno = LibC.Errno;
-                if (errno == Errno.EINTR)
-                {
-                    continue;
-                }
-
-                if (errno != Errno.EAGAIN)
-                {
-                    throw VirtPoolException.System($"cannot lock '{path}'", errno);
-                }
-
-                // Held by another process: poll, backing off to 50 ms (an operation there takes at least that).
-                await Task.Delay(delay, ct).ConfigureAwait(false);
-                delay = Math.Min(delay * 2, 50);
-            }
-
-            return fd;
-        }
-        catch
-        {
-            LibC.Close(fd);
-            throw;
-        }
-    }
-
-    private sealed class Releaser(SemaphoreSlim gate, int fd) : IDisposable
-    {
-        private int _fd = fd;
-
-        public void Dispose()
-        {
-            var fd = Interlocked.Exchange(ref _fd, -1);
-            if (fd >= 0)
-            {
-                // Closing the descriptor drops the flock; the file stays (unlinking a lock file others
-                // may have open would let two holders in).
-                LibC.Close(fd);
-                gate.Release();
-            }
-        }
+        return fd;
     }
 
     private sealed class Held(List<IDisposable> held) : IDisposable
