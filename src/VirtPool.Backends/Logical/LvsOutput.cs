@@ -124,7 +124,7 @@ public static class LvsOutput
                 && ulong.TryParse(text[(before + 1)..last], NumberStyles.None, CultureInfo.InvariantCulture, out var size)
                 && ulong.TryParse(text[(last + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var free))
             {
-                sizes = new PoolSizes(size, unchecked(size - free), free);
+                sizes = VgsOutput.Sizes(size, free);
                 listing.Append(text[..before]).Append('\n');
             }
             else

@@ -58,12 +58,15 @@ public static class VgsOutput
         {
             if (TryParseLine(line, out var size, out var free))
             {
-                // libvirt subtracts unsigned values as they come.
-                sizes = new PoolSizes(size, unchecked(size - free), free);
+                sizes = Sizes(size, free);
                 found = true;
             }
         }
 
         return found;
     }
+
+    /// <summary>A group's size and free space as libvirt's refresh makes them the pool's sizes.</summary>
+    internal static PoolSizes Sizes(ulong size, ulong free)
+        => new(size, unchecked(size - free), free); // libvirt subtracts unsigned values as they come
 }
