@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using VirtPool.Core.Process;
 
 namespace VirtPool.TestSupport;
@@ -18,7 +17,7 @@ public sealed class GlusterServer : IDisposable
     /// <summary>The lock that serializes the test suites' glusterd instances on this machine.</summary>
     public const string LockPath = "/run/lock/virtpool-tests-glusterd.lock";
 
-    private readonly FileStream _machineLock = TakeMachineLock();
+    private readonly FileStream _machineLock = TestServices.TakeMachineLock(LockPath);
 
     public GlusterServer()
     {
@@ -59,26 +58,6 @@ public sealed class GlusterServer : IDisposable
         }
     }
 
-    /// <summary>Waits until no other test process holds the lock (.NET's FileShare.None is an exclusive flock on Linux).</summary>
-    private static FileStream TakeMachineLock()
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(LockPath)!);
-        while (true)
-        {
-            try
-            {
-                return new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException ex) when (ex is not DirectoryNotFoundException and not FileNotFoundException)
-            {
-                Thread.Sleep(200);
-            }
-        }
-    }
-
     private ProcessResult Run(string script, params string[] args)
-        => ProcessRunner.Instance.RunAsync([Path.Combine(ServicesFolder(), script), Folder, .. args]).GetAwaiter().GetResult();
-
-    private static string ServicesFolder([CallerFilePath] string thisFile = "")
-        => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", "services"));
+        => ProcessRunner.Instance.RunAsync([TestServices.Script(script), Folder, .. args]).GetAwaiter().GetResult();
 }

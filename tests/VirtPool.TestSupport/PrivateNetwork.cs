@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using VirtPool.Core.Process;
 
 namespace VirtPool.TestSupport;
@@ -23,7 +22,7 @@ public sealed class PrivateNetwork : IDisposable
     {
         try
         {
-            var up = Run(["bash", Script("nfs-up.sh"), Folder, nfs ? "nfs" : "bare"]);
+            var up = Run(["bash", TestServices.Script("nfs-up.sh"), Folder, nfs ? "nfs" : "bare"]);
             if (up.ExitCode != 0)
             {
                 throw new InvalidOperationException($"nfs-up.sh failed ({up.ExitCode}): {up.StandardError}{up.StandardOutput}");
@@ -61,8 +60,8 @@ public sealed class PrivateNetwork : IDisposable
     /// <summary>Starts glusterd on the namespace's 127.0.0.1:24007 with <paramref name="volumes"/> started volumes.</summary>
     public void StartGluster(int volumes)
     {
-        _glusterLock ??= TakeGlusterLock();
-        var up = Run([.. Enter, "bash", Script("gluster-up.sh"), GlusterFolder, volumes.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        _glusterLock ??= TestServices.TakeMachineLock(GlusterServer.LockPath);
+        var up = Run([.. Enter, "bash", TestServices.Script("gluster-up.sh"), GlusterFolder, volumes.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         if (up.ExitCode != 0)
         {
             throw new InvalidOperationException($"gluster-up.sh in {NamespacePath} failed ({up.ExitCode}): {up.StandardError}{up.StandardOutput}");
@@ -74,7 +73,7 @@ public sealed class PrivateNetwork : IDisposable
     /// <summary>Stops the glusterd of <see cref="StartGluster"/> (the host then has none, as after libvirt's recording stopped it).</summary>
     public void StopGluster()
     {
-        var down = Run(["bash", Script("gluster-down.sh"), GlusterFolder]);
+        var down = Run(["bash", TestServices.Script("gluster-down.sh"), GlusterFolder]);
         if (down.ExitCode != 0)
         {
             throw new InvalidOperationException($"gluster-down.sh failed ({down.ExitCode}): {down.StandardError}");
@@ -91,14 +90,14 @@ public sealed class PrivateNetwork : IDisposable
         var failures = new List<string>();
         if (_glusterLock is not null)
         {
-            var gl = Run(["bash", Script("gluster-down.sh"), GlusterFolder]);
+            var gl = Run(["bash", TestServices.Script("gluster-down.sh"), GlusterFolder]);
             if (gl.ExitCode != 0)
             {
                 failures.Add($"gluster-down.sh failed ({gl.ExitCode}): {gl.StandardError}");
             }
         }
 
-        var down = Run(["bash", Script("nfs-down.sh"), Folder]);
+        var down = Run(["bash", TestServices.Script("nfs-down.sh"), Folder]);
         if (down.ExitCode != 0)
         {
             failures.Add($"nfs-down.sh failed ({down.ExitCode}): {down.StandardError}");
@@ -113,28 +112,8 @@ public sealed class PrivateNetwork : IDisposable
         }
     }
 
-    /// <summary>Waits until no other test process holds the glusterd lock (FileShare.None is an exclusive flock on Linux).</summary>
-    private static FileStream TakeGlusterLock()
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(GlusterServer.LockPath)!);
-        while (true)
-        {
-            try
-            {
-                return new FileStream(GlusterServer.LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException ex) when (ex is not DirectoryNotFoundException and not FileNotFoundException)
-            {
-                Thread.Sleep(200);
-            }
-        }
-    }
-
     private static ProcessResult Run(IReadOnlyList<string> argv)
         => ProcessRunner.Instance.RunAsync(new ProcessRequest(argv) { Timeout = TimeSpan.FromMinutes(3) }).GetAwaiter().GetResult();
-
-    private static string Script(string name, [CallerFilePath] string thisFile = "")
-        => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", "services", name));
 
     /// <summary>The real runner, each command started in the namespace; timeouts and input pass through.</summary>
     private sealed class NamespacedRunner(PrivateNetwork network) : IProcessRunner

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using VirtPool.Core.Process;
 
 namespace VirtPool.TestSupport;
@@ -18,7 +17,7 @@ public sealed class ZfsDaemon : IDisposable
     /// <summary>The lock that serializes the test suites' zfs-fuse daemons on this machine.</summary>
     public const string LockPath = "/run/lock/virtpool-tests-zfs-fuse.lock";
 
-    private readonly FileStream _machineLock = TakeMachineLock();
+    private readonly FileStream _machineLock = TestServices.TakeMachineLock(LockPath);
 
     public ZfsDaemon()
     {
@@ -87,26 +86,6 @@ public sealed class ZfsDaemon : IDisposable
         }
     }
 
-    /// <summary>Waits until no other test process holds the lock (.NET's FileShare.None is an exclusive flock on Linux).</summary>
-    private static FileStream TakeMachineLock()
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(LockPath)!);
-        while (true)
-        {
-            try
-            {
-                return new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException ex) when (ex is not DirectoryNotFoundException and not FileNotFoundException)
-            {
-                Thread.Sleep(200);
-            }
-        }
-    }
-
     private ProcessResult Run(string script)
-        => ProcessRunner.Instance.RunAsync(new ProcessRequest([Path.Combine(ServicesFolder(), script), Folder]) { Timeout = TimeSpan.FromMinutes(2) }).GetAwaiter().GetResult();
-
-    private static string ServicesFolder([CallerFilePath] string thisFile = "")
-        => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", "services"));
+        => ProcessRunner.Instance.RunAsync(new ProcessRequest([TestServices.Script(script), Folder]) { Timeout = TimeSpan.FromMinutes(2) }).GetAwaiter().GetResult();
 }
