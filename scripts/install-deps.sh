@@ -19,6 +19,11 @@ pkgs=("${build[@]}"
       # iproute2: the private network namespace tests/services/nfs-up.sh runs them in.
       dosfstools parted lvm2 zfs-fuse glusterfs-server glusterfs-client nfs-common
       nfs-ganesha nfs-ganesha-vfs rpcbind iproute2
+      # The network pool types: their client libraries (called by soname through P/Invoke) and the
+      # servers their tests start on 127.0.0.1: a single-node Ceph (mon + memstore OSD), tgtd for
+      # iSCSI; open-iscsi's iscsiadm is what the kernel-initiator iscsi type runs.
+      librados2 librbd1 libgfapi0 libiscsi7 ceph-mon ceph-osd ceph-common uuid-runtime
+      tgt libiscsi-bin open-iscsi
       ansible python3-lxml golang-go golang-github-digitalocean-go-libvirt-dev)
 case "${1:-all}" in
   build) pkgs=("${build[@]}") ;;
