@@ -153,7 +153,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         var sizes = _store.ReadPoolSizes(name);
-        return new PoolInfo(PoolState.Running, sizes.Capacity, sizes.Allocation, sizes.Available);
+        var state = _poolBackends.LoadedFor(name) is IConnectionHealth { IsReachable: false } ? PoolState.Inaccessible : PoolState.Running;
+        return new PoolInfo(state, sizes.Capacity, sizes.Allocation, sizes.Available);
     }, ct);
 
     /// <summary>pool-dumpxml: the live definition of an active pool unless <paramref name="inactive"/>.</summary>
