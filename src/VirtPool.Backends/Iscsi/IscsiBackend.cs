@@ -106,7 +106,7 @@ public sealed class IscsiBackend : IStorageBackend, IVolumeWiper, IVolumeTransfe
         var (_, target) = Source(pool);
         var initiator = Initiator();
         var session = (await initiator.FindSessionAsync(target, probe: false, cancellationToken).ConfigureAwait(false))!;
-        await _runner.RunCheckedAsync(initiator.Commands.Rescan(session), cancellationToken).ConfigureAwait(false);
+        await initiator.RescanAsync(session, cancellationToken).ConfigureAwait(false);
         var luns = new ScsiLogicalUnits(_runner, _environment);
         var host = await luns.HostNumberAsync(session, cancellationToken).ConfigureAwait(false);
         var volumes = await luns.FindAsync(host, pool.TargetPath, cancellationToken).ConfigureAwait(false);
@@ -136,8 +136,7 @@ public sealed class IscsiBackend : IStorageBackend, IVolumeWiper, IVolumeTransfe
     public Task<byte[]> Sha256Async(PoolContext pool, VolumeDefinition volume, IProgress<long>? progress, CancellationToken cancellationToken)
         => _volumes.Sha256Async(volume, progress, cancellationToken);
 
-    private IscsiInitiator Initiator()
-        => new(_runner, new IscsiCommands(_environment.Iscsiadm ?? throw ChildProcessErrors.NotFound("iscsiadm")), _environment.IfaceNames);
+    private IscsiInitiator Initiator() => _environment.Initiator(_runner);
 
     /// <summary>The checks libvirt's checkPool and startPool open with: one host with a name, one device path (the target's IQN).</summary>
     private static (PoolSourceHost Host, string Target) Source(PoolContext pool)

@@ -33,6 +33,16 @@ public sealed record IscsiEnvironment
     /// </summary>
     public TimeSpan StablePathWait { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The most one iscsiadm run may take before it is killed (a backstop: libvirt waits for ever; iscsiadm's
+    /// own login and discovery timeouts, 15 s per attempt by default, normally end it first).
+    /// </summary>
+    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The iscsiadm steps with this environment's tool, iface names and time limit.</summary>
+    public IscsiInitiator Initiator(Core.Process.IProcessRunner runner)
+        => new(runner, new IscsiCommands(Iscsiadm ?? throw ChildProcessErrors.NotFound("iscsiadm")), IfaceNames, CommandTimeout);
+
     /// <summary>This machine.</summary>
     public static IscsiEnvironment Host() => new()
     {

@@ -10,12 +10,17 @@ namespace VirtPool.Backends.Iscsi;
 /// session lookup, the iface of an initiator IQN (made on first use as <c>libvirt-iface-XXXXXXXX</c>),
 /// sendtargets discovery, node records, login and logout. Each step's failure is libvirt's error for it.
 /// </summary>
-public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands, Func<string>? ifaceNames = null)
+public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands, Func<string>? ifaceNames = null, TimeSpan? timeout = null)
 {
     private readonly IProcessRunner _runner = runner ?? throw new ArgumentNullException(nameof(runner));
     private readonly Func<string> _ifaceNames = ifaceNames ?? NewIfaceName;
+    private readonly TimeSpan? _timeout = timeout;
 
     public IscsiCommands Commands { get; } = commands ?? throw new ArgumentNullException(nameof(commands));
+
+    /// <summary>virISCSIRescanLUNs: the session's LUNs scanned again; a failure is iscsiadm's exit status and stderr.</summary>
+    public Task RescanAsync(string session, CancellationToken cancellationToken)
+        => RunCheckedAsync(Commands.Rescan(session), cancellationToken);
 
     /// <summary>libvirt's name for an iface it makes: 32 random bits in hex.</summary>
     public static string NewIfaceName()
@@ -28,7 +33,7 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
     /// </summary>
     public async Task<string?> FindSessionAsync(string target, bool probe, CancellationToken cancellationToken)
     {
-        var result = await _runner.RunAsync(Commands.Sessions(), cancellationToken).ConfigureAwait(false);
+        var result = await RunAsync(Commands.Sessions(), cancellationToken).ConfigureAwait(false);
         var session = IscsiadmOutput.FindSession(result.StandardOutput, target);
         return session is null && !probe
             ? throw VirtPoolException.Internal("cannot find iscsiadm session: " + result.StandardError)
@@ -38,7 +43,7 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
     /// <summary>virStorageBackendIQNFound: the iface whose initiator name is <paramref name="initiatorIqn"/>, or null.</summary>
     public async Task<string?> FindIfaceAsync(string initiatorIqn, CancellationToken cancellationToken)
     {
-        var result = await _runner.RunCheckedAsync(Commands.Ifaces(), cancellationToken).ConfigureAwait(false);
+        var result = await RunCheckedAsync(Commands.Ifaces(), cancellationToken).ConfigureAwait(false);
         var iface = IscsiadmOutput.FindIface(result.StandardOutput, initiatorIqn, out var malformed);
         return malformed is not null
             ? throw VirtPoolException.Internal($"malformed output of {Commands.Program}: {malformed}")
@@ -54,10 +59,10 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
     public async Task<string> CreateIfaceAsync(string initiatorIqn, CancellationToken cancellationToken)
     {
         var name = _ifaceNames();
-        await _runner.RunAsync(Commands.IfaceNew(name), cancellationToken).ConfigureAwait(false);
+        await RunAsync(Commands.IfaceNew(name), cancellationToken).ConfigureAwait(false);
         try
         {
-            var update = await _runner.RunAsync(Commands.IfaceSetInitiator(name, initiatorIqn), cancellationToken).ConfigureAwait(false);
+            var update = await RunAsync(Commands.IfaceSetInitiator(name, initiatorIqn), cancellationToken).ConfigureAwait(false);
             return await FindIfaceAsync(initiatorIqn, cancellationToken).ConfigureAwait(false)
                 ?? throw VirtPoolException.Internal(
                     $"Failed to set initiator IQN '{initiatorIqn}' on iscsi interface '{name}'"
@@ -65,7 +70,7 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
         }
         catch
         {
-            await _runner.RunAsync(Commands.IfaceDelete(name), CancellationToken.None).ConfigureAwait(false);
+            await RunAsync(Commands.IfaceDelete(name), CancellationToken.None).ConfigureAwait(false);
             throw;
         }
     }
@@ -84,7 +89,7 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
                 ?? throw VirtPoolException.Failed($"no iSCSI interface defined for IQN {initiatorIqn}");
         }
 
-        var result = await _runner.RunCheckedAsync(Commands.Discovery(portal, iface, persist), cancellationToken).ConfigureAwait(false);
+        var result = await RunCheckedAsync(Commands.Discovery(portal, iface, persist), cancellationToken).ConfigureAwait(false);
         return IscsiadmOutput.ParseSendTargets(result.StandardOutput);
     }
 
@@ -93,7 +98,7 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
     /// <see cref="NewNodeAsync"/>, which succeeds either way, so a failed start knows what it made).
     /// </summary>
     public async Task<bool> NodeExistsAsync(string portal, string target, CancellationToken cancellationToken)
-        => (await _runner.RunAsync(Commands.NodeShow(portal, target), cancellationToken).ConfigureAwait(false)).Succeeded;
+        => (await RunAsync(Commands.NodeShow(portal, target), cancellationToken).ConfigureAwait(false)).Succeeded;
 
     /// <summary>virISCSINodeNew, with its two errors: iscsiadm not run, and a non-zero exit status.</summary>
     public async Task NewNodeAsync(string portal, string target, CancellationToken cancellationToken)
@@ -101,7 +106,7 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
         ProcessResult result;
         try
         {
-            result = await _runner.RunAsync(Commands.NodeNew(portal, target), cancellationToken).ConfigureAwait(false);
+            result = await RunAsync(Commands.NodeNew(portal, target), cancellationToken).ConfigureAwait(false);
         }
         catch (VirtPoolException)
         {
@@ -119,7 +124,7 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
     {
         try
         {
-            await _runner.RunAsync(Commands.NodeUpdate(portal, target, name, value), cancellationToken).ConfigureAwait(false);
+            await RunAsync(Commands.NodeUpdate(portal, target, name, value), cancellationToken).ConfigureAwait(false);
         }
         catch (VirtPoolException)
         {
@@ -129,7 +134,7 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
 
     /// <summary>VirtPool's: removes a node record; a failure is ignored (this only tidies up after another error).</summary>
     public Task DeleteNodeAsync(string portal, string target)
-        => _runner.RunAsync(Commands.NodeDelete(portal, target), CancellationToken.None);
+        => RunAsync(Commands.NodeDelete(portal, target), CancellationToken.None);
 
     /// <summary>
     /// virISCSIConnectionLogin/Logout. With an initiator IQN the node command names its iface: an existing
@@ -154,11 +159,11 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
         var argv = login ? Commands.Login(portal, target, iface) : Commands.Logout(portal, target, iface);
         try
         {
-            await _runner.RunCheckedAsync(argv, cancellationToken).ConfigureAwait(false);
+            await RunCheckedAsync(argv, cancellationToken).ConfigureAwait(false);
         }
         catch when (created is not null)
         {
-            await _runner.RunAsync(Commands.IfaceDelete(created), CancellationToken.None).ConfigureAwait(false);
+            await RunAsync(Commands.IfaceDelete(created), CancellationToken.None).ConfigureAwait(false);
             throw;
         }
 
@@ -169,12 +174,19 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
     {
         try
         {
-            await _runner.RunCheckedAsync(Commands.Discovery(portal, iface, persist: true), cancellationToken).ConfigureAwait(false);
+            await RunCheckedAsync(Commands.Discovery(portal, iface, persist: true), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
-            await _runner.RunAsync(Commands.IfaceDelete(iface), CancellationToken.None).ConfigureAwait(false);
+            await RunAsync(Commands.IfaceDelete(iface), CancellationToken.None).ConfigureAwait(false);
             throw;
         }
     }
+
+    /// <summary>One iscsiadm run, bounded by the time limit (libvirt has none; iscsiadm's own login and discovery timeouts come first).</summary>
+    private Task<ProcessResult> RunAsync(IReadOnlyList<string> argv, CancellationToken cancellationToken)
+        => _runner.RunAsync(new ProcessRequest(argv) { Timeout = _timeout }, cancellationToken);
+
+    private Task<ProcessResult> RunCheckedAsync(IReadOnlyList<string> argv, CancellationToken cancellationToken)
+        => _runner.RunCheckedAsync(new ProcessRequest(argv) { Timeout = _timeout }, cancellationToken);
 }

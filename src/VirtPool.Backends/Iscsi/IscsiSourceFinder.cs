@@ -35,7 +35,7 @@ public sealed class IscsiSourceFinder(IProcessRunner runner, IscsiEnvironment en
 
         // libvirt's portal helper writes the default port into the source it then copies into each result.
         var host = hint.Hosts[0] with { Port = hint.Hosts[0].Port == 0 ? IscsiCommands.DefaultPort : hint.Hosts[0].Port };
-        var initiator = new IscsiInitiator(_runner, new IscsiCommands(_environment.Iscsiadm ?? throw ChildProcessErrors.NotFound("iscsiadm")), _environment.IfaceNames);
+        var initiator = _environment.Initiator(_runner);
         var targets = await initiator.ScanTargetsAsync(IscsiCommands.Portal(host), hint.InitiatorIqn, persist: false, cancellationToken).ConfigureAwait(false);
         return [.. targets.Select(t => new PoolSource { Hosts = [host], Devices = [new PoolSourceDevice(t.Target)], InitiatorIqn = hint.InitiatorIqn })];
     }

@@ -150,6 +150,20 @@ public sealed class IscsiLiveTests : IDisposable
         Assert.Equal(["--mode session", "--mode session"], runner.Commands);
     }
 
+    [Fact]
+    public async Task An_iscsiadm_that_hangs_is_killed_at_the_time_limit_with_a_clear_error()
+    {
+        // A stand-in iscsiadm that never answers (a dead portal's login looks the same from here).
+        var hang = Path.Combine(_work, "iscsiadm");
+        await File.WriteAllTextAsync(hang, "#!/bin/sh\nexec sleep 600\n");
+        File.SetUnixFileMode(hang, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        var environment = new IscsiEnvironment { Iscsiadm = hang, CommandTimeout = TimeSpan.FromSeconds(1) };
+        var pool = new PoolContext(Core.Xml.PoolXml.Parse(PoolXml()));
+        var backend = IscsiBackend.Type(ProcessRunner.Instance, environment).Load(pool);
+        var error = await Assert.ThrowsAsync<VirtPoolException>(() => backend.StartPoolAsync(pool, PoolStartFlags.None, default));
+        Assert.Equal($"internal error: Child process ({hang} --mode session) did not finish within 1 s and was killed", error.Message);
+    }
+
     /// <summary>Runs each command for real and keeps its words after the program.</summary>
     private sealed class ForwardingRecorder : IProcessRunner
     {
