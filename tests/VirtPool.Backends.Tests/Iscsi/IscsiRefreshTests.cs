@@ -112,14 +112,7 @@ public sealed class IscsiRefreshTests : IDisposable
         // libvirt's commands (storage_backend_iscsi.c, storage_util.c): session lookup, LUN rescan, a
         // udevadm settle before reading the session's host and another before the host's devices, scsi_id per LUN.
         Assert.Equal(
-            [
-                $"{P} --mode session",
-                $"{P} --mode session -r 4 -R",
-                "/bin/udevadm settle",
-                "/bin/udevadm settle",
-                $"/lib/udev/scsi_id --replace-whitespace --whitelisted --device {ChildProcessErrors.CommandText([Path.Combine(ByPath, Link(1))])}",
-                $"/lib/udev/scsi_id --replace-whitespace --whitelisted --device {ChildProcessErrors.CommandText([Path.Combine(ByPath, Link(2))])}",
-            ],
+            IscsiCommandTests.FromSource("refresh").Select(l => l.Replace("@BYPATH@", ByPath, StringComparison.Ordinal)),
             runner.Calls.Select(ChildProcessErrors.CommandText));
         Assert.Equal(
             [

@@ -100,7 +100,7 @@ public sealed class IscsiSourceFinderTests : IDisposable
         var (xml, error, runner) = await FindAsync(replay, Spec(initiator: IscsiReplay.Initiator));
         Assert.Null(error);
         Assert.Equal(IscsiadmOutputTests.Golden("represented/find-sources-initiator.out"), xml);
-        Assert.Equal([$"{P} --mode iface", $"{P} {discovery}"], runner.Calls.Select(ChildProcessErrors.CommandText));
+        Assert.Equal(IscsiCommandTests.FromSource("find-sources-initiator"), runner.Calls.Select(ChildProcessErrors.CommandText));
     }
 
     [Fact]
