@@ -114,6 +114,43 @@ public sealed class AttackIssue12NetworkTests
             $"after {iterations} rounds ({cancelled} cancelled): a call used a closed handle {usedAfterClose} time(s), a handle was closed under a running call {closedWhileBusy} time(s)");
     }
 
+    /// <summary>
+    /// DEFECT (handle leak after pool stop). NetworkConnection.Close (what StopPoolAsync calls) retires only
+    /// the handle that is current: an open still running at that moment (a pool-destroy right after a
+    /// pool-start or the first call of a refresh, both slow against a far server) finishes afterwards and
+    /// installs its handle as current. The stopped pool then keeps a connection (a rados_t, a glfs_t with
+    /// its threads, an iSCSI login) until the idle timer closes it 5 minutes later, or forever while
+    /// something keeps using the backend. Expected: an open that completes after Close is closed as soon
+    /// as its caller is done with it, as Dispose already does with its <c>_disposed</c> flag.
+    /// </summary>
+    [Fact]
+    public async Task A_pool_stop_during_the_open_leaves_the_new_handle_open_after_the_stop()
+    {
+        using var opening = new ManualResetEventSlim(false);
+        using var opened = new ManualResetEventSlim(false);
+        var closes = 0;
+        using var connection = new NetworkConnection<ObservedHandle>(
+            "the test server",
+            new NetworkConnectionOptions(TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(5), CloseInBackground: false),
+            () =>
+            {
+                opening.Set();
+                opened.Wait();
+                return new ObservedHandle();
+            },
+            _ => Interlocked.Increment(ref closes));
+
+        var first = connection.CallAsync(_ => 1, "refresh", CancellationToken.None);
+        opening.Wait();
+
+        // pool-destroy while the connection is being opened.
+        connection.Close();
+        opened.Set();
+        Assert.Equal(1, await first);
+
+        Assert.False(connection.IsOpen, "a pool stopped during the open holds no connection once its last call is done");
+    }
+
     private sealed class ObservedHandle
     {
         public int Busy;

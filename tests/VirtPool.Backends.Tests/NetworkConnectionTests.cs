@@ -124,6 +124,23 @@ public sealed class NetworkConnectionTests : IDisposable
     }
 
     [Fact]
+    public async Task An_open_refused_for_its_secret_or_by_the_server_itself_does_not_make_the_pool_inaccessible()
+    {
+        using var connection = Connect();
+        _refuse = new VirtPoolException(VirErrorCode.NoSecret, "no secret with matching usage 'x'", VirErrorDomain.Secret);
+        await Assert.ThrowsAsync<VirtPoolException>(() => connection.CallAsync(Answer, "ping", CancellationToken.None));
+        Assert.True(connection.IsReachable);
+
+        _refuse = NetworkErrors.ServerAnswered(VirtPoolException.System("failed to connect to the RADOS monitor on: 127.0.0.1:6789", 13));
+        await Assert.ThrowsAsync<VirtPoolException>(() => connection.CallAsync(Answer, "ping", CancellationToken.None));
+        Assert.True(connection.IsReachable);
+
+        _refuse = VirtPoolException.System("failed to connect to the RADOS monitor on: 127.0.0.1:6789", 111);
+        await Assert.ThrowsAsync<VirtPoolException>(() => connection.CallAsync(Answer, "ping", CancellationToken.None));
+        Assert.False(connection.IsReachable);
+    }
+
+    [Fact]
     public async Task Close_waits_for_a_lease_and_a_later_use_reconnects()
     {
         using var connection = Connect();

@@ -58,6 +58,7 @@ public sealed class NetworkConnection<THandle> : IDisposable
     private bool _disposed;
     private volatile bool _reachable = true;
     private int _opensRunning;
+    private int _closes;
     private int _stuckCalls;
 
     /// <summary>Calls of one connection the library may keep hung before new ones fail at once.</summary>
@@ -110,6 +111,7 @@ public sealed class NetworkConnection<THandle> : IDisposable
         }
 
         var attempt = Interlocked.Read(ref _openAttempts);
+        var closes = Volatile.Read(ref _closes);
         await _opening.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -156,7 +158,11 @@ public sealed class NetworkConnection<THandle> : IDisposable
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                _reachable = false;
+                if (NetworkErrors.MeansUnreachable(ex))
+                {
+                    _reachable = false;
+                }
+
                 _lastOpenFailure = (number, ex);
                 throw;
             }
@@ -164,9 +170,11 @@ public sealed class NetworkConnection<THandle> : IDisposable
             var entry = new ConnectionEntry<THandle>(handle) { Users = 1 };
             lock (_gate)
             {
-                if (_disposed)
+                if (_disposed || _closes != closes)
                 {
-                    entry.Retired = true; // a straggler after dispose: closed when it is done
+                    // A straggler after dispose, or an open the pool's stop overtook: this caller may
+                    // finish with it, then it is closed.
+                    entry.Retired = true;
                 }
                 else
                 {
@@ -214,6 +222,7 @@ public sealed class NetworkConnection<THandle> : IDisposable
         {
             entry = _current;
             _current = null;
+            _closes++;
         }
 
         _idleTimer.Change(Timeout.Infinite, Timeout.Infinite);
