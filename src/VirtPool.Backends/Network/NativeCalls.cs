@@ -61,7 +61,7 @@ public static class NativeCalls
         try
         {
             // A thread of its own, not the pool's: a hung call must not starve the daemon's I/O.
-            work = Task.Factory.StartNew(call, CancellationToken.None, TaskCreationOptions.LongRunning | TaskCreationOptions.DenyChildAttach, TaskScheduler.Default);
+            work = Task.Factory.StartNew(() => CallLibrary(call), CancellationToken.None, TaskCreationOptions.LongRunning | TaskCreationOptions.DenyChildAttach, TaskScheduler.Default);
         }
         catch
         {
@@ -103,6 +103,50 @@ public static class NativeCalls
 
             throw timeout();
         }
+    }
+
+    /// <summary>
+    /// The client libraries are separate Debian packages a host may lack: the first call into a missing
+    /// one says which package to install instead of the runtime's DllNotFoundException text.
+    /// </summary>
+    private static T CallLibrary<T>(Func<T> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (DllNotFoundException ex)
+        {
+            throw MissingLibrary(ex.Message);
+        }
+        catch (EntryPointNotFoundException ex)
+        {
+            throw VirtPoolException.Internal($"the installed client library lacks a function VirtPool calls ({FirstQuoted(ex.Message) ?? "unknown"}): its version is not supported");
+        }
+    }
+
+    /// <summary>The error for a client library that cannot be loaded, named with the package that provides it.</summary>
+    public static VirtPoolException MissingLibrary(string runtimeMessage)
+    {
+        var library = FirstQuoted(runtimeMessage) ?? "a client library";
+        var package = library switch
+        {
+            "librados.so.2" => "librados2",
+            "librbd.so.1" => "librbd1",
+            "libgfapi.so.0" => "libgfapi0",
+            "libiscsi.so.7" => "libiscsi7",
+            _ => null,
+        };
+        return NetworkErrors.ServerAnswered(VirtPoolException.Internal(package is null
+            ? $"cannot load {library}, which this pool type needs"
+            : $"cannot load {library}, which this pool type needs: install {package}"));
+    }
+
+    private static string? FirstQuoted(string text)
+    {
+        var start = text.IndexOf('\'', StringComparison.Ordinal);
+        var end = start < 0 ? -1 : text.IndexOf('\'', start + 1);
+        return end > start + 1 ? text[(start + 1)..end] : null;
     }
 
     private sealed class CallState

@@ -12,7 +12,10 @@ public static class NetworkErrors
 {
     private const string AnsweredKey = "VirtPool.ServerAnswered";
 
-    /// <summary>Marks an error as the server's own answer (a refused key, a missing pool), not a server that is down.</summary>
+    /// <summary>
+    /// Marks an error as not a server outage: the server's own answer (a refused key, a missing pool), or
+    /// a failure on this host (a client library that is not installed).
+    /// </summary>
     public static TException ServerAnswered<TException>(TException error)
         where TException : Exception
     {
