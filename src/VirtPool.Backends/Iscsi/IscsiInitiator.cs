@@ -96,9 +96,15 @@ public sealed class IscsiInitiator(IProcessRunner runner, IscsiCommands commands
     /// <summary>
     /// Whether a node record for the portal and target exists (VirtPool's check before
     /// <see cref="NewNodeAsync"/>, which succeeds either way, so a failed start knows what it made).
+    /// Only iscsiadm's "no records found" (exit 21) says there is none: any other failure (a locked
+    /// database) counts as "there may be one", so a failed start never deletes a record it cannot
+    /// tell it made.
     /// </summary>
     public async Task<bool> NodeExistsAsync(string portal, string target, CancellationToken cancellationToken)
-        => (await RunAsync(Commands.NodeShow(portal, target), cancellationToken).ConfigureAwait(false)).Succeeded;
+        => (await RunAsync(Commands.NodeShow(portal, target), cancellationToken).ConfigureAwait(false)).ExitCode != NoRecordsFound;
+
+    /// <summary>iscsiadm's ISCSI_ERR_NO_OBJS_FOUND.</summary>
+    private const int NoRecordsFound = 21;
 
     /// <summary>virISCSINodeNew, with its two errors: iscsiadm not run, and a non-zero exit status.</summary>
     public async Task NewNodeAsync(string portal, string target, CancellationToken cancellationToken)
