@@ -13,6 +13,9 @@ pid=$(cat "$WORK/tgtd.pid" 2>/dev/null || true)
 ours_alive() { [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = tgtd ]; }
 ours_alive || { rm -f "$WORK/tgtd.pid"; exit 0; }
 
+# tgtd runs a helper child process; it goes with its parent, or is killed with it below.
+children=$(pgrep -P "$pid" -x tgtd || true)
+
 # tgtd ignores SIGTERM while it has targets: delete them first (--force drops their sessions), then
 # ask it to exit ("--op delete --mode system" is refused while any target exists).
 TGTADM=(tgtadm --lld iscsi)
@@ -27,5 +30,8 @@ if ours_alive; then
   kill -KILL "$pid" 2>/dev/null
   for _ in $(seq 1 50); do ours_alive || break; sleep 0.1; done
 fi
+for child in $children; do
+  if [ "$(cat "/proc/$child/comm" 2>/dev/null)" = tgtd ]; then kill -KILL "$child" 2>/dev/null || true; fi
+done
 rm -f "$WORK/tgtd.pid"
 exit 0
