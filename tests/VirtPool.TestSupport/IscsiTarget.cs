@@ -88,11 +88,39 @@ public sealed class IscsiTarget : IDisposable
         }
     }
 
-    /// <summary>The pid of the running tgtd (for a drill that freezes it).</summary>
+    /// <summary>The pid of the running tgtd.</summary>
     public int Pid => int.Parse(File.ReadAllText(Path.Combine(Folder, "tgtd.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Freezes tgtd (SIGSTOP): connections stay open and nothing answers, as a hung server.</summary>
+    public void Freeze() => Signal("-STOP");
+
+    /// <summary>Lets a frozen tgtd run again (SIGCONT).</summary>
+    public void Thaw() => Signal("-CONT");
+
+    private void Signal(string signal)
+    {
+        var pid = Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var result = ProcessRunner.Instance.RunAsync(["sh", "-c", $"kill {signal} {pid} $(pgrep -P {pid} -x tgtd)"]).GetAwaiter().GetResult();
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill {signal} of tgtd {pid} failed: {result.StandardError}");
+        }
+    }
 
     public void Dispose()
     {
+        if (File.Exists(Path.Combine(Folder, "tgtd.pid")))
+        {
+            try
+            {
+                Thaw(); // a drill that failed half-way may have left it frozen
+            }
+            catch (InvalidOperationException)
+            {
+                // not running: iscsi-down.sh has nothing to stop
+            }
+        }
+
         var down = Run("iscsi-down.sh");
         Directory.Delete(Folder, recursive: true);
         _machineLock.Dispose();

@@ -74,18 +74,22 @@ public sealed partial class IscsiDirectBackend : IStorageBackend, IVolumeWiper, 
     public async Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken)
     {
         var login = Settle(pool);
-        using var lease = await AcquireAsync(cancellationToken).ConfigureAwait(false);
-        var luns = await CallAsync(lease, s => s.ReportLuns(), "REPORT LUNS", cancellationToken).ConfigureAwait(false);
-        var volumes = new List<VolumeDefinition>(luns.Count);
-        ulong total = 0;
-        foreach (var lun in luns)
-        {
-            var capacity = await ReadCapacityAsync(lease, lun, cancellationToken).ConfigureAwait(false);
-            volumes.Add(Describe(login, lun, capacity.Bytes));
-            total += capacity.Bytes;
-        }
+        return await WithSessionAsync(
+            async lease =>
+            {
+                var luns = await CallAsync(lease, s => s.ReportLuns(), "REPORT LUNS", cancellationToken).ConfigureAwait(false);
+                var volumes = new List<VolumeDefinition>(luns.Count);
+                ulong total = 0;
+                foreach (var lun in luns)
+                {
+                    var capacity = await ReadCapacityAsync(lease, lun, cancellationToken).ConfigureAwait(false);
+                    volumes.Add(Describe(login, lun, capacity.Bytes));
+                    total += capacity.Bytes;
+                }
 
-        return new PoolScan(new PoolSizes(total, total, 0), volumes);
+                return new PoolScan(new PoolSizes(total, total, 0), volumes);
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -119,24 +123,28 @@ public sealed partial class IscsiDirectBackend : IStorageBackend, IVolumeWiper, 
         }
 
         Settle(pool);
-        using var lease = await AcquireAsync(cancellationToken).ConfigureAwait(false);
-        var capacity = await ReadCapacityAsync(lease, lun, cancellationToken).ConfigureAwait(false);
-        var io = new LunIo(this, lease, lun, capacity);
-        if (algorithm == VolumeWipeAlgorithm.Trim)
-        {
-            if (!capacity.ThinProvisioned)
+        return await WithSessionAsync(
+            async lease =>
             {
-                throw VirtPoolException.InvalidArg($"unsupported algorithm {(int)algorithm}: LUN {lun} is not thin provisioned, it cannot deallocate (UNMAP) its blocks");
-            }
+                var capacity = await ReadCapacityAsync(lease, lun, cancellationToken).ConfigureAwait(false);
+                var io = new LunIo(this, lease, lun, capacity);
+                if (algorithm == VolumeWipeAlgorithm.Trim)
+                {
+                    if (!capacity.ThinProvisioned)
+                    {
+                        throw VirtPoolException.InvalidArg($"unsupported algorithm {(int)algorithm}: LUN {lun} is not thin provisioned, it cannot deallocate (UNMAP) its blocks");
+                    }
 
-            await io.UnmapAsync(0, capacity.Bytes, progress, cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            await io.ZeroAsync(0, capacity.Bytes, progress, cancellationToken).ConfigureAwait(false);
-        }
+                    await io.UnmapAsync(0, capacity.Bytes, progress, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await io.ZeroAsync(0, capacity.Bytes, progress, cancellationToken).ConfigureAwait(false);
+                }
 
-        return volume.DeepClone();
+                return volume.DeepClone();
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     public void Dispose() => _connection.Dispose();
@@ -206,6 +214,54 @@ public sealed partial class IscsiDirectBackend : IStorageBackend, IVolumeWiper, 
     }
 
     private Task<NetworkLease<IscsiSession>> AcquireAsync(CancellationToken cancellationToken) => _connection.AcquireAsync(cancellationToken);
+
+    /// <summary>
+    /// Runs an operation that may start over (it changes nothing it would not change again) with the
+    /// pool's session. When a session an earlier operation left open turns out to be gone (the target
+    /// restarted or dropped it), the operation runs once more on a new login; a timeout is not retried.
+    /// </summary>
+    private async Task<T> WithSessionAsync<T>(Func<NetworkLease<IscsiSession>, Task<T>> operation, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            using var lease = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+            var reused = lease.Handle.Commands > 0;
+            try
+            {
+                return await operation(lease).ConfigureAwait(false);
+            }
+            catch (VirtPoolException ex) when (attempt == 0 && reused && lease.Handle.IsBroken && ex.Code != VirErrorCode.OperationTimeout)
+            {
+                // The stale session is retired; the loop logs in again.
+            }
+        }
+    }
+
+    /// <summary>
+    /// A held session and the LUN's size, for a transfer (which cannot start over once it moved data):
+    /// a stale session found by the first command is replaced as in <see cref="WithSessionAsync{T}"/>.
+    /// </summary>
+    private async Task<(NetworkLease<IscsiSession> Lease, LunCapacity Capacity)> OpenLunAsync(int lun, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var lease = await AcquireAsync(cancellationToken).ConfigureAwait(false);
+            var reused = lease.Handle.Commands > 0;
+            try
+            {
+                return (lease, await ReadCapacityAsync(lease, lun, cancellationToken).ConfigureAwait(false));
+            }
+            catch (VirtPoolException ex) when (attempt == 0 && reused && lease.Handle.IsBroken && ex.Code != VirErrorCode.OperationTimeout)
+            {
+                lease.Dispose();
+            }
+            catch
+            {
+                lease.Dispose();
+                throw;
+            }
+        }
+    }
 
     /// <summary>One bounded call; a session that lost its connection is retired (the next operation logs in again).</summary>
     internal async Task<T> CallAsync<T>(NetworkLease<IscsiSession> lease, Func<IscsiSession, T> call, string operation, CancellationToken cancellationToken)

@@ -28,8 +28,9 @@ public sealed partial class IscsiDirectBackend
     {
         var lun = LunOf(volume);
         Settle(pool);
-        using var lease = await AcquireAsync(cancellationToken).ConfigureAwait(false);
-        var io = new LunIo(this, lease, lun, await ReadCapacityAsync(lease, lun, cancellationToken).ConfigureAwait(false));
+        var (lease, capacity) = await OpenLunAsync(lun, cancellationToken).ConfigureAwait(false);
+        using var held = lease;
+        var io = new LunIo(this, lease, lun, capacity);
         var size = io.Capacity.Bytes;
         var room = size - Math.Min(offset, size);
         var writer = new LunWriter(io, offset, unmapHoles: sparse && io.Capacity.ThinProvisioned && io.Capacity.UnmappedReadsZero);
@@ -72,8 +73,9 @@ public sealed partial class IscsiDirectBackend
     {
         var lun = LunOf(volume);
         Settle(pool);
-        using var lease = await AcquireAsync(cancellationToken).ConfigureAwait(false);
-        var io = new LunIo(this, lease, lun, await ReadCapacityAsync(lease, lun, cancellationToken).ConfigureAwait(false));
+        var (lease, capacity) = await OpenLunAsync(lun, cancellationToken).ConfigureAwait(false);
+        using var held = lease;
+        var io = new LunIo(this, lease, lun, capacity);
         var size = io.Capacity.Bytes;
         var rest = size - Math.Min(offset, size);
         var count = length == 0 ? rest : Math.Min(length, rest);
@@ -93,8 +95,9 @@ public sealed partial class IscsiDirectBackend
     {
         var lun = LunOf(volume);
         Settle(pool);
-        using var lease = await AcquireAsync(cancellationToken).ConfigureAwait(false);
-        var io = new LunIo(this, lease, lun, await ReadCapacityAsync(lease, lun, cancellationToken).ConfigureAwait(false));
+        var (lease, capacity) = await OpenLunAsync(lun, cancellationToken).ConfigureAwait(false);
+        using var held = lease;
+        var io = new LunIo(this, lease, lun, capacity);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         await ReadRangeAsync(
             io,

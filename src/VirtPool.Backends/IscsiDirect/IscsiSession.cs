@@ -29,11 +29,17 @@ internal sealed class IscsiSession : IDisposable
     private readonly Lock _lock = new();
     private IntPtr _context;
     private bool _loggedIn;
+    private int _timeoutSeconds;
 
     private IscsiSession(IntPtr context) => _context = context;
 
     /// <summary>A call found the connection gone; the session must be replaced, not reused.</summary>
     public bool IsBroken { get; private set; }
+
+    /// <summary>Commands sent so far: a session that has sent some is one an earlier operation used.</summary>
+    public long Commands => Interlocked.Read(ref _commands);
+
+    private long _commands;
 
     /// <summary>
     /// libvirt's virStorageBackendISCSIDirectSetConnection: a context for the initiator IQN, CHAP when
@@ -62,8 +68,9 @@ internal sealed class IscsiSession : IDisposable
 
     private void Login(IscsiLogin login)
     {
-        // A dead target must fail the call: libiscsi otherwise reconnects forever inside a sync call.
-        iscsi_set_reconnect_max_retries(_context, 0);
+        // A lost connection must fail the call; the pool's connection logs in again on the next use.
+        iscsi_set_noautoreconnect(_context, 1);
+        _timeoutSeconds = login.TimeoutSeconds;
         if (login.TimeoutSeconds > 0)
         {
             if (iscsi_set_timeout(_context, login.TimeoutSeconds) < 0)
@@ -377,13 +384,31 @@ internal sealed class IscsiSession : IDisposable
         }
     }
 
-    /// <summary>A task, or (NULL: no answer, the connection is gone or the PDU timed out) libvirt's error.</summary>
+    /// <summary>
+    /// A task the target answered, or libvirt's error: for NULL (the connection is gone) and for
+    /// libiscsi's own transport statuses (cancelled, error, timed out), after which the session is broken.
+    /// </summary>
     private IntPtr Answered(IntPtr task, string failure)
     {
+        Interlocked.Increment(ref _commands);
         if (task == IntPtr.Zero)
         {
             IsBroken = true;
             throw Failure(failure);
+        }
+
+        var status = TaskStatus(task);
+        if (IsTransportStatus(status))
+        {
+            // libiscsi leaves its error text as it was: say what happened.
+            IsBroken = true;
+            scsi_free_scsi_task(task);
+            throw status switch
+            {
+                StatusCancelled => VirtPoolException.Internal($"{failure}: the connection to the target was lost"),
+                StatusTimeout => VirtPoolException.Internal($"{failure}: the target did not answer within {_timeoutSeconds} s"),
+                _ => Failure(failure),
+            };
         }
 
         return task;
