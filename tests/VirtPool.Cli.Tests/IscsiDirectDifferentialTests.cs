@@ -116,6 +116,31 @@ public sealed class IscsiDirectDifferentialTests(LibvirtOracle oracle, IscsiTarg
         s.AssertNoDifferences();
     }
 
+    /// <summary>
+    /// Not against libvirtd: its 9.0 iscsi-direct discovery writes the second target's name out of
+    /// bounds and the daemon dies (tried by hand on this tgtd with its two targets).
+    /// </summary>
+    [Fact]
+    public async Task Find_storage_pool_sources_lists_both_targets_of_the_portal()
+    {
+        var state = Directory.CreateTempSubdirectory("vp-iscsid-find-").FullName;
+        try
+        {
+            var found = await VirtPoolCli.RunAsync(state, "find-storage-pool-sources-as", "iscsi-direct", "127.0.0.1", "--initiator", IscsiTarget.InitiatorIqn);
+            Assert.Equal((0, string.Empty), (found.ExitCode, found.Stderr));
+            var sources = string.Concat(new[] { IscsiTarget.PlainIqn, IscsiTarget.ChapIqn }.Select(iqn =>
+                $"  <source>\n    <host name='127.0.0.1'/>\n    <device path='{iqn}'/>\n    <initiator>\n      <iqn name='{IscsiTarget.InitiatorIqn}'/>\n    </initiator>\n  </source>\n"));
+            Assert.Equal($"<sources>\n{sources}</sources>\n\n", found.Stdout);
+
+            var noInitiator = await VirtPoolCli.RunAsync(state, "find-storage-pool-sources-as", "iscsi-direct", "127.0.0.1");
+            Assert.Equal((1, "error: Failed to find any iscsi-direct pool sources\nerror: unsupported configuration: missing initiator IQN\n"), (noInitiator.ExitCode, noInitiator.Stderr));
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
     private static string Base64(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text));
 
     private static byte[] RandomBytes(int count) => System.Security.Cryptography.RandomNumberGenerator.GetBytes(count);

@@ -47,7 +47,7 @@ public sealed partial class IscsiDirectBackend : IStorageBackend, IVolumeWiper, 
     }
 
     /// <summary>The iscsi-direct pool type: an <see cref="IscsiDirectBackend"/> per pool, with the process's network time limits.</summary>
-    public static BackendType Type() => BackendType.Of(PoolType.IscsiDirect, pool => new IscsiDirectBackend(pool, NetworkConnectionOptions.Default));
+    public static BackendType Type() => BackendType.Of(PoolType.IscsiDirect, pool => new IscsiDirectBackend(pool, NetworkConnectionOptions.Default), new IscsiDirectSourceFinder());
 
     /// <summary>A backend with explicit time limits (tests of a dead target).</summary>
     internal static IscsiDirectBackend Load(PoolContext pool, NetworkConnectionOptions options) => new(pool, options);
@@ -187,7 +187,7 @@ public sealed partial class IscsiDirectBackend : IStorageBackend, IVolumeWiper, 
 
     internal static VolumeDefinition Describe(IscsiLogin login, int lun, ulong bytes)
     {
-        var path = IscsiByPath.LunPath(login.Portal, login.TargetIqn, lun);
+        var path = IscsiByPath.LunPath(login.Portal, login.TargetIqn!, lun);
         return new VolumeDefinition
         {
             Name = IscsiByPath.VolumeName(lun),

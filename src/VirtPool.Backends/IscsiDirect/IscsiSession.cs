@@ -6,8 +6,9 @@ using static VirtPool.Backends.IscsiDirect.LibIscsiNative;
 namespace VirtPool.Backends.IscsiDirect;
 
 /// <summary>What a login to one target needs: libvirt's portal string, the target and initiator IQNs, CHAP.</summary>
+/// <param name="TargetIqn">The target of a normal session; null for a discovery session (SendTargets).</param>
 /// <param name="TimeoutSeconds">libiscsi's own limit for every PDU (login, command, logout), 0 = none.</param>
-internal sealed record IscsiLogin(string Portal, string TargetIqn, string InitiatorIqn, string? ChapUser, string? ChapPassword, int TimeoutSeconds);
+internal sealed record IscsiLogin(string Portal, string? TargetIqn, string InitiatorIqn, string? ChapUser, string? ChapPassword, int TimeoutSeconds);
 
 /// <summary>A LUN's size (READ CAPACITY), or none for a LUN that is no disk (tgt's LUN 0 controller).</summary>
 /// <param name="Blocks">The number of logical blocks (the last LBA + 1).</param>
@@ -90,12 +91,12 @@ internal sealed class IscsiSession : IDisposable
             throw Failure("Failed to init transport");
         }
 
-        if (iscsi_set_targetname(_context, login.TargetIqn) < 0)
+        if (login.TargetIqn is not null && iscsi_set_targetname(_context, login.TargetIqn) < 0)
         {
             throw Failure("Failed to set target name");
         }
 
-        if (iscsi_set_session_type(_context, SessionNormal) < 0)
+        if (iscsi_set_session_type(_context, login.TargetIqn is null ? SessionDiscovery : SessionNormal) < 0)
         {
             throw Failure("Failed to set session type");
         }
@@ -113,6 +114,38 @@ internal sealed class IscsiSession : IDisposable
         }
 
         _loggedIn = true;
+    }
+
+    /// <summary>The target names a discovery session's SendTargets returns, in the target's order.</summary>
+    public IReadOnlyList<string> DiscoverTargets()
+    {
+        lock (_lock)
+        {
+            Interlocked.Increment(ref _commands);
+            var list = iscsi_discovery_sync(Context);
+            if (list == IntPtr.Zero)
+            {
+                IsBroken = true;
+                throw Failure("Failed to discover session");
+            }
+
+            try
+            {
+                var targets = new List<string>();
+                for (var at = list; at != IntPtr.Zero;)
+                {
+                    var (next, name) = DiscoveryAddress(at);
+                    targets.Add(name);
+                    at = next;
+                }
+
+                return targets;
+            }
+            finally
+            {
+                iscsi_free_discovery_data(Context, list);
+            }
+        }
     }
 
     /// <summary>REPORT LUNS (select report 0), asked again with the full size when the first answer was cut short.</summary>

@@ -14,6 +14,8 @@ internal static partial class LibIscsiNative
     private const string Library = "libiscsi.so.7";
 
     /// <summary>enum iscsi_session_type.</summary>
+    public const int SessionDiscovery = 1;
+
     public const int SessionNormal = 2;
 
     /// <summary>enum iscsi_transport_type TCP_TRANSPORT.</summary>
@@ -81,6 +83,17 @@ internal static partial class LibIscsiNative
     /// <summary>The context's last error text (owned by the context; valid until its next call).</summary>
     [LibraryImport(Library)]
     public static partial IntPtr iscsi_get_error(IntPtr iscsi);
+
+    /// <summary>SendTargets on a discovery session: a list of struct iscsi_discovery_address, or NULL.</summary>
+    [LibraryImport(Library)]
+    public static partial IntPtr iscsi_discovery_sync(IntPtr iscsi);
+
+    [LibraryImport(Library)]
+    public static partial void iscsi_free_discovery_data(IntPtr iscsi, IntPtr addresses);
+
+    /// <summary>struct iscsi_discovery_address: next, target_name, portals.</summary>
+    public static (IntPtr Next, string TargetName) DiscoveryAddress(IntPtr address)
+        => (Marshal.ReadIntPtr(address, 0), Marshal.PtrToStringUTF8(Marshal.ReadIntPtr(address, IntPtr.Size)) ?? string.Empty);
 
     [LibraryImport(Library)]
     public static partial IntPtr iscsi_reportluns_sync(IntPtr iscsi, int reportType, int allocLen);
