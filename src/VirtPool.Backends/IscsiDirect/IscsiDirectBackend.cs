@@ -77,12 +77,12 @@ public sealed partial class IscsiDirectBackend : IStorageBackend, IVolumeWiper, 
         return await WithSessionAsync(
             async lease =>
             {
-                var luns = await CallAsync(lease, s => s.ReportLuns(), "REPORT LUNS", cancellationToken).ConfigureAwait(false);
+                // One bounded call for the whole scan: a thread hop per command costs more than the commands.
+                var luns = await CallAsync(lease, s => s.ReportLuns().Select(lun => (Lun: lun, Capacity: s.ReadyCapacity(lun))).ToList(), "REPORT LUNS and READ CAPACITY", cancellationToken).ConfigureAwait(false);
                 var volumes = new List<VolumeDefinition>(luns.Count);
                 ulong total = 0;
-                foreach (var lun in luns)
+                foreach (var (lun, capacity) in luns)
                 {
-                    var capacity = await ReadCapacityAsync(lease, lun, cancellationToken).ConfigureAwait(false);
                     volumes.Add(Describe(login, lun, capacity.Bytes));
                     total += capacity.Bytes;
                 }
@@ -207,11 +207,8 @@ public sealed partial class IscsiDirectBackend : IStorageBackend, IVolumeWiper, 
     private static int LunOf(VolumeDefinition volume)
         => IscsiByPath.TryParseLun(volume.Name, out var lun) ? lun : throw VirtPoolException.Internal($"Invalid volume name {volume.Name}");
 
-    private async Task<LunCapacity> ReadCapacityAsync(NetworkLease<IscsiSession> lease, int lun, CancellationToken cancellationToken)
-    {
-        await CallAsync(lease, s => { s.TestUnitReady(lun); return true; }, $"TEST UNIT READY of LUN {lun}", cancellationToken).ConfigureAwait(false);
-        return await CallAsync(lease, s => s.ReadCapacity(lun), $"READ CAPACITY of LUN {lun}", cancellationToken).ConfigureAwait(false);
-    }
+    private Task<LunCapacity> ReadCapacityAsync(NetworkLease<IscsiSession> lease, int lun, CancellationToken cancellationToken)
+        => CallAsync(lease, s => s.ReadyCapacity(lun), $"READ CAPACITY of LUN {lun}", cancellationToken);
 
     private Task<NetworkLease<IscsiSession>> AcquireAsync(CancellationToken cancellationToken) => _connection.AcquireAsync(cancellationToken);
 

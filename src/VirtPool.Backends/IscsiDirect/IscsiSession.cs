@@ -227,6 +227,13 @@ internal sealed class IscsiSession : IDisposable
         }
     }
 
+    /// <summary>libvirt's order for each LUN: TEST UNIT READY, then the capacity.</summary>
+    public LunCapacity ReadyCapacity(int lun)
+    {
+        TestUnitReady(lun);
+        return ReadCapacity(lun);
+    }
+
     /// <summary>
     /// libvirt's virISCSIDirectGetVolumeCapacity: INQUIRY, and for a direct-access device READ CAPACITY
     /// (16; 10 when the target refuses 16).
