@@ -144,6 +144,18 @@ public sealed class IscsiDirectDaemonTests(IscsiDirectDaemonFixture f, IscsiTarg
     }
 
     [Fact]
+    public async Task Python3_libvirt_drives_an_iscsi_direct_pool_on_virtpoold_as_on_libvirtd()
+    {
+        var script = Path.Combine(OracleAndDaemonFixture.RepoRoot, "tests", "clients", "python", "iscsi_direct_steps.py");
+        string[] args = [script, "@URI@", IscsiTarget.PlainIqn, IscsiTarget.InitiatorIqn, "9d3c5e7a-2b4f-4a6c-8e1d-0f9a8b7c6d5e"];
+        var o = await Tool.RunAsync(Tool.Python, args.Select(a => a.Replace("@URI@", f.OracleUri, StringComparison.Ordinal)));
+        var v = await Tool.RunAsync(Tool.Python, args.Select(a => a.Replace("@URI@", f.DaemonUri, StringComparison.Ordinal)));
+        Assert.True(o.Exit == 0, o.Err);
+        Assert.Contains("unit:0:0:1 key ip-127.0.0.1:3260-iscsi-", o.Out, StringComparison.Ordinal);
+        Assert.Equal((o.Exit, o.Out, o.Err), (v.Exit, v.Out, v.Err));
+    }
+
+    [Fact]
     public async Task Virsh_uploads_and_downloads_a_lun_through_virtpoold_with_holes_kept()
     {
         var image = Path.Combine(f.Work, "image.raw");
