@@ -1,5 +1,6 @@
 using System.Text;
 using VirtPool.Core.Errors;
+using VirtPool.Core.Model;
 using VirtPool.Core.Secrets;
 
 namespace VirtPool.Core.Tests;
@@ -158,6 +159,33 @@ public sealed class SecretTests : IDisposable
 
         // secrets without usage never conflict
         store.Define(Xml("55555555-5555-4555-8555-555555555555"));
+    }
+
+    [Fact]
+    public void Pool_auth_reads_the_named_secret_of_the_right_usage_with_libvirts_errors()
+    {
+        var store = NewStore();
+        store.Define(Xml(Uuid1, Ceph("client.libvirt secret"), " private='yes'"));
+        store.Define(Xml(Uuid2, "<usage type='iscsi'><target>iqn.2024-01.test:chap</target></usage>"));
+        var key = new byte[] { 1, 2, 3, 250 };
+        store.SetValue(Guid.Parse(Uuid1), key);
+        var ceph = new PoolAuth { Type = PoolAuthType.Ceph, Username = "libvirt", SecretUsage = "client.libvirt secret" };
+        var cephByUuid = ceph with { SecretUsage = null, SecretUuid = Guid.Parse(Uuid1) };
+        var chap = new PoolAuth { Type = PoolAuthType.Chap, Username = "libvirt", SecretUuid = Guid.Parse(Uuid2) };
+
+        // A private secret is still read: the storage driver needs it.
+        Assert.Equal(key, store.GetPoolAuthSecret(ceph));
+        Assert.Equal(key, store.GetPoolAuthSecret(cephByUuid));
+
+        Assert.Equal("Secret not found: secret '33333333-3333-4333-8333-333333333333' does not have a value", Fails(() => store.GetPoolAuthSecret(chap)).Message);
+        Assert.Equal("Secret not found: no secret with matching usage 'other'", Fails(() => store.GetPoolAuthSecret(ceph with { SecretUsage = "other" })).Message);
+        var missing = Fails(() => store.GetPoolAuthSecret(chap with { SecretUuid = Guid.Parse("44444444-4444-4444-8444-444444444444") }));
+        Assert.Equal(VirErrorCode.NoSecret, missing.Code);
+        Assert.Equal(
+            "invalid argument: secret with uuid 2ec115d7-3a88-3ceb-bc12-0ac909a6fd87 is of type 'ceph' not expected 'iscsi' type",
+            Fails(() => store.GetPoolAuthSecret(chap with { SecretUuid = Guid.Parse(Uuid1) })).Message);
+        // By usage, the lookup already filters on the expected type: a ceph usage name is not an iscsi target.
+        Assert.Equal("Secret not found: no secret with matching usage 'client.libvirt secret'", Fails(() => store.GetPoolAuthSecret(ceph with { Type = PoolAuthType.Chap })).Message);
     }
 
     [Fact]

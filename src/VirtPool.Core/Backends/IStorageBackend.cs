@@ -44,6 +44,17 @@ public interface IStorageBackend
         => (await RefreshVolumeAsync(pool, volume, cancellationToken).ConfigureAwait(false)).Allocation ?? 0;
 }
 
+/// <summary>
+/// Optional: a backend that holds a connection to a storage server says whether the server answers.
+/// An active pool whose backend says no is reported as libvirt's VIR_STORAGE_POOL_INACCESSIBLE (libvirt
+/// itself never reports that state for storage: it keeps showing such a pool as running).
+/// </summary>
+public interface IConnectionHealth
+{
+    /// <summary>False after a failed connect, a timed-out call or a lost connection; true once a call succeeds again.</summary>
+    bool IsReachable { get; }
+}
+
 /// <summary>Optional (libvirt's createVol + buildVol): makes new volumes.</summary>
 public interface IVolumeCreator
 {
@@ -260,6 +271,14 @@ public sealed record PoolContext(PoolDefinition Definition)
     /// libvirt's errors when there is no such secret or value; null where the operation was given none.
     /// </summary>
     public Func<EncryptionSecret, byte[]>? Passphrases { get; init; }
+
+    /// <summary>
+    /// The raw value of the secret the pool's &lt;auth&gt; names (ceph: the cephx key; chap: the password),
+    /// checked against the usage type its auth type needs, with libvirt's errors for a missing secret,
+    /// a secret of another usage and a secret without a value. Set by the manager on every context; a
+    /// backend gets this accessor, never the secret store.
+    /// </summary>
+    public Func<PoolAuth, byte[]>? AuthSecret { get; init; }
 
     /// <summary>
     /// The manager's logger, for what a backend decides on its own and would otherwise keep silent (an

@@ -101,6 +101,15 @@ internal sealed class PoolBackends(BackendRegistry registry, Func<string, bool> 
         DisposeAll(gone);
     }
 
+    /// <summary>The pool's backend if one is loaded, without loading one (state a loaded backend keeps, such as a connection's health).</summary>
+    public IStorageBackend? LoadedFor(string pool)
+    {
+        lock (_loaded)
+        {
+            return _loaded.TryGetValue(pool, out var loaded) ? loaded.Backend : null;
+        }
+    }
+
     /// <summary>The pool is gone: its backend is disposed.</summary>
     public void Forget(string pool)
     {

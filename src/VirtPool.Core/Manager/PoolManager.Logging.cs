@@ -10,7 +10,7 @@ public sealed partial class PoolManager
 {
     /// <summary>The pool as its backend sees it, with this manager's logger.</summary>
     private PoolContext ContextFor(PoolDefinition def, Func<EncryptionSecret, byte[]>? passphrases = null)
-        => new(def) { Passphrases = passphrases, Log = _log };
+        => new(def) { Passphrases = passphrases, AuthSecret = Secrets.GetPoolAuthSecret, Log = _log };
 
     /// <summary>
     /// An exception filter that logs why storage failed, at a level fitting the failure, and never

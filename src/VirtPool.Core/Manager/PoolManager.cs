@@ -153,7 +153,8 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
         }
 
         var sizes = _store.ReadPoolSizes(name);
-        return new PoolInfo(PoolState.Running, sizes.Capacity, sizes.Allocation, sizes.Available);
+        var state = _poolBackends.LoadedFor(name) is IConnectionHealth { IsReachable: false } ? PoolState.Inaccessible : PoolState.Running;
+        return new PoolInfo(state, sizes.Capacity, sizes.Allocation, sizes.Available);
     }, ct);
 
     /// <summary>pool-dumpxml: the live definition of an active pool unless <paramref name="inactive"/>.</summary>
@@ -430,6 +431,14 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             var (live, volumes) = await RefreshWithAsync(backend, context, ct).ConfigureAwait(false);
             _store.WriteStatus(name, PoolXml.Format(live));
             _log.PoolRefreshed(name, volumes);
+        }
+        catch (VirtPoolException ex) when (backend is IConnectionHealth { IsReachable: false })
+        {
+            // A deliberate difference: libvirt stops a network pool whose server did not answer, so it
+            // stays down after the server returns. Such a pool stays active, reported inaccessible,
+            // with what it last knew; the next refresh that reaches the server recovers it.
+            _log.RefreshUnreachable(name, ex.Message);
+            throw;
         }
         catch (VirtPoolException ex)
         {

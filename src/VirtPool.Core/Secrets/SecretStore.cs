@@ -161,13 +161,44 @@ public sealed class SecretStore
             : LookupByUsage((int)SecretUsageType.Volume, secret.Usage ?? string.Empty);
         if (def.UsageType is not (SecretUsageType.None or SecretUsageType.Volume))
         {
-            // libvirt formats the lookup's UUID here, which is all zeros for a lookup by usage.
-            throw VirtPoolException.InvalidArg(
-                $"secret with uuid {secret.Uuid ?? Guid.Empty:D} is of type '{SecretUsageTypes.Name(def.UsageType)}' not expected 'volume' type");
+            throw WrongUsage(secret.Uuid, def.UsageType, SecretUsageType.Volume);
         }
 
         return GetValue(def.Uuid, internalCall: true);
     }
+
+    /// <summary>
+    /// virSecretGetSecretString for a pool's &lt;auth&gt;: the secret it names, by UUID or by usage, of the
+    /// usage type the auth type needs (ceph for ceph, iscsi for chap), and its raw value. The storage
+    /// driver reads private secrets too.
+    /// </summary>
+    public byte[] GetPoolAuthSecret(PoolAuth auth)
+    {
+        ArgumentNullException.ThrowIfNull(auth);
+        var expected = auth.Type switch
+        {
+            PoolAuthType.Ceph => SecretUsageType.Ceph,
+            PoolAuthType.Chap => SecretUsageType.Iscsi,
+            _ => throw VirtPoolException.InvalidArg("the pool's <auth> names no authentication type"),
+        };
+        var def = auth.SecretUuid is { } uuid
+            ? LookupByUuid(uuid)
+            : LookupByUsage((int)expected, auth.SecretUsage ?? string.Empty);
+        if (def.UsageType != expected)
+        {
+            throw WrongUsage(auth.SecretUuid, def.UsageType, expected);
+        }
+
+        return GetValue(def.Uuid, internalCall: true);
+    }
+
+    /// <summary>
+    /// virSecretGetSecretString's refusal of a secret of another usage. libvirt formats the lookup's
+    /// UUID, which is all zeros for a lookup by usage.
+    /// </summary>
+    private static VirtPoolException WrongUsage(Guid? lookupUuid, SecretUsageType found, SecretUsageType expected)
+        => VirtPoolException.InvalidArg(
+            $"secret with uuid {lookupUuid ?? Guid.Empty:D} is of type '{SecretUsageTypes.Name(found)}' not expected '{SecretUsageTypes.Name(expected)}' type");
 
     /// <summary>Whether the secret has a value (without reading it; allowed for private secrets).</summary>
     public bool HasValue(Guid uuid)

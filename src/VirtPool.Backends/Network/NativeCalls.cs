@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using VirtPool.Core.Errors;
+
+namespace VirtPool.Backends.Network;
+
+/// <summary>
+/// Runs blocking calls into a storage client library (librados, libgfapi, libiscsi) with a time limit.
+/// Such a call cannot be interrupted: when it overruns, the caller gets an error and goes on while
+/// the call keeps its thread until the library returns. Every call of the process shares one bounded
+/// set of slots, so a dead server can hold at most <see cref="SlotCount"/> threads, never a thread per
+/// request; a call that finds no free slot within its limit fails with the same timeout error.
+/// </summary>
+public static class NativeCalls
+{
+    /// <summary>How many blocking library calls may run (or hang) at once in this process.</summary>
+    public const int SlotCount = 64;
+
+    private static readonly SemaphoreSlim Slots = new(SlotCount, SlotCount);
+
+    /// <summary>Slots free now (for tests and the daemon's own bounds).</summary>
+    public static int FreeSlots => Slots.CurrentCount;
+
+    /// <summary>
+    /// Runs <paramref name="call"/> on a thread of its own and waits at most <paramref name="limit"/>
+    /// (slot wait included). <paramref name="finished"/> runs exactly once when the call really ends,
+    /// with its result (null after an exception) and whether the caller had given up on it by then:
+    /// where a late result must be released (a handle opened too late) or a count of calls on a handle
+    /// dropped only once the library is done with it.
+    /// </summary>
+    /// <exception cref="VirtPoolException">VIR_ERR_OPERATION_TIMEOUT, from <paramref name="timeout"/>.</exception>
+    public static async Task<T> RunAsync<T>(
+        Func<T> call,
+        TimeSpan limit,
+        Func<VirtPoolException> timeout,
+        Action<T?, bool>? finished,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        ArgumentNullException.ThrowIfNull(timeout);
+        var started = Stopwatch.GetTimestamp();
+        if (!await Slots.WaitAsync(limit, cancellationToken).ConfigureAwait(false))
+        {
+            throw timeout();
+        }
+
+        var state = new CallState();
+        Task<T> work;
+        try
+        {
+            // A thread of its own, not the pool's: a hung call must not starve the daemon's I/O.
+            work = Task.Factory.StartNew(call, CancellationToken.None, TaskCreationOptions.LongRunning | TaskCreationOptions.DenyChildAttach, TaskScheduler.Default);
+        }
+        catch
+        {
+            Slots.Release();
+            throw;
+        }
+
+        _ = work.ContinueWith(
+            done =>
+            {
+                Slots.Release();
+                var ok = done.IsCompletedSuccessfully;
+                _ = done.Exception; // observed: an abandoned call's failure has no one else to tell
+                var abandoned = Interlocked.Exchange(ref state.Value, CallState.Done) == CallState.Abandoned;
+                finished?.Invoke(ok ? done.Result : default, abandoned);
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+
+        var left = limit - Stopwatch.GetElapsedTime(started);
+        try
+        {
+            return await work.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            if (Interlocked.CompareExchange(ref state.Value, CallState.Abandoned, CallState.Waiting) == CallState.Done)
+            {
+                // It ended while we were giving up, and its end was reported as not abandoned: use it.
+                return await work.ConfigureAwait(false);
+            }
+
+            if (ex is OperationCanceledException)
+            {
+                throw;
+            }
+
+            throw timeout();
+        }
+    }
+
+    private sealed class CallState
+    {
+        public const int Waiting = 0;
+        public const int Abandoned = 1;
+        public const int Done = 2;
+
+        public int Value;
+    }
+}
