@@ -18,6 +18,7 @@ public static class BackendCatalog
         DiskBackend.Type(runner),
         Zfs.ZfsBackend.Type(runner),
         LogicalBackend.Type(runner),
+        Rbd.RbdBackend.Type(),
 
         // Source discovery needs no backend: gluster pools can be discovered before they can be run.
         BackendType.FinderOnly(PoolType.Gluster, new Gluster.GlusterSourceFinder(runner)),
