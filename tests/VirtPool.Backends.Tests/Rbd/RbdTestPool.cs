@@ -28,7 +28,8 @@ internal sealed class RbdTestPool : IDisposable
     {
         Ceph = cluster ?? CephCluster.Shared;
         var type = options is null ? RbdBackend.Type() : RbdBackend.Type(options);
-        Manager = new PoolManager(new StateStore(_root), new BackendRegistry([type]));
+        // A dir pool too, as the source of full copies into rbd.
+        Manager = new PoolManager(new StateStore(_root), new BackendRegistry([type, Dir.DirBackend.Type(Core.Process.ProcessRunner.Instance)]));
     }
 
     public CephCluster Ceph { get; }
