@@ -79,11 +79,12 @@ internal static unsafe class RbdListing
     }
 
     /// <summary>
-    /// The versions of images[start..start+count): two asynchronous stats each (rbd_header.ID,
-    /// rbd_object_map.ID), all sent before any is waited for. A missing object map (no object-map
-    /// feature) is version 0; a failed header stat leaves the image <see cref="RbdImageVersion.Unknown"/>.
+    /// The versions of images[start..start+count): an asynchronous stat of rbd_header.ID each, and of
+    /// rbd_object_map.ID when the allocation comes from it, all sent before any is waited for. A
+    /// missing object map (no object-map feature) is version 0; a failed header stat leaves the image
+    /// <see cref="RbdImageVersion.Unknown"/>.
     /// </summary>
-    public static void ReadVersions(RbdCluster cluster, IReadOnlyList<RbdImageName> images, int start, int count, RbdImageVersion[] into)
+    public static void ReadVersions(RbdCluster cluster, IReadOnlyList<RbdImageName> images, int start, int count, bool withObjectMap, RbdImageVersion[] into)
     {
         var completions = new nint[count * 2];
         var sizes = (ulong*)NativeMemory.Alloc((nuint)(count * 2), sizeof(ulong));
@@ -99,13 +100,16 @@ internal static unsafe class RbdListing
                 }
 
                 completions[2 * i] = Stat(cluster, "rbd_header." + id, sizes + (2 * i), times + (2 * i));
-                completions[(2 * i) + 1] = Stat(cluster, "rbd_object_map." + id, sizes + (2 * i) + 1, times + (2 * i) + 1);
+                if (withObjectMap)
+                {
+                    completions[(2 * i) + 1] = Stat(cluster, "rbd_object_map." + id, sizes + (2 * i) + 1, times + (2 * i) + 1);
+                }
             }
 
             for (var i = 0; i < count; i++)
             {
                 var header = Finish(completions[2 * i]);
-                var map = Finish(completions[(2 * i) + 1]);
+                var map = withObjectMap ? Finish(completions[(2 * i) + 1]) : 0;
                 into[start + i] = header is { } h && map is not null ? new RbdImageVersion(h, map.Value) : RbdImageVersion.Unknown;
                 completions[2 * i] = 0;
                 completions[(2 * i) + 1] = 0;

@@ -24,13 +24,15 @@ internal sealed class RbdTestPool : IDisposable
     private readonly string _root = Directory.CreateTempSubdirectory("vp-rbd-").FullName;
     private readonly List<string> _images = [];
 
-    public RbdTestPool(NetworkConnectionOptions? options = null)
+    public RbdTestPool(NetworkConnectionOptions? options = null, CephCluster? cluster = null)
     {
+        Ceph = cluster ?? CephCluster.Shared;
         var type = options is null ? RbdBackend.Type() : RbdBackend.Type(options);
-        Manager = new PoolManager(new StateStore(_root), new BackendRegistry([type]));
+        // A dir pool too, as the source of full copies into rbd.
+        Manager = new PoolManager(new StateStore(_root), new BackendRegistry([type, Dir.DirBackend.Type(Core.Process.ProcessRunner.Instance)]));
     }
 
-    public CephCluster Ceph { get; } = CephCluster.Shared;
+    public CephCluster Ceph { get; }
 
     public PoolManager Manager { get; }
 

@@ -174,6 +174,32 @@ public sealed class RbdVolumeDataTests : IDisposable
     }
 
     [Fact]
+    public async Task A_clone_from_a_file_of_a_dir_pool_is_a_full_copy_with_its_holes()
+    {
+        var pool = await _rbd.StartPoolAsync();
+        var manager = _rbd.Manager;
+        var dir = Directory.CreateDirectory(Path.Combine(_rbd.Root, "dirpool")).FullName;
+        await manager.CreatePoolAsync($"<pool type='dir'><name>files</name><target><path>{dir}</path></target></pool>", PoolBuildFlags.None, doBuild: false);
+        var file = await manager.CreateVolumeAsync("files", "<volume><name>disk.raw</name><capacity unit='MiB'>24</capacity><allocation>0</allocation><target><format type='raw'/></target></volume>");
+        using (var handle = File.OpenHandle(_rbd.SparseFile("src", 24 * Mib, (4 * Mib, (int)Mib))))
+        {
+            await manager.UploadVolumeAsync(file, new LocalFileEndpoint(handle), 0, 0, sparse: true);
+        }
+
+        var name = _rbd.NewImageName("fromfile");
+        var copy = await manager.CreateVolumeFromAsync(pool, $"<volume><name>{name}</name><capacity unit='MiB'>24</capacity></volume>", file);
+        Assert.Equal(RbdTestPool.Sha256(Path.Combine(dir, "disk.raw")), _rbd.ExportSha256(name));
+        using (var info = _rbd.Info(name))
+        {
+            Assert.False(info.RootElement.TryGetProperty("parent", out _));
+        }
+
+        // The file's hole stayed a hole: one 4 MiB object holds its data.
+        Assert.Equal(4UL * (ulong)Mib, _rbd.UsedBytes(name));
+        Assert.Equal($"rbd/{name}", copy.Key);
+    }
+
+    [Fact]
     public async Task Delete_with_snapshots_removes_protected_and_plain_snapshots()
     {
         var pool = await _rbd.StartPoolAsync();
