@@ -42,6 +42,8 @@ public sealed class CephCluster : IDisposable
     private static readonly Lazy<CephCluster> SharedCluster = new(StartShared, LazyThreadSafetyMode.ExecutionAndPublication);
 
     private readonly FileStream? _slotLock;
+    private readonly Lock _capsGate = new();
+    private readonly SortedSet<string> _libvirtPools = new(StringComparer.Ordinal) { Pool };
     private bool _disposed;
     private readonly string? _slotRecord;
 
@@ -142,6 +144,42 @@ public sealed class CephCluster : IDisposable
             ? result.StandardOutput
             : throw new InvalidOperationException($"{string.Join(' ', args)} failed ({result.ExitCode}): {result.StandardError}");
     }
+
+    /// <summary>
+    /// A new Ceph pool <paramref name="name"/> (size 1, rbd application) that client.libvirt may use as
+    /// it uses pool rbd: a test's own pool, so what it lists is only what it made (the two sides of a
+    /// differential test each get one, with names of the same length).
+    /// </summary>
+    public void CreatePool(string name)
+    {
+        Ceph("osd", "pool", "create", name, "8", "8");
+        Ceph("osd", "pool", "set", name, "size", "1", "--yes-i-really-mean-it");
+        Rbd("pool", "init", name);
+        lock (_capsGate)
+        {
+            _libvirtPools.Add(name);
+            GrantLibvirtPools();
+        }
+    }
+
+    /// <summary>Deletes a pool <see cref="CreatePool"/> made, with its images, and takes it from client.libvirt's caps.</summary>
+    public void DeletePool(string name)
+    {
+        lock (_capsGate)
+        {
+            _libvirtPools.Remove(name);
+            GrantLibvirtPools();
+        }
+
+        Ceph("osd", "pool", "delete", name, name, "--yes-i-really-really-mean-it");
+    }
+
+    /// <summary>The names of a pool's images (<c>rbd ls</c>).</summary>
+    public IReadOnlyList<string> Images(string pool) =>
+        [.. Rbd("ls", pool).Split('\n', StringSplitOptions.RemoveEmptyEntries)];
+
+    private void GrantLibvirtPools() =>
+        Ceph("auth", "caps", "client." + User, "mon", "profile rbd", "osd", string.Join(", ", _libvirtPools.Select(p => "profile rbd pool=" + p)));
 
     /// <summary>Sends a signal (STOP, CONT …) to one of the cluster's daemons, through kill(1).</summary>
     public static void Signal(int pid, string signal)

@@ -18,6 +18,9 @@ internal static unsafe partial class RadosNative
     [LibraryImport(Library, EntryPoint = "rados_conf_set", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int ConfSet(nint cluster, string option, string value);
 
+    [LibraryImport(Library, EntryPoint = "rados_conf_read_file", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int ConfReadFile(nint cluster, string path);
+
     [LibraryImport(Library, EntryPoint = "rados_connect")]
     public static partial int Connect(nint cluster);
 

@@ -98,6 +98,10 @@ internal sealed class RbdCluster
             // is reported as libvirt's error instead. A config option can still turn them on.
             Set(cluster, "log_to_stderr", "false");
             Set(cluster, "err_to_stderr", "false");
+
+            // Ceph 16 applies those two to its log only when a configuration file is read (rados_conf_set
+            // alone leaves the messages on stderr, measured): an empty one, so no ceph.conf is read, as libvirt.
+            _ = RadosNative.ConfReadFile(cluster, "/dev/null");
             if (key is not null)
             {
                 Set(cluster, "key", key);
