@@ -177,145 +177,242 @@ public sealed partial class RbdBackend
         }
     }
 
-    /// <summary>The write loop of an upload: pieces gathered into batches of <see cref="RbdAio.Depth"/> requests.</summary>
+    /// <summary>
+    /// The write loop of an upload: pieces gathered into batches of <see cref="RbdAio.Depth"/>
+    /// requests; two sets of buffers, so the next batch is read from the source while this one is
+    /// written to the cluster.
+    /// </summary>
     private async Task<long> WriteAsync(NetworkLease<RbdCluster> lease, RbdImage image, RbdPieceSource pieces, ulong offset, ulong limit, List<(ulong Offset, ulong Length)>? holder, IProgress<long>? progress, CancellationToken cancellationToken)
     {
-        var buffers = new byte[RbdAio.Depth][];
-        for (var i = 0; i < buffers.Length; i++)
+        var sets = new byte[2][][];
+        for (var set = 0; set < sets.Length; set++)
         {
-            buffers[i] = GC.AllocateUninitializedArray<byte>(RbdAio.Chunk, pinned: true);
+            sets[set] = new byte[RbdAio.Depth][];
+            for (var i = 0; i < RbdAio.Depth; i++)
+            {
+                sets[set][i] = GC.AllocateUninitializedArray<byte>(RbdAio.Chunk, pinned: true);
+            }
         }
 
+        var current = 0;
         var requests = new List<RbdRequest>();
+        Task? pending = null;
         var used = 0;
         var end = offset + limit;
         var pos = offset;
-        while (true)
+        try
         {
-            if (used == buffers.Length || requests.Count >= RbdAio.Depth)
+            while (true)
             {
-                await FlushAsync().ConfigureAwait(false);
-            }
-
-            var piece = await pieces.ReadAsync(buffers[used], cancellationToken).ConfigureAwait(false);
-            if (piece.IsEnd)
-            {
-                break;
-            }
-
-            var size = (ulong)(piece.DataLength > 0 ? piece.DataLength : piece.HoleLength);
-            if (piece.DataLength < 0 || piece.HoleLength < 0 || size > end - pos)
-            {
-                // As libvirt's stream fails when the sender brings more than the volume (or length) holds.
-                await FlushAsync().ConfigureAwait(false);
-                throw VirtPoolException.System("cannot write to stream", Errno.ENOSPC);
-            }
-
-            if (piece.DataLength > 0)
-            {
-                requests.Add(new RbdRequest(RbdRequestKind.Write, pos, size, Pinned(buffers[used])));
-                used++;
-            }
-            else if (holder is not null)
-            {
-                foreach (var (start, length) in Overlaps(holder, pos, size))
+                if (used == RbdAio.Depth || requests.Count >= RbdAio.Depth)
                 {
-                    requests.AddRange(RbdAio.Ranges(RbdRequestKind.WriteZeroes, start, length));
+                    await FlushAsync().ConfigureAwait(false);
                 }
-            }
-            else
-            {
-                for (var at = pos; at < pos + size; at += RbdAio.Chunk)
+
+                var buffer = sets[current][used];
+                var piece = await pieces.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                if (piece.IsEnd)
                 {
-                    requests.Add(new RbdRequest(RbdRequestKind.Write, at, Math.Min(RbdAio.Chunk, pos + size - at), Pinned(Zeros)));
-                    if (requests.Count >= RbdAio.Depth)
+                    break;
+                }
+
+                var size = (ulong)(piece.DataLength > 0 ? piece.DataLength : piece.HoleLength);
+                if (piece.DataLength < 0 || piece.HoleLength < 0 || size > end - pos)
+                {
+                    // As libvirt's stream fails when the sender brings more than the volume (or length) holds.
+                    await FlushAsync().ConfigureAwait(false);
+                    throw VirtPoolException.System("cannot write to stream", Errno.ENOSPC);
+                }
+
+                if (piece.DataLength > 0)
+                {
+                    requests.Add(new RbdRequest(RbdRequestKind.Write, pos, size, Pinned(buffer)));
+                    used++;
+                }
+                else if (holder is not null)
+                {
+                    foreach (var (start, length) in Overlaps(holder, pos, size))
                     {
-                        await FlushAsync().ConfigureAwait(false);
+                        requests.AddRange(RbdAio.Ranges(RbdRequestKind.WriteZeroes, start, length));
                     }
                 }
+                else
+                {
+                    for (var at = pos; at < pos + size; at += RbdAio.Chunk)
+                    {
+                        requests.Add(new RbdRequest(RbdRequestKind.Write, at, Math.Min(RbdAio.Chunk, pos + size - at), Pinned(Zeros)));
+                        if (requests.Count >= RbdAio.Depth)
+                        {
+                            await FlushAsync().ConfigureAwait(false);
+                        }
+                    }
+                }
+
+                pos += size;
             }
 
-            pos += size;
+            await FlushAsync().ConfigureAwait(false);
+            if (pending is not null)
+            {
+                await pending.ConfigureAwait(false);
+                pending = null;
+            }
+
+            return (long)(pos - offset);
+        }
+        finally
+        {
+            // Never let the buffers or the image go under a write still in flight.
+            if (pending is not null)
+            {
+                await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+            }
         }
 
-        await FlushAsync().ConfigureAwait(false);
-        return (long)(pos - offset);
-
+        // Sends this batch once the one before it is written, and gathers the next in the other buffers.
         async Task FlushAsync()
         {
+            if (pending is not null)
+            {
+                var previous = pending;
+                pending = null;
+                await previous.ConfigureAwait(false);
+            }
+
             if (requests.Count > 0)
             {
                 var batch = requests.ToList();
-                await CallAsync(lease, _ => { RbdAio.Run(image, batch); return 0; }, "vol-upload", cancellationToken).ConfigureAwait(false);
-                progress?.Report((long)(batch[^1].Offset + batch[^1].Length - offset));
+                var done = (long)(batch[^1].Offset + batch[^1].Length - offset);
+                pending = Send(batch, done);
                 requests.Clear();
             }
 
+            current = 1 - current;
             used = 0;
+        }
+
+        async Task Send(List<RbdRequest> batch, long done)
+        {
+            await CallAsync(lease, _ => { RbdAio.Run(image, batch); return 0; }, "vol-upload", cancellationToken).ConfigureAwait(false);
+            progress?.Report(done);
         }
     }
 
     /// <summary>
     /// The read loop of a download or checksum: the allocated ranges read in batches of
     /// <see cref="RbdAio.Depth"/> chunks, handed to the sink in order with the holes between them.
+    /// Two sets of buffers: the next batch is read from the cluster while the sink takes this one.
     /// </summary>
     private async Task<long> ReadAsync(PoolContext pool, VolumeDefinition volume, ulong offset, ulong length, RbdPieceSink sink, IProgress<long>? progress, string operation, CancellationToken cancellationToken)
     {
         using var lease = await AcquireAsync(pool, cancellationToken).ConfigureAwait(false);
         var image = await CallAsync(lease, c => RbdImage.Open(c, volume.Name, readOnly: true), operation, cancellationToken).ConfigureAwait(false);
+        Task? next = null;
         try
         {
             var size = await CallAsync(lease, _ => image.Stat().Size, operation, cancellationToken).ConfigureAwait(false);
             var available = size - Math.Min(offset, size);
             var count = length == 0 ? available : Math.Min(length, available);
             var data = await CallAsync(lease, _ => image.AllocatedExtents(offset, count, wholeObject: image.UsesFastDiff(), includeParent: true), operation, cancellationToken).ConfigureAwait(false);
-            var buffers = new byte[RbdAio.Depth][];
-            for (var i = 0; i < buffers.Length; i++)
+            var plan = ReadPlan(data, offset, offset + count);
+            var sets = new byte[2][][];
+            for (var set = 0; set < sets.Length; set++)
             {
-                buffers[i] = GC.AllocateUninitializedArray<byte>(RbdAio.Chunk, pinned: true);
+                sets[set] = new byte[RbdAio.Depth][];
+                for (var i = 0; i < RbdAio.Depth; i++)
+                {
+                    sets[set][i] = GC.AllocateUninitializedArray<byte>(RbdAio.Chunk, pinned: true);
+                }
             }
 
+            var batches = plan.Where(p => p.Batch is not null).Select(p => p.Batch!).ToList();
+            next = batches.Count > 0 ? Start(0) : null;
+            var taken = 0;
             var pos = offset;
-            var end = offset + count;
-            var chunks = new List<RbdRequest>();
-            foreach (var (start, extentLength) in data.Append((end, 0UL)))
+            foreach (var (hole, batch) in plan)
             {
-                var extentEnd = Math.Min(start + extentLength, end);
-                if (start > pos)
+                if (batch is null)
                 {
-                    await sink.HoleAsync((long)(start - pos), cancellationToken).ConfigureAwait(false);
-                    pos = start;
+                    await sink.HoleAsync((long)hole, cancellationToken).ConfigureAwait(false);
+                    pos += hole;
                     progress?.Report((long)(pos - offset));
+                    continue;
                 }
 
-                for (var at = Math.Max(pos, start); at < extentEnd; at += RbdAio.Chunk)
+                await next!.ConfigureAwait(false);
+                var buffers = sets[taken % 2];
+                taken++;
+                next = taken < batches.Count ? Start(taken) : null;
+                for (var i = 0; i < batch.Count; i++)
                 {
-                    chunks.Add(new RbdRequest(RbdRequestKind.Read, at, Math.Min(RbdAio.Chunk, extentEnd - at), Pinned(buffers[chunks.Count])));
-                    if (chunks.Count == buffers.Length || at + RbdAio.Chunk >= extentEnd)
-                    {
-                        var batch = chunks.ToList();
-                        await CallAsync(lease, _ => { RbdAio.Run(image, batch); return 0; }, operation, cancellationToken).ConfigureAwait(false);
-                        for (var i = 0; i < batch.Count; i++)
-                        {
-                            await sink.DataAsync(buffers[i].AsMemory(0, (int)batch[i].Length), cancellationToken).ConfigureAwait(false);
-                        }
-
-                        chunks.Clear();
-                        pos = batch[^1].Offset + batch[^1].Length;
-                        progress?.Report((long)(pos - offset));
-                    }
+                    await sink.DataAsync(buffers[i].AsMemory(0, (int)batch[i].Length), cancellationToken).ConfigureAwait(false);
                 }
 
-                pos = Math.Max(pos, extentEnd);
+                pos = batch[^1].Offset + batch[^1].Length;
+                progress?.Report((long)(pos - offset));
             }
 
             await sink.FinishAsync((long)count, cancellationToken).ConfigureAwait(false);
             return (long)count;
+
+            Task Start(int index)
+            {
+                var buffers = sets[index % 2];
+                var requests = batches[index].Select((r, i) => r with { Buffer = Pinned(buffers[i]) }).ToList();
+                return CallAsync(lease, _ => { RbdAio.Run(image, requests); return 0; }, operation, cancellationToken);
+            }
         }
         finally
         {
+            // Never close the image under a read still in flight.
+            if (next is not null)
+            {
+                await next.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+            }
+
             await CloseAsync(lease, image).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// [offset, end) as holes and batches of reads (no buffers yet): a batch never spans a hole, so
+    /// the pieces reach the sink in order.
+    /// </summary>
+    private static List<(ulong Hole, List<RbdRequest>? Batch)> ReadPlan(List<(ulong Offset, ulong Length)> data, ulong offset, ulong end)
+    {
+        var plan = new List<(ulong Hole, List<RbdRequest>? Batch)>();
+        var pos = offset;
+        foreach (var (start, extentLength) in data.Append((end, 0UL)))
+        {
+            var from = Math.Max(start, pos);
+            var extentEnd = Math.Min(start + extentLength, end);
+            if (from > pos)
+            {
+                plan.Add((from - pos, null));
+                pos = from;
+            }
+
+            List<RbdRequest>? batch = null;
+            for (var at = from; at < extentEnd; at += RbdAio.Chunk)
+            {
+                batch ??= [];
+                batch.Add(new RbdRequest(RbdRequestKind.Read, at, Math.Min(RbdAio.Chunk, extentEnd - at)));
+                if (batch.Count == RbdAio.Depth)
+                {
+                    plan.Add((0, batch));
+                    batch = null;
+                }
+            }
+
+            if (batch is not null)
+            {
+                plan.Add((0, batch));
+            }
+
+            pos = Math.Max(pos, extentEnd);
+        }
+
+        return plan;
     }
 
     /// <summary>The parts of [offset, offset+length) that the ranges cover.</summary>
