@@ -179,6 +179,54 @@ public sealed class NetworkConnectionTests : IDisposable
         slowClose.Dispose();
     }
 
+    [Fact]
+    public async Task A_server_that_hangs_holds_one_open_and_a_few_calls_never_a_thread_per_request()
+    {
+        var opensStarted = 0;
+        using var hangingOpen = new NetworkConnection<FakeHandle>(
+            "the dead server",
+            new NetworkConnectionOptions(TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(200), TimeSpan.FromMinutes(5), CloseInBackground: false),
+            () =>
+            {
+                Interlocked.Increment(ref opensStarted);
+                _serverHangs.Wait(); // glfs_init against a stopped glusterd
+                return new FakeHandle(1);
+            },
+            _ => { });
+        _serverHangs.Reset();
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var error = await Assert.ThrowsAsync<VirtPoolException>(() => hangingOpen.CallAsync(h => h.Id, "refresh", CancellationToken.None));
+            Assert.Equal(VirErrorCode.OperationTimeout, error.Code);
+        }
+
+        Assert.Equal(1, Volatile.Read(ref opensStarted));
+
+        // Calls on an open handle: once a few hang, the rest fail at once without a thread of their own.
+        using var connection = Connect(call: TimeSpan.FromMilliseconds(200));
+        _serverHangs.Set();
+        Assert.Equal(1, await connection.CallAsync(Answer, "ping", CancellationToken.None));
+        _serverHangs.Reset();
+        var started = 0;
+        for (var attempt = 0; attempt < 12; attempt++)
+        {
+            await Assert.ThrowsAsync<VirtPoolException>(() => connection.CallAsync(
+                h =>
+                {
+                    Interlocked.Increment(ref started);
+                    return Answer(h);
+                },
+                "read",
+                CancellationToken.None));
+        }
+
+        Assert.InRange(Volatile.Read(ref started), 1, NetworkConnection<FakeHandle>.MaxStuckCalls);
+        _serverHangs.Set();
+        await Eventually.UntilAsync(() => _closed.Count == _opened.Count - 1, "every retired handle is closed once its hung calls return");
+        Assert.Equal(_opened.Count, await connection.CallAsync(Answer, "ping", CancellationToken.None));
+        Assert.True(connection.IsReachable);
+    }
+
     [Theory]
     [InlineData("2.5", 2.5)]
     [InlineData("nonsense", 30)]

@@ -22,10 +22,11 @@ public static class NativeCalls
 
     /// <summary>
     /// Runs <paramref name="call"/> on a thread of its own and waits at most <paramref name="limit"/>
-    /// (slot wait included). <paramref name="finished"/> runs exactly once when the call really ends,
-    /// with its result (null after an exception) and whether the caller had given up on it by then:
-    /// where a late result must be released (a handle opened too late) or a count of calls on a handle
-    /// dropped only once the library is done with it.
+    /// (slot wait included). <paramref name="finished"/> runs exactly once in every case: when the call
+    /// really ends, with its result (null after an exception) and whether the caller had given up on it
+    /// by then; or, when the call was never started (no slot in time, cancelled while waiting for one),
+    /// before this method throws, with null and false. That is where a late result is released (a handle
+    /// opened too late) and a count of calls on a handle dropped only once the library is done with it.
     /// </summary>
     /// <exception cref="VirtPoolException">VIR_ERR_OPERATION_TIMEOUT, from <paramref name="timeout"/>.</exception>
     public static async Task<T> RunAsync<T>(
@@ -38,8 +39,20 @@ public static class NativeCalls
         ArgumentNullException.ThrowIfNull(call);
         ArgumentNullException.ThrowIfNull(timeout);
         var started = Stopwatch.GetTimestamp();
-        if (!await Slots.WaitAsync(limit, cancellationToken).ConfigureAwait(false))
+        bool slot;
+        try
         {
+            slot = await Slots.WaitAsync(limit, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            finished?.Invoke(default, false);
+            throw;
+        }
+
+        if (!slot)
+        {
+            finished?.Invoke(default, false);
             throw timeout();
         }
 
@@ -53,6 +66,7 @@ public static class NativeCalls
         catch
         {
             Slots.Release();
+            finished?.Invoke(default, false);
             throw;
         }
 
