@@ -18,8 +18,6 @@ public static class BackendCatalog
         DiskBackend.Type(runner),
         Zfs.ZfsBackend.Type(runner),
         LogicalBackend.Type(runner),
-
-        // Source discovery needs no backend: gluster pools can be discovered before they can be run.
-        BackendType.FinderOnly(PoolType.Gluster, new Gluster.GlusterSourceFinder(runner)),
+        Gluster.GlusterBackend.Type(runner),
     ]);
 }

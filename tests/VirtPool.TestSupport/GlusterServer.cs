@@ -47,6 +47,41 @@ public sealed class GlusterServer : IDisposable
     /// <summary>A volume's brick directory: what a FUSE client writes shows up here.</summary>
     public string BrickOf(string volume) => Path.Combine(Folder, "bricks", volume);
 
+    /// <summary>
+    /// FUSE-mounts <paramref name="volume"/> (mount -t glusterfs 127.0.0.1:/VOL, no attribute or entry caching: what gfapi changed shows at once), so a test can put files in
+    /// the gluster volume and check them by another client than the code under test. Unmounted on dispose
+    /// (and by gluster-down.sh when a test left it).
+    /// </summary>
+    public FuseMount Mount(string volume)
+    {
+        var target = Directory.CreateTempSubdirectory("vp-glfuse-").FullName;
+        var mounted = ProcessRunner.Instance.RunAsync(["mount", "-t", "glusterfs", "-o", "attribute-timeout=0,entry-timeout=0,negative-timeout=0", "127.0.0.1:/" + volume, target]).GetAwaiter().GetResult();
+        if (mounted.ExitCode != 0)
+        {
+            Directory.Delete(target);
+            throw new InvalidOperationException($"mount of gluster volume {volume} failed ({mounted.ExitCode}): {mounted.StandardError}");
+        }
+
+        return new FuseMount(target);
+    }
+
+    /// <summary>A FUSE mount of a gluster volume; <see cref="Dispose"/> unmounts it and removes the folder.</summary>
+    public sealed class FuseMount(string path) : IDisposable
+    {
+        public string Path { get; } = path;
+
+        public void Dispose()
+        {
+            var done = ProcessRunner.Instance.RunAsync(["umount", Path]).GetAwaiter().GetResult();
+            if (done.ExitCode != 0)
+            {
+                _ = ProcessRunner.Instance.RunAsync(["umount", "-l", Path]).GetAwaiter().GetResult();
+            }
+
+            Directory.Delete(Path);
+        }
+    }
+
     public void Dispose()
     {
         var down = Run("gluster-down.sh");
