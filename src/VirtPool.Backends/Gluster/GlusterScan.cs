@@ -117,7 +117,8 @@ public static class GlusterScan
                 Compat = info.Compat,
                 Permissions = new Permissions { Mode = st.Mode & VolumeOwnership.PermissionBits, Owner = st.Uid, Group = st.Gid },
                 Timestamps = LocalVolumeProbe.Timestamps(st),
-                Features = new VolumeFeatures { LazyRefcounts = info.LazyRefcounts, ExtendedL2 = info.ExtendedL2 },
+                // libvirt keeps a feature bitmap, printed even when empty, for qcow2 version 3 and later.
+                Features = new VolumeFeatures { LazyRefcounts = info.LazyRefcounts, ExtendedL2 = info.ExtendedL2, Present = info.Format == StorageFileFormat.Qcow2 && info.HeaderVersion >= 3 },
                 Encryption = EncryptionNames.TryParse(info.EncryptionFormat, out EncryptionFormat encryption)
                     ? new EncryptionDefinition { Format = encryption }
                     : null,
