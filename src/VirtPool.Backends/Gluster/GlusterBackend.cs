@@ -75,7 +75,7 @@ public sealed class GlusterBackend : IStorageBackend, IVolumeCloner, IVolumeBuil
     public Task<PoolScan> RefreshPoolAsync(PoolContext pool, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pool);
-        return RunAsync(mount => GlusterScan.Refresh(mount, pool.Log), "refresh", cancellationToken);
+        return WithSessionAsync(session => GlusterScan.RefreshAsync(session, pool.Log, cancellationToken), cancellationToken);
     }
 
     public Task<VolumeDefinition> RefreshVolumeAsync(PoolContext pool, VolumeDefinition volume, CancellationToken cancellationToken)
@@ -207,19 +207,35 @@ public sealed class GlusterBackend : IStorageBackend, IVolumeCloner, IVolumeBuil
 
     private static readonly string[] LostConnection = [.. new[] { 104, 107, 108, 110, 111, 113 }.Select(StrError.Describe)];
 
+    /// <summary>
+    /// The calls of one operation on one lease. Once a call says the connection is gone, the handle is
+    /// retired and the rest of the operation fails with that error at once: a later call that happens to
+    /// succeed on the dead handle (a local glfs_close) must not make the server look reachable again.
+    /// </summary>
     private sealed class LeaseSession(NetworkConnection<GlusterMount> connection, NetworkLease<GlusterMount> lease) : IGlusterSession
     {
+        private VirtPoolException? _lost;
+
         public async Task<T> RunAsync<T>(Func<GlusterMount, T> call, string operation, CancellationToken cancellationToken)
         {
+            if (_lost is { } lost)
+            {
+                throw lost;
+            }
+
             try
             {
                 return await lease.CallAsync(call, operation, cancellationToken).ConfigureAwait(false);
             }
-            catch (VirtPoolException ex) when (IsConnectionLost(ex))
+            catch (VirtPoolException ex) when (IsConnectionLost(ex) || ex.Code == VirErrorCode.OperationTimeout)
             {
+                _lost = ex;
                 connection.MarkBroken();
                 throw;
             }
         }
+
+        public Task CloseAsync(GlusterFile file)
+            => _lost is not null ? Task.CompletedTask : this.RunAsync(_ => file.Dispose(), "close", CancellationToken.None);
     }
 }

@@ -16,29 +16,42 @@ namespace VirtPool.Backends.Gluster;
 /// </summary>
 public static class GlusterScan
 {
-    /// <summary>A whole refresh: the volumes in readdir order, then the pool's sizes (libvirt's order: a failed statvfs fails the refresh).</summary>
-    public static PoolScan Refresh(GlusterMount mount, ILogger? log = null)
+    /// <summary>
+    /// A whole refresh as a series of session calls: the listing, then the entries probed concurrently
+    /// (each a bounded call of its own: a pool of many files costs a few round trips, not one per file),
+    /// then the sizes. Volumes keep readdir order; the first failure fails the refresh, as in libvirt.
+    /// </summary>
+    public static async Task<PoolScan> RefreshAsync(IGlusterSession session, ILogger? log, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(mount);
-        var volumes = new List<VolumeDefinition>();
+        ArgumentNullException.ThrowIfNull(session);
+        var entries = await session.RunAsync(m => m.ReadDirectory(), "readdir", cancellationToken).ConfigureAwait(false);
+        var found = new VolumeDefinition?[entries.Count];
+        await Parallel.ForEachAsync(
+            Enumerable.Range(0, entries.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = ProbeConcurrency, CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                var (name, lstat) = entries[i];
+                found[i] = await session.RunAsync(m => Describe(m, name, lstat, log), "probe", ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+        var (capacity, allocation, available) = await session.RunAsync(m => m.PoolSizes(), "statvfs", cancellationToken).ConfigureAwait(false);
+        return new PoolScan(new PoolSizes(capacity, allocation, available), [.. found.OfType<VolumeDefinition>()]);
+    }
+
+    /// <summary>Probes in flight at once during a refresh.</summary>
+    private const int ProbeConcurrency = 8;
+
+    private static VolumeDefinition? Describe(GlusterMount mount, string name, FileStat st, ILogger? log)
+    {
         var buffer = ArrayPool<byte>.Shared.Rent(ImageProbe.HeaderBytes);
         try
         {
-            foreach (var (name, lstat) in mount.ReadDirectory())
-            {
-                if (Describe(mount, name, lstat, buffer, log) is { } volume)
-                {
-                    volumes.Add(volume);
-                }
-            }
+            return Describe(mount, name, st, buffer, log);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-
-        var (capacity, allocation, available) = mount.PoolSizes();
-        return new PoolScan(new PoolSizes(capacity, allocation, available), volumes);
     }
 
     /// <summary>One volume by name, as a refresh would find it now; a name that is gone is VIR_ERR_NO_STORAGE_VOL.</summary>

@@ -8,6 +8,12 @@ namespace VirtPool.Backends.Gluster;
 public interface IGlusterSession
 {
     Task<T> RunAsync<T>(Func<GlusterMount, T> call, string operation, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Closes a file (glfs_close may wait for the server); never cancelled, so the fd is not leaked. On a
+    /// session whose connection was lost it does nothing: glfs_fini of the retired handle frees it.
+    /// </summary>
+    Task CloseAsync(GlusterFile file);
 }
 
 /// <summary>Session helpers.</summary>
@@ -25,8 +31,4 @@ public static class GlusterSessions
             operation,
             cancellationToken);
     }
-
-    /// <summary>Closes a file through the session (glfs_close may wait for the server): never cancelled, so the fd is not leaked.</summary>
-    public static Task CloseAsync(this IGlusterSession session, GlusterFile file)
-        => session.RunAsync(_ => file.Dispose(), "close", CancellationToken.None);
 }
