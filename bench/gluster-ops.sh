@@ -7,17 +7,19 @@
 #   vol-info      (no gluster call in libvirt: the cached listing; virtpoold stats the file)
 # Each side has its own gluster volume of one private glusterd (tests/services/gluster-up.sh), holding
 # the same 20 files. Median of N runs (libvirt's N is small: each run takes ~10 s). Needs root.
-# Usage: bench/gluster-ops.sh [--runs N] [--libvirt-runs N] [--virtpoold BINARY]
+# Usage: bench/gluster-ops.sh [--runs N] [--libvirt-runs N] [--virtpoold BINARY] [--cli BINARY]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=20
 lv_runs=3
 daemon=
+cli=
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --libvirt-runs) lv_runs=$2; shift 2 ;;
     --virtpoold) daemon=$2; shift 2 ;;
+    --cli) cli=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -25,8 +27,10 @@ if [ -z "$daemon" ]; then
   "$root/virtpoold" --help >/dev/null 2>&1 || true   # builds the NativeAOT daemon when needed
   daemon="$root/artifacts/daemon/virtpoold"
 fi
-"$root/virtpool" --version >/dev/null               # builds the NativeAOT CLI when needed
-cli="$root/artifacts/cli/virtpool"
+if [ -z "$cli" ]; then
+  "$root/virtpool" --version >/dev/null             # builds the NativeAOT CLI when needed
+  cli="$root/artifacts/cli/virtpool"
+fi
 
 # glusterd is one per machine: wait for the tests' lock, as the test fixtures do.
 exec 9>/run/lock/virtpool-tests-glusterd.lock
@@ -98,7 +102,7 @@ echo "gluster per-operation latency, median ms (virtpoold/cli: $runs runs, libvi
 printf '%-14s %12s %12s %12s %14s %14s\n' operation libvirtd virtpoold "cli(embed)" "libvirtd/vpd" "libvirtd/cli"
 report() {
   printf '%-14s %12s %12s %12s %14s %14s\n' "$1" "$2" "$3" "$4" \
-    "$(awk -v a="$2" -v b="$3" 'BEGIN{printf "%.0fx", a/b}')" "$(awk -v a="$2" -v b="$4" 'BEGIN{printf "%.0fx", a/b}')"
+    "$(awk -v a="$2" -v b="$3" 'BEGIN{r=a/b; printf (r>=10 ? "%.0fx" : "%.2fx"), r}')" "$(awk -v a="$2" -v b="$4" 'BEGIN{r=a/b; printf (r>=10 ? "%.0fx" : "%.2fx"), r}')"
 }
 report pool-refresh "$(median_ms "$lv_runs" "${lv[@]}" pool-refresh glb)" "$(median_ms "$runs" "${vp[@]}" pool-refresh glb)" "$(median_ms "$runs" "${em[@]}" pool-refresh glb)"
 report vol-info "$(median_ms "$runs" "${lv[@]}" vol-info --pool glb f1.raw)" "$(median_ms "$runs" "${vp[@]}" vol-info --pool glb f1.raw)" "$(median_ms "$runs" "${em[@]}" vol-info --pool glb f1.raw)"
@@ -107,7 +111,7 @@ report vol-delete "$(timed_delete "$lv_runs" "${vols[0]}" "${lv[@]}")" "$(timed_
 # The same calls from one python3-libvirt client, timed around the call alone (no virsh start-up or
 # connect: what a management application that keeps its connection sees).
 api_ms() {  # URI VOLUME N: prints "refresh info delete" medians in ms
-  python3 - "$1" "$2" "$3" "$work" <<'PY'
+  /usr/bin/python3 - "$1" "$2" "$3" "$work" <<'PY'
 import libvirt, os, statistics, subprocess, sys, time
 uri, volume, n, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 conn = libvirt.open(uri)
@@ -136,6 +140,6 @@ echo "the same through one python3-libvirt connection, the call alone timed, med
 printf '%-14s %12s %12s %14s\n' operation libvirtd virtpoold "libvirtd/vpd"
 for op in refresh info delete; do
   eval "a=\$lv_$op b=\$vp_$op"
-  printf '%-14s %12s %12s %14s\n' "$op" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.0fx", a/b}')"
+  printf '%-14s %12s %12s %14s\n' "$op" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{r=a/b; printf (r>=10 ? "%.0fx" : "%.2fx"), r}')"
 done
 echo "goal: virtpoold <= 50 ms per operation"

@@ -89,6 +89,13 @@ public sealed class GlusterBackend : IStorageBackend, IVolumeCloner, IVolumeBuil
     {
         ArgumentNullException.ThrowIfNull(volume);
         var location = Location;
+
+        // As libvirt's file pools: a name is one entry of the pool's folder, never a path out of it.
+        if (volume.Name.Contains('/', StringComparison.Ordinal))
+        {
+            throw VirtPoolException.InvalidOperation($"volume name '{volume.Name}' cannot contain '/'");
+        }
+
         var prepared = volume.DeepClone();
         var uri = location.UriOf(volume.Name);
         var format = volume.Target.Format ?? "raw";

@@ -121,6 +121,9 @@ public sealed class GlusterPoolTests(GlusterServer gluster) : IClassFixture<Glus
         await mgr.CreateVolumeAsync("glops", "<volume><name>x</name><capacity>1</capacity></volume>");
         var exists = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.CreateVolumeAsync("glops", "<volume><name>x</name><capacity>1</capacity></volume>"));
         Assert.Contains("already", exists.Message, StringComparison.Ordinal);
+        var escape = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.CreateVolumeAsync("glops", "<volume><name>../out</name><capacity>1</capacity></volume>"));
+        Assert.Equal("Requested operation is not valid: volume name '../out' cannot contain '/'", escape.Message);
+        Assert.False(File.Exists(Path.Combine(gluster.BrickOf(Volume), "out")));
 
         // Upload a file with a hole in the middle: the data lands, the hole stays a hole.
         var local = Path.Combine(gluster.Folder, "upload.img");
