@@ -117,6 +117,36 @@ internal static unsafe partial class GfapiNative
 
     public static int LastErrno => Marshal.GetLastPInvokeError();
 
+    private const int FGetFd = 1;
+    private const int FSetFd = 2;
+    private const int FdCloExec = 1;
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int FcntlInt(int fd, int command, int argument);
+
+    /// <summary>
+    /// libgfapi opens its epoll and socket descriptors without O_CLOEXEC, so every tool this process
+    /// runs later (lvcreate, qemu-img) would inherit them (LVM warns "File descriptor … leaked"). Every
+    /// descriptor this project opens is close-on-exec, so any descriptor without the flag is a native
+    /// library's: it gets the flag. Called after each connect (sockets of later reconnects are not caught).
+    /// </summary>
+    public static void MarkInheritedDescriptorsCloseOnExec()
+    {
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), out var fd) || fd <= 2)
+            {
+                continue;
+            }
+
+            var flags = FcntlInt(fd, FGetFd, 0);
+            if (flags >= 0 && (flags & FdCloExec) == 0)
+            {
+                _ = FcntlInt(fd, FSetFd, flags | FdCloExec);
+            }
+        }
+    }
+
     /// <summary>struct stat, x86_64 glibc.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct RawStat

@@ -46,6 +46,7 @@ public sealed unsafe class GlusterMount : IDisposable
                 throw VirtPoolException.System($"failed to connect to {location.DirectoryUri}", Errno(GfapiNative.LastErrno));
             }
 
+            GfapiNative.MarkInheritedDescriptorsCloseOnExec();
             if (GfapiNative.ChDir(fs, location.Directory) < 0)
             {
                 throw VirtPoolException.System($"failed to change to directory '{location.Directory}' in '{location.Volume}'", Errno(GfapiNative.LastErrno));
