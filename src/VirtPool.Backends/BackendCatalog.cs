@@ -18,6 +18,9 @@ public static class BackendCatalog
         DiskBackend.Type(runner),
         Zfs.ZfsBackend.Type(runner),
         LogicalBackend.Type(runner),
+        Rbd.RbdBackend.Type(),
+        Iscsi.IscsiBackend.Type(runner),
+        IscsiDirect.IscsiDirectBackend.Type(),
         Gluster.GlusterBackend.Type(runner),
     ]);
 }

@@ -432,6 +432,14 @@ public sealed partial class PoolManager : IDisposable, IStorageApi
             _store.WriteStatus(name, PoolXml.Format(live));
             _log.PoolRefreshed(name, volumes);
         }
+        catch (VirtPoolException ex) when (backend is IConnectionHealth { IsReachable: false })
+        {
+            // A deliberate difference: libvirt stops a network pool whose server did not answer, so it
+            // stays down after the server returns. Such a pool stays active, reported inaccessible,
+            // with what it last knew; the next refresh that reaches the server recovers it.
+            _log.RefreshUnreachable(name, ex.Message);
+            throw;
+        }
         catch (VirtPoolException ex)
         {
             // libvirt stops a pool whose refresh fails, then reports the error.

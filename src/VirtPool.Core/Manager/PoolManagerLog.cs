@@ -83,6 +83,9 @@ internal static partial class PoolManagerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "refresh of storage pool '{Pool}' failed, so the pool was stopped (as libvirt stops it): {Message}")]
     public static partial void RefreshStoppedPool(this ILogger logger, string pool, string message);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "refresh of storage pool '{Pool}' failed: its server does not answer, so the pool stays active and is reported inaccessible until a refresh reaches it: {Message}")]
+    public static partial void RefreshUnreachable(this ILogger logger, string pool, string message);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "refresh of storage pool '{Pool}' after an upload to volume '{Volume}' failed; its volume list stays as it was until the next refresh: {Message}")]
     public static partial void RefreshAfterUploadFailed(this ILogger logger, string pool, string volume, string message);
 

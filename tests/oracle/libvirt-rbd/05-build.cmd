@@ -1,0 +1,1 @@
+virsh pool-build rbdpool

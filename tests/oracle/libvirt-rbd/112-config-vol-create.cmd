@@ -1,0 +1,1 @@
+virsh vol-create-as rbdconfig volcfg 8M

@@ -1,0 +1,1 @@
+virsh vol-delete volcfg --pool rbdconfig

@@ -1,0 +1,1 @@
+virsh secret-undefine @UUID@

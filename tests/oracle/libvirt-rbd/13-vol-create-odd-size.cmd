@@ -1,0 +1,1 @@
+virsh vol-create-as rbdpool vol3 1537K --format raw

@@ -1,0 +1,1 @@
+virsh vol-create-as rbdpool volq 10M --format qcow2

@@ -1,0 +1,1 @@
+virsh vol-create-as rbdpool vol1 10M

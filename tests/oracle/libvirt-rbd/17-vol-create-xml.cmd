@@ -1,0 +1,1 @@
+virsh vol-create rbdpool @WORK@/volxml.xml

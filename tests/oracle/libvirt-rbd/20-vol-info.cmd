@@ -1,0 +1,1 @@
+virsh vol-info vol1 --pool rbdpool

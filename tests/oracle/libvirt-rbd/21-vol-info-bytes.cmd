@@ -1,0 +1,1 @@
+virsh vol-info vol3 --pool rbdpool --bytes

@@ -1,0 +1,1 @@
+virsh vol-dumpxml vol1 --pool rbdpool

@@ -1,0 +1,1 @@
+virsh vol-path vol1 --pool rbdpool

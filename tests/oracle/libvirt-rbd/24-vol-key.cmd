@@ -1,0 +1,1 @@
+virsh vol-key vol1 --pool rbdpool

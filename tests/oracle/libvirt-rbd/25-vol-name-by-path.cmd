@@ -1,0 +1,1 @@
+virsh vol-name rbd/vol1

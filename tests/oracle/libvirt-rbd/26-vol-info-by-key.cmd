@@ -1,0 +1,1 @@
+virsh vol-info rbd/vol1

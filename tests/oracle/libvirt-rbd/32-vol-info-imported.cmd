@@ -1,0 +1,1 @@
+virsh vol-info imported --pool rbdpool

@@ -1,0 +1,1 @@
+virsh vol-dumpxml imported --pool rbdpool

@@ -1,0 +1,1 @@
+virsh vol-resize vol1 --delta 16M --pool rbdpool

@@ -1,0 +1,1 @@
+virsh vol-resize vol1 32M --pool rbdpool

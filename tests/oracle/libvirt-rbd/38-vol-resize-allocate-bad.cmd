@@ -1,0 +1,1 @@
+virsh vol-resize vol1 256M --pool rbdpool --allocate

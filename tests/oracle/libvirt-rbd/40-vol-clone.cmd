@@ -1,0 +1,1 @@
+virsh vol-clone vol1 vol1clone --pool rbdpool

@@ -1,0 +1,1 @@
+virsh vol-clone imported importedclone --pool rbdpool

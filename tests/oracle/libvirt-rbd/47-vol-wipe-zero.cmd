@@ -1,0 +1,1 @@
+virsh vol-wipe vol2 --pool rbdpool --algorithm zero

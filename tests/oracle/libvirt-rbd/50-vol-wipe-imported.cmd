@@ -1,0 +1,1 @@
+virsh vol-wipe imported --pool rbdpool

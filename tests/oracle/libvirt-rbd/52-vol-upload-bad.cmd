@@ -1,0 +1,1 @@
+virsh vol-upload vol2 @WORK@/upload1m --pool rbdpool

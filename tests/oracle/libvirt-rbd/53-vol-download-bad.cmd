@@ -1,0 +1,1 @@
+virsh vol-download vol2 @WORK@/download --pool rbdpool

@@ -1,0 +1,1 @@
+virsh vol-delete vol1clone --pool rbdpool

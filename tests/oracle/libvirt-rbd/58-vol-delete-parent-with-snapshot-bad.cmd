@@ -1,0 +1,1 @@
+virsh vol-delete vol1 --pool rbdpool

@@ -1,0 +1,1 @@
+virsh vol-delete vol3 --pool rbdpool

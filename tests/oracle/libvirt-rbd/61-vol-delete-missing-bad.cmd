@@ -1,0 +1,1 @@
+virsh vol-delete nosuch --pool rbdpool

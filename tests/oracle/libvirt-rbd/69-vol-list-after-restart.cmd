@@ -1,0 +1,1 @@
+virsh vol-list rbdpool

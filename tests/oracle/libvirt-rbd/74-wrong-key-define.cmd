@@ -1,0 +1,1 @@
+virsh pool-define @WORK@/rbdwrongkey.xml

@@ -1,0 +1,1 @@
+virsh secret-define @WORK@/volume-secret.xml

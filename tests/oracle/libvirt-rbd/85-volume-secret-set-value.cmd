@@ -1,0 +1,1 @@
+virsh secret-set-value @UUID@ --file @WORK@/libvirt.key

@@ -1,0 +1,1 @@
+virsh pool-define @WORK@/rbdemptysecret.xml
