@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Security.Cryptography;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
@@ -24,6 +23,14 @@ public static class GlusterVolumeData
 
     private static readonly byte[] Zeros = new byte[Chunk];
 
+    /// <summary>
+    /// A buffer of one operation's own, never one from ArrayPool: a gfapi call the connection's time limit
+    /// abandoned keeps running on its worker (a brick answers after its ping-timeout) and still reads or
+    /// writes the buffer, so handing it back to a shared pool would give another user an array a late read
+    /// overwrites. The abandoned call's lambda keeps this array alive (and pinned) until it returns.
+    /// </summary>
+    internal static byte[] TransferBuffer(int length) => GC.AllocateUninitializedArray<byte>(length);
+
     /// <summary>libvirt's uploadVol semantics: written in place at the offset, never past the capacity, nothing truncated.</summary>
     public static async Task<long> UploadAsync(IGlusterSession session, string path, string uri, ulong capacity, VolumeDataEndpoint source, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
     {
@@ -34,116 +41,109 @@ public static class GlusterVolumeData
             var originalEnd = await session.RunAsync(_ => file.Stat().Size, "stat", cancellationToken).ConfigureAwait(false);
             var writer = new Writer(session, file, (long)offset, originalEnd, sparse);
             var room = capacity - Math.Min(offset, capacity);
-            var buffer = ArrayPool<byte>.Shared.Rent(Chunk);
-            try
+            var buffer = GlusterVolumeData.TransferBuffer(Chunk);
+            long written;
+            switch (source)
             {
-                long written;
-                switch (source)
-                {
-                    case LocalFileEndpoint local:
-                        var available = (ulong)DataExtents.GetSize(local.Handle);
-                        var count = length == 0 ? available : Math.Min(length, available);
-                        if (count > room)
+                case LocalFileEndpoint local:
+                    var available = (ulong)DataExtents.GetSize(local.Handle);
+                    var count = length == 0 ? available : Math.Min(length, available);
+                    if (count > room)
+                    {
+                        throw VirtPoolException.System("cannot write to stream", Errno.ENOSPC);
+                    }
+
+                    foreach (var segment in DataExtents.Enumerate(local.Handle, 0, (long)count, ZeroScan.Never))
+                    {
+                        if (segment.IsHole)
+                        {
+                            await writer.HoleAsync(segment.Length, cancellationToken).ConfigureAwait(false);
+                            continue;
+                        }
+
+                        for (var at = segment.Offset; at < segment.End;)
+                        {
+                            var n = RandomAccess.Read(local.Handle, buffer.AsSpan(0, (int)Math.Min(Chunk, segment.End - at)), at);
+                            if (n <= 0)
+                            {
+                                throw VirtPoolException.System("cannot read from stream", Errno.EIO);
+                            }
+
+                            await writer.DataAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+                            at += n;
+                            progress?.Report(writer.Position - (long)offset);
+                        }
+                    }
+
+                    written = writer.Position - (long)offset;
+                    break;
+                case StreamEndpoint plain:
+                    var limit = (long)(length == 0 ? room : Math.Min(length, room));
+                    while (writer.Position - (long)offset < limit)
+                    {
+                        var want = (int)Math.Min(Chunk, limit - (writer.Position - (long)offset));
+                        var n = await ReadBlockAsync(plain.Stream, buffer.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
+                        if (n == 0)
+                        {
+                            break;
+                        }
+
+                        // A sparse upload of a plain stream leaves its all-zero blocks holes.
+                        if (sparse && ZeroBlocks.IsAllZero(buffer.AsSpan(0, n)))
+                        {
+                            await writer.HoleAsync(n, cancellationToken).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await writer.DataAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+                        }
+
+                        progress?.Report(writer.Position - (long)offset);
+                    }
+
+                    if (length == 0 && writer.Position - (long)offset == limit && await plain.Stream.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false) > 0)
+                    {
+                        throw VirtPoolException.System("cannot write to stream", Errno.ENOSPC);
+                    }
+
+                    written = writer.Position - (long)offset;
+                    break;
+                case SparseStreamEndpoint rpc:
+                    var end = (long)(length == 0 ? room : Math.Min(length, room));
+                    while (true)
+                    {
+                        var piece = await rpc.Stream.ReadAsync(buffer.AsMemory(0, Chunk), cancellationToken).ConfigureAwait(false);
+                        if (piece.IsEnd)
+                        {
+                            break;
+                        }
+
+                        var size = piece.DataLength > 0 ? piece.DataLength : piece.HoleLength;
+                        if (size < 0 || size > end - (writer.Position - (long)offset))
                         {
                             throw VirtPoolException.System("cannot write to stream", Errno.ENOSPC);
                         }
 
-                        foreach (var segment in DataExtents.Enumerate(local.Handle, 0, (long)count, ZeroScan.Never))
+                        if (piece.DataLength > 0)
                         {
-                            if (segment.IsHole)
-                            {
-                                await writer.HoleAsync(segment.Length, cancellationToken).ConfigureAwait(false);
-                                continue;
-                            }
-
-                            for (var at = segment.Offset; at < segment.End;)
-                            {
-                                var n = RandomAccess.Read(local.Handle, buffer.AsSpan(0, (int)Math.Min(Chunk, segment.End - at)), at);
-                                if (n <= 0)
-                                {
-                                    throw VirtPoolException.System("cannot read from stream", Errno.EIO);
-                                }
-
-                                await writer.DataAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
-                                at += n;
-                                progress?.Report(writer.Position - (long)offset);
-                            }
+                            await writer.DataAsync(buffer.AsMemory(0, piece.DataLength), cancellationToken).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await writer.HoleAsync(size, cancellationToken).ConfigureAwait(false);
                         }
 
-                        written = writer.Position - (long)offset;
-                        break;
-                    case StreamEndpoint plain:
-                        var limit = (long)(length == 0 ? room : Math.Min(length, room));
-                        while (writer.Position - (long)offset < limit)
-                        {
-                            var want = (int)Math.Min(Chunk, limit - (writer.Position - (long)offset));
-                            var n = await ReadBlockAsync(plain.Stream, buffer.AsMemory(0, want), cancellationToken).ConfigureAwait(false);
-                            if (n == 0)
-                            {
-                                break;
-                            }
+                        progress?.Report(writer.Position - (long)offset);
+                    }
 
-                            // A sparse upload of a plain stream leaves its all-zero blocks holes.
-                            if (sparse && ZeroBlocks.IsAllZero(buffer.AsSpan(0, n)))
-                            {
-                                await writer.HoleAsync(n, cancellationToken).ConfigureAwait(false);
-                            }
-                            else
-                            {
-                                await writer.DataAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
-                            }
-
-                            progress?.Report(writer.Position - (long)offset);
-                        }
-
-                        if (length == 0 && writer.Position - (long)offset == limit && await plain.Stream.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false) > 0)
-                        {
-                            throw VirtPoolException.System("cannot write to stream", Errno.ENOSPC);
-                        }
-
-                        written = writer.Position - (long)offset;
-                        break;
-                    case SparseStreamEndpoint rpc:
-                        var end = (long)(length == 0 ? room : Math.Min(length, room));
-                        while (true)
-                        {
-                            var piece = await rpc.Stream.ReadAsync(buffer.AsMemory(0, Chunk), cancellationToken).ConfigureAwait(false);
-                            if (piece.IsEnd)
-                            {
-                                break;
-                            }
-
-                            var size = piece.DataLength > 0 ? piece.DataLength : piece.HoleLength;
-                            if (size < 0 || size > end - (writer.Position - (long)offset))
-                            {
-                                throw VirtPoolException.System("cannot write to stream", Errno.ENOSPC);
-                            }
-
-                            if (piece.DataLength > 0)
-                            {
-                                await writer.DataAsync(buffer.AsMemory(0, piece.DataLength), cancellationToken).ConfigureAwait(false);
-                            }
-                            else
-                            {
-                                await writer.HoleAsync(size, cancellationToken).ConfigureAwait(false);
-                            }
-
-                            progress?.Report(writer.Position - (long)offset);
-                        }
-
-                        written = writer.Position - (long)offset;
-                        break;
-                    default:
-                        throw VirtPoolException.Internal("unknown upload source");
-                }
-
-                await writer.FinishAsync(cancellationToken).ConfigureAwait(false);
-                return written;
+                    written = writer.Position - (long)offset;
+                    break;
+                default:
+                    throw VirtPoolException.Internal("unknown upload source");
             }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+
+            await writer.FinishAsync(cancellationToken).ConfigureAwait(false);
+            return written;
         }
         finally
         {
@@ -156,7 +156,7 @@ public static class GlusterVolumeData
     {
         ArgumentNullException.ThrowIfNull(session);
         var file = await session.RunAsync(m => m.Open(path, LibC.O_RDONLY, uri), "open", cancellationToken).ConfigureAwait(false);
-        var buffer = ArrayPool<byte>.Shared.Rent(Chunk);
+        var buffer = GlusterVolumeData.TransferBuffer(Chunk);
         try
         {
             var size = (ulong)await session.RunAsync(_ => file.Stat().Size, "stat", cancellationToken).ConfigureAwait(false);
@@ -209,7 +209,6 @@ public static class GlusterVolumeData
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             await session.CloseAsync(file).ConfigureAwait(false);
         }
     }
@@ -219,7 +218,7 @@ public static class GlusterVolumeData
     {
         ArgumentNullException.ThrowIfNull(session);
         var file = await session.RunAsync(m => m.Open(path, LibC.O_RDONLY, uri), "open", cancellationToken).ConfigureAwait(false);
-        var buffer = ArrayPool<byte>.Shared.Rent(Chunk);
+        var buffer = GlusterVolumeData.TransferBuffer(Chunk);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         try
         {
@@ -255,7 +254,6 @@ public static class GlusterVolumeData
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             await session.CloseAsync(file).ConfigureAwait(false);
         }
     }

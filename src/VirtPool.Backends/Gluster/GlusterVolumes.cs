@@ -1,4 +1,3 @@
-using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 using VirtPool.Backends.Local;
 using VirtPool.Core.Backends;
@@ -345,39 +344,32 @@ public sealed class GlusterVolumes(IProcessRunner runner, GlusterLocation locati
         using (source)
         {
             var size = DataExtents.GetSize(source);
-            var buffer = ArrayPool<byte>.Shared.Rent(GlusterVolumeData.Chunk);
-            try
+            var buffer = GlusterVolumeData.TransferBuffer(GlusterVolumeData.Chunk);
+            var copied = 0L;
+            foreach (var segment in DataExtents.Enumerate(source, 0, size, ZeroScan.Never))
             {
-                var copied = 0L;
-                foreach (var segment in DataExtents.Enumerate(source, 0, size, ZeroScan.Never))
+                if (segment.IsHole)
                 {
-                    if (segment.IsHole)
-                    {
-                        continue;
-                    }
-
-                    for (var at = segment.Offset; at < segment.End;)
-                    {
-                        var n = RandomAccess.Read(source, buffer.AsSpan(0, (int)Math.Min(GlusterVolumeData.Chunk, segment.End - at)), at);
-                        if (n <= 0)
-                        {
-                            throw VirtPoolException.System($"failed reading from file '{target.Name}'", Errno.EIO);
-                        }
-
-                        var where = at;
-                        await session.RunAsync(_ => target.WriteFully(buffer.AsSpan(0, n), where), "write", cancellationToken).ConfigureAwait(false);
-                        at += n;
-                        copied += n;
-                        progress?.Report(copied);
-                    }
+                    continue;
                 }
 
-                await session.RunAsync(_ => target.Truncate(size), "truncate", cancellationToken).ConfigureAwait(false);
+                for (var at = segment.Offset; at < segment.End;)
+                {
+                    var n = RandomAccess.Read(source, buffer.AsSpan(0, (int)Math.Min(GlusterVolumeData.Chunk, segment.End - at)), at);
+                    if (n <= 0)
+                    {
+                        throw VirtPoolException.System($"failed reading from file '{target.Name}'", Errno.EIO);
+                    }
+
+                    var where = at;
+                    await session.RunAsync(_ => target.WriteFully(buffer.AsSpan(0, n), where), "write", cancellationToken).ConfigureAwait(false);
+                    at += n;
+                    copied += n;
+                    progress?.Report(copied);
+                }
             }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+
+            await session.RunAsync(_ => target.Truncate(size), "truncate", cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -385,7 +377,7 @@ public sealed class GlusterVolumes(IProcessRunner runner, GlusterLocation locati
     private static async Task CopyWithinAsync(IGlusterSession session, string sourcePath, string sourceUri, GlusterFile target, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         var source = await session.RunAsync(m => m.Open(sourcePath, LibC.O_RDONLY, sourceUri), "open", cancellationToken).ConfigureAwait(false);
-        var buffer = ArrayPool<byte>.Shared.Rent(GlusterVolumeData.Chunk);
+        var buffer = GlusterVolumeData.TransferBuffer(GlusterVolumeData.Chunk);
         try
         {
             var end = await session.RunAsync(_ => source.Stat().Size, "stat", cancellationToken).ConfigureAwait(false);
@@ -427,7 +419,6 @@ public sealed class GlusterVolumes(IProcessRunner runner, GlusterLocation locati
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
             await session.CloseAsync(source).ConfigureAwait(false);
         }
     }

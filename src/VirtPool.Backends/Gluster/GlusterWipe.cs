@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Security.Cryptography;
 using VirtPool.Core.Backends;
 using VirtPool.Core.Errors;
@@ -103,60 +102,52 @@ public static class GlusterWipe
         var block = Math.Max(1, st.BlockSize);
         var size = (st.Size + block - 1) / block * block;
         var chunk = VolumeWiper.ChunkSize;
-        var buffer = ArrayPool<byte>.Shared.Rent(chunk);
-        var readBack = ArrayPool<byte>.Shared.Rent(chunk);
+        var buffer = GlusterVolumeData.TransferBuffer(chunk);
+        var readBack = GlusterVolumeData.TransferBuffer(chunk);
         var reported = 0L;
-        try
+        foreach (var pass in passes)
         {
-            foreach (var pass in passes)
+            if (pass.Kind != WipePassKind.Random)
             {
-                if (pass.Kind != WipePassKind.Random)
+                Fill(buffer.AsSpan(0, chunk), pass.Pattern.Span);
+            }
+
+            for (var at = 0L; at < size;)
+            {
+                var n = (int)Math.Min(chunk, size - at);
+                if (pass.Kind == WipePassKind.Random)
                 {
-                    Fill(buffer.AsSpan(0, chunk), pass.Pattern.Span);
+                    RandomNumberGenerator.Fill(buffer.AsSpan(0, n));
                 }
 
+                var where = at;
+                await session.RunAsync(_ => file.WriteFully(buffer.AsSpan(0, n), where), "write", cancellationToken).ConfigureAwait(false);
+                at += n;
+                reported += n;
+                progress?.Report(reported);
+            }
+
+            await session.RunAsync(_ => file.Sync(), "fsync", cancellationToken).ConfigureAwait(false);
+            if (pass.Kind == WipePassKind.Verify)
+            {
                 for (var at = 0L; at < size;)
                 {
                     var n = (int)Math.Min(chunk, size - at);
-                    if (pass.Kind == WipePassKind.Random)
+                    var where = at;
+                    var got = await session.RunAsync(_ => file.ReadFully(readBack.AsSpan(0, n), where), "read", cancellationToken).ConfigureAwait(false);
+                    if (got != n || !readBack.AsSpan(0, n).SequenceEqual(buffer.AsSpan(0, n)))
                     {
-                        RandomNumberGenerator.Fill(buffer.AsSpan(0, n));
+                        throw VirtPoolException.Internal($"verify of '{file.Name}' failed at offset {at}");
                     }
 
-                    var where = at;
-                    await session.RunAsync(_ => file.WriteFully(buffer.AsSpan(0, n), where), "write", cancellationToken).ConfigureAwait(false);
                     at += n;
                     reported += n;
                     progress?.Report(reported);
                 }
-
-                await session.RunAsync(_ => file.Sync(), "fsync", cancellationToken).ConfigureAwait(false);
-                if (pass.Kind == WipePassKind.Verify)
-                {
-                    for (var at = 0L; at < size;)
-                    {
-                        var n = (int)Math.Min(chunk, size - at);
-                        var where = at;
-                        var got = await session.RunAsync(_ => file.ReadFully(readBack.AsSpan(0, n), where), "read", cancellationToken).ConfigureAwait(false);
-                        if (got != n || !readBack.AsSpan(0, n).SequenceEqual(buffer.AsSpan(0, n)))
-                        {
-                            throw VirtPoolException.Internal($"verify of '{file.Name}' failed at offset {at}");
-                        }
-
-                        at += n;
-                        reported += n;
-                        progress?.Report(reported);
-                    }
-                }
             }
+        }
 
-            await session.RunAsync(_ => file.WriteFully(VolumeWiper.ScrubSignature, 0), "write", cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            ArrayPool<byte>.Shared.Return(readBack);
-        }
+        await session.RunAsync(_ => file.WriteFully(VolumeWiper.ScrubSignature, 0), "write", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The pattern repeated from the buffer's start, as scrub fills each buffer.</summary>
