@@ -17,7 +17,7 @@ namespace VirtPool.Backends.Gluster;
 /// local file pools do them: raw files natively (O_EXCL create, ftruncate, fallocate, fsync); other
 /// formats built in a private scratch file on this host (the native qcow2 writer, else qemu-img) and
 /// copied over gfapi with their holes, so no qemu-img ever opens a gluster:// URL (each such run pays
-/// glfs_fini's ~10 s) — except a resize of a non-raw image, which only qemu-img can do in place.
+/// glfs_fini's ~10 s). A resize keeps the volume's file: raw is truncated, qcow2 grown in place.
 /// </summary>
 public sealed class GlusterVolumes(IProcessRunner runner, GlusterLocation location)
 {
@@ -161,7 +161,7 @@ public sealed class GlusterVolumes(IProcessRunner runner, GlusterLocation locati
 
     /// <summary>
     /// libvirt's local resize for raw files (fallocate over the whole new capacity with --allocate, then
-    /// ftruncate, fsync); qemu-img resize on the gluster:// URL for other formats.
+    /// ftruncate, fsync); a qcow2 image grown in place (<see cref="GlusterQcow2Grow"/>); other formats refused.
     /// </summary>
     public async Task ResizeAsync(IGlusterSession session, VolumeDefinition volume, ulong capacity, bool allocate, CancellationToken cancellationToken)
     {
@@ -196,33 +196,14 @@ public sealed class GlusterVolumes(IProcessRunner runner, GlusterLocation locati
             throw new VirtPoolException(VirErrorCode.OperationUnsupported, "preallocate is only supported for raw type volume");
         }
 
-        // qemu-img resizes a copy on this host (it cannot open gluster:// without qemu-block-extra, and
-        // would pay glfs_fini); the resized image replaces the volume by an atomic rename on the server.
-        using var scratch = new ScratchImage();
-        await DownloadToAsync(session, path, uri, scratch.Path, cancellationToken).ConfigureAwait(false);
-        var qemuImg = ExternalTools.Find("qemu-img") ?? "qemu-img";
-        await QemuImgResize.RunAsync(runner, QemuImgResize.BuildArgv(scratch.Path, format, capacity, capacity < volume.Capacity, null, null, qemuImg), cancellationToken).ConfigureAwait(false);
-        var temporary = path + ".virtpool-resize";
-        var mode = await session.RunAsync(m => m.TryStat(path, out var st, out _) ? st.Mode & VolumeOwnership.PermissionBits : 0x180u, "stat", cancellationToken).ConfigureAwait(false);
-        _ = await session.RunAsync(m => m.Unlink(temporary), "unlink", cancellationToken).ConfigureAwait(false);
-        var replacement = await session.RunAsync(m => m.CreateExclusive(temporary, mode, uri), "create", cancellationToken).ConfigureAwait(false);
-        try
+        // Never a replacement file (a new inode, owner root, an open client's writes lost, a name that
+        // may be another volume's): qcow2 grows in place, other formats are refused untouched.
+        if (format != StorageFileFormat.Qcow2)
         {
-            await CopyLocalAsync(session, scratch.Open(), replacement, progress: null, cancellationToken).ConfigureAwait(false);
-            await session.RunAsync(_ => replacement.Sync(), "fsync", cancellationToken).ConfigureAwait(false);
-            await session.CloseAsync(replacement).ConfigureAwait(false);
-            var errno = await session.RunAsync(m => m.Rename(temporary, path), "rename", cancellationToken).ConfigureAwait(false);
-            if (errno != 0)
-            {
-                throw VirtPoolException.System($"cannot rename '{temporary}' to '{uri}'", errno);
-            }
+            throw VirtPoolException.NoSupport($"storage pool does not support changing the capacity of '{uri}': only raw and qcow2 volumes of gluster pools can be resized");
         }
-        catch
-        {
-            await session.CloseAsync(replacement).ConfigureAwait(false);
-            await session.RunAsync(m => m.Unlink(temporary), "unlink", CancellationToken.None).ConfigureAwait(false);
-            throw;
-        }
+
+        await GlusterQcow2Grow.GrowAsync(session, path, uri, volume.Capacity, capacity, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A gluster file copied to a new local file, its holes left unwritten.</summary>
