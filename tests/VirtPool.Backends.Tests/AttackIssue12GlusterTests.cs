@@ -106,6 +106,53 @@ public sealed class AttackIssue12GlusterTests(GlusterServer gluster) : IClassFix
     }
 
     /// <summary>
+    /// The in-place qcow2 grow that fixes the two resize defects above: a grow that needs more L1
+    /// entries (16 MiB → 3 GiB: one L2 table maps 512 MiB) gives an image qemu-img checks clean, of the
+    /// new virtual size, whose new end takes data and keeps what was written before; a shrink and a
+    /// non-qcow2 image are refused with VIR_ERR_NO_SUPPORT and leave the file as it was.
+    /// </summary>
+    [Fact]
+    public async Task A_qcow2_grown_in_place_checks_clean_and_keeps_its_data_and_a_shrink_is_refused_untouched()
+    {
+        using var fuse = gluster.Mount(Volume);
+        var dir = Path.Combine(fuse.Path, "atk-resize-grow");
+        Directory.CreateDirectory(dir);
+
+        using var mgr = NewManager();
+        await mgr.CreatePoolAsync(PoolXml("atkresgrow", Volume, "/atk-resize-grow"), PoolBuildFlags.None, false);
+        var disk = await mgr.CreateVolumeAsync("atkresgrow", "<volume><name>big.qcow2</name><capacity unit='M'>16</capacity><target><format type='qcow2'/></target></volume>");
+        var onBrick = Path.Combine(gluster.BrickOf(Volume), "atk-resize-grow", "big.qcow2");
+        var qemuIo = ProcessRunner.Instance;
+        var early = await qemuIo.RunAsync(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5c 1M 64k", Path.Combine(dir, "big.qcow2")]);
+        Assert.True(early.ExitCode == 0, early.StandardError);
+
+        await mgr.ResizeVolumeAsync(disk, 3UL << 30, VolumeResizeFlags.None);
+
+        Assert.Equal(3UL << 30, (await mgr.GetVolumeInfoAsync(disk)).Capacity);
+        var check = await qemuIo.RunAsync(["qemu-img", "check", "-f", "qcow2", onBrick]);
+        Assert.True(check.ExitCode == 0, check.StandardOutput + check.StandardError);
+        var info = await qemuIo.RunAsync(["qemu-img", "info", "--output=json", onBrick]);
+        Assert.Contains($"\"virtual-size\": {3L << 30}", info.StandardOutput, StringComparison.Ordinal);
+        // A new client (a fresh FUSE mount): the first mount's page cache still holds the header it read before the grow.
+        using var fresh = gluster.Mount(Volume);
+        var late = await qemuIo.RunAsync(["qemu-io", "-f", "qcow2", "-c", "write -P 0xa9 3071M 64k", "-c", "read -P 0xa9 3071M 64k", "-c", "read -P 0x5c 1M 64k", Path.Combine(fresh.Path, "atk-resize-grow", "big.qcow2")]);
+        Assert.True(late.ExitCode == 0 && !late.StandardOutput.Contains("Pattern verification failed", StringComparison.Ordinal), late.StandardOutput + late.StandardError);
+        Assert.True((await qemuIo.RunAsync(["qemu-img", "check", "-f", "qcow2", onBrick])).ExitCode == 0, "the grown image checks clean after writes at its new end");
+
+        var image = await File.ReadAllBytesAsync(onBrick);
+        var shrink = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.ResizeVolumeAsync(disk, 1UL << 30, VolumeResizeFlags.Shrink));
+        Assert.Equal(VirErrorCode.NoSupport, shrink.Code);
+        Assert.Equal(image, await File.ReadAllBytesAsync(onBrick));
+
+        var vmdk = await mgr.CreateVolumeAsync("atkresgrow", "<volume><name>d.vmdk</name><capacity unit='M'>16</capacity><target><format type='vmdk'/></target></volume>");
+        var vmdkOnBrick = Path.Combine(gluster.BrickOf(Volume), "atk-resize-grow", "d.vmdk");
+        var vmdkBytes = await File.ReadAllBytesAsync(vmdkOnBrick);
+        var refused = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.ResizeVolumeAsync(vmdk, 32UL << 20, VolumeResizeFlags.None));
+        Assert.Equal(VirErrorCode.NoSupport, refused.Code);
+        Assert.Equal(vmdkBytes, await File.ReadAllBytesAsync(vmdkOnBrick));
+    }
+
+    /// <summary>
     /// DEFECT (one dead server starves every pool). With glusterd stopped (SIGSTOP: the kernel still
     /// accepts its TCP connections), glfs_init never returns. Each use of the pool fails after the
     /// connection's limit, as it should, but NetworkConnection.AcquireAsync starts a NEW open every
