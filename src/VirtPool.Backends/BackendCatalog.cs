@@ -21,8 +21,6 @@ public static class BackendCatalog
         Rbd.RbdBackend.Type(),
         Iscsi.IscsiBackend.Type(runner),
         IscsiDirect.IscsiDirectBackend.Type(),
-
-        // Source discovery needs no backend: gluster pools can be discovered before they can be run.
-        BackendType.FinderOnly(PoolType.Gluster, new Gluster.GlusterSourceFinder(runner)),
+        Gluster.GlusterBackend.Type(runner),
     ]);
 }

@@ -105,11 +105,12 @@ public sealed partial class GlusterSourceFinderTests : IDisposable
     }
 
     [Fact]
-    public void The_gluster_type_discovers_sources_but_has_no_backend_yet()
+    public void The_gluster_type_discovers_sources_and_has_its_backend()
     {
         var registry = BackendCatalog.Create(new RecordingProcessRunner());
         Assert.NotNull(registry.SourceFinderFor(Core.Model.PoolType.Gluster));
-        Assert.False(registry.TryGet(Core.Model.PoolType.Gluster, out _));
-        Assert.DoesNotContain(Core.Model.PoolType.Gluster, registry.Types);
+        Assert.True(registry.TryGet(Core.Model.PoolType.Gluster, out var gluster));
+        Assert.True(gluster.Capabilities.CanFindSources);
+        Assert.Contains(Core.Model.PoolType.Gluster, registry.Types);
     }
 }

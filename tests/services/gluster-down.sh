@@ -30,7 +30,7 @@ pids=()
 for cmdline in /proc/[0-9]*/cmdline; do
   pid=${cmdline#/proc/}; pid=${pid%/cmdline}
   [ "$pid" != "$$" ] || continue
-  if tr '\0' ' ' < "$cmdline" 2>/dev/null | grep -qF -- "$WORK/"; then
+  if { tr '\0' ' ' < "$cmdline"; } 2>/dev/null | grep -qF -- "$WORK/"; then
     case "$(cat "/proc/$pid/comm" 2>/dev/null)" in glusterd|glusterfs|glusterfsd) pids+=("$pid") ;; esac
   fi
 done
