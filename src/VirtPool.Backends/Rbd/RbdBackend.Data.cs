@@ -184,16 +184,7 @@ public sealed partial class RbdBackend
     /// </summary>
     private async Task<long> WriteAsync(NetworkLease<RbdCluster> lease, RbdImage image, RbdPieceSource pieces, ulong offset, ulong limit, List<(ulong Offset, ulong Length)>? holder, IProgress<long>? progress, CancellationToken cancellationToken)
     {
-        var sets = new byte[2][][];
-        for (var set = 0; set < sets.Length; set++)
-        {
-            sets[set] = new byte[RbdAio.Depth][];
-            for (var i = 0; i < RbdAio.Depth; i++)
-            {
-                sets[set][i] = GC.AllocateUninitializedArray<byte>(RbdAio.Chunk, pinned: true);
-            }
-        }
-
+        byte[][][] sets = [RbdBuffers.Rent(), RbdBuffers.Rent()];
         var current = 0;
         var requests = new List<RbdRequest>();
         Task? pending = null;
@@ -267,6 +258,8 @@ public sealed partial class RbdBackend
             {
                 await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
             }
+
+            RbdBuffers.Return(sets);
         }
 
         // Sends this batch once the one before it is written, and gathers the next in the other buffers.
@@ -308,6 +301,7 @@ public sealed partial class RbdBackend
         using var lease = await AcquireAsync(pool, cancellationToken).ConfigureAwait(false);
         var image = await CallAsync(lease, c => RbdImage.Open(c, volume.Name, readOnly: true), operation, cancellationToken).ConfigureAwait(false);
         Task? next = null;
+        byte[][][]? sets = null;
         try
         {
             var size = await CallAsync(lease, _ => image.Stat().Size, operation, cancellationToken).ConfigureAwait(false);
@@ -315,16 +309,7 @@ public sealed partial class RbdBackend
             var count = length == 0 ? available : Math.Min(length, available);
             var data = await CallAsync(lease, _ => image.AllocatedExtents(offset, count, wholeObject: image.UsesFastDiff(), includeParent: true), operation, cancellationToken).ConfigureAwait(false);
             var plan = ReadPlan(data, offset, offset + count);
-            var sets = new byte[2][][];
-            for (var set = 0; set < sets.Length; set++)
-            {
-                sets[set] = new byte[RbdAio.Depth][];
-                for (var i = 0; i < RbdAio.Depth; i++)
-                {
-                    sets[set][i] = GC.AllocateUninitializedArray<byte>(RbdAio.Chunk, pinned: true);
-                }
-            }
-
+            sets = [RbdBuffers.Rent(), RbdBuffers.Rent()];
             var batches = plan.Where(p => p.Batch is not null).Select(p => p.Batch!).ToList();
             next = batches.Count > 0 ? Start(0) : null;
             var taken = 0;
@@ -368,6 +353,11 @@ public sealed partial class RbdBackend
             if (next is not null)
             {
                 await next.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+            }
+
+            if (sets is not null)
+            {
+                RbdBuffers.Return(sets);
             }
 
             await CloseAsync(lease, image).ConfigureAwait(false);
