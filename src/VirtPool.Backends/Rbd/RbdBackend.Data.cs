@@ -17,7 +17,10 @@ namespace VirtPool.Backends.Rbd;
 /// </summary>
 public sealed partial class RbdBackend
 {
-    private static readonly byte[] Zeros = GC.AllocateArray<byte>(RbdAio.Chunk, pinned: true);
+    private static byte[]? _zeros;
+
+    /// <summary>One pinned chunk of zeros, for plain uploads' holes; made on first use only, and always the one stored (requests point into it).</summary>
+    private static byte[] Zeros => LazyInitializer.EnsureInitialized(ref _zeros, static () => GC.AllocateArray<byte>(RbdAio.Chunk, pinned: true));
 
     /// <summary>libvirt's wipeVol: zero (here rbd_write_zeroes, which frees whole objects) or trim (rbd_discard); other algorithms refused.</summary>
     public async Task<VolumeDefinition> WipeVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
