@@ -19,6 +19,8 @@ public static class BackendCatalog
         Zfs.ZfsBackend.Type(runner),
         LogicalBackend.Type(runner),
         Rbd.RbdBackend.Type(),
+        Iscsi.IscsiBackend.Type(runner),
+        IscsiDirect.IscsiDirectBackend.Type(),
 
         // Source discovery needs no backend: gluster pools can be discovered before they can be run.
         BackendType.FinderOnly(PoolType.Gluster, new Gluster.GlusterSourceFinder(runner)),

@@ -124,6 +124,23 @@ public sealed class NetworkConnectionTests : IDisposable
     }
 
     [Fact]
+    public async Task An_open_refused_for_its_secret_or_by_the_server_itself_does_not_make_the_pool_inaccessible()
+    {
+        using var connection = Connect();
+        _refuse = new VirtPoolException(VirErrorCode.NoSecret, "no secret with matching usage 'x'", VirErrorDomain.Secret);
+        await Assert.ThrowsAsync<VirtPoolException>(() => connection.CallAsync(Answer, "ping", CancellationToken.None));
+        Assert.True(connection.IsReachable);
+
+        _refuse = NetworkErrors.ServerAnswered(VirtPoolException.System("failed to connect to the RADOS monitor on: 127.0.0.1:6789", 13));
+        await Assert.ThrowsAsync<VirtPoolException>(() => connection.CallAsync(Answer, "ping", CancellationToken.None));
+        Assert.True(connection.IsReachable);
+
+        _refuse = VirtPoolException.System("failed to connect to the RADOS monitor on: 127.0.0.1:6789", 111);
+        await Assert.ThrowsAsync<VirtPoolException>(() => connection.CallAsync(Answer, "ping", CancellationToken.None));
+        Assert.False(connection.IsReachable);
+    }
+
+    [Fact]
     public async Task Close_waits_for_a_lease_and_a_later_use_reconnects()
     {
         using var connection = Connect();
@@ -177,6 +194,54 @@ public sealed class NetworkConnectionTests : IDisposable
         slowClose.Set();
         await closedOn.Task.WaitAsync(Eventually.HangGuard);
         slowClose.Dispose();
+    }
+
+    [Fact]
+    public async Task A_server_that_hangs_holds_one_open_and_a_few_calls_never_a_thread_per_request()
+    {
+        var opensStarted = 0;
+        using var hangingOpen = new NetworkConnection<FakeHandle>(
+            "the dead server",
+            new NetworkConnectionOptions(TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(200), TimeSpan.FromMinutes(5), CloseInBackground: false),
+            () =>
+            {
+                Interlocked.Increment(ref opensStarted);
+                _serverHangs.Wait(); // glfs_init against a stopped glusterd
+                return new FakeHandle(1);
+            },
+            _ => { });
+        _serverHangs.Reset();
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var error = await Assert.ThrowsAsync<VirtPoolException>(() => hangingOpen.CallAsync(h => h.Id, "refresh", CancellationToken.None));
+            Assert.Equal(VirErrorCode.OperationTimeout, error.Code);
+        }
+
+        Assert.Equal(1, Volatile.Read(ref opensStarted));
+
+        // Calls on an open handle: once a few hang, the rest fail at once without a thread of their own.
+        using var connection = Connect(call: TimeSpan.FromMilliseconds(200));
+        _serverHangs.Set();
+        Assert.Equal(1, await connection.CallAsync(Answer, "ping", CancellationToken.None));
+        _serverHangs.Reset();
+        var started = 0;
+        for (var attempt = 0; attempt < 12; attempt++)
+        {
+            await Assert.ThrowsAsync<VirtPoolException>(() => connection.CallAsync(
+                h =>
+                {
+                    Interlocked.Increment(ref started);
+                    return Answer(h);
+                },
+                "read",
+                CancellationToken.None));
+        }
+
+        Assert.InRange(Volatile.Read(ref started), 1, NetworkConnection<FakeHandle>.MaxStuckCalls);
+        _serverHangs.Set();
+        await Eventually.UntilAsync(() => _closed.Count == _opened.Count - 1, "every retired handle is closed once its hung calls return");
+        Assert.Equal(_opened.Count, await connection.CallAsync(Answer, "ping", CancellationToken.None));
+        Assert.True(connection.IsReachable);
     }
 
     [Theory]

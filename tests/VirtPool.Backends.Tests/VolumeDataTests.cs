@@ -202,6 +202,27 @@ public sealed class VolumeDataTests : IDisposable
     }
 
     [Fact]
+    public async Task Upload_of_unknown_length_that_brings_more_than_the_volume_holds_fails_instead_of_being_cut()
+    {
+        using var mgr = await StartedPoolAsync();
+        var vol = await mgr.CreateVolumeAsync("p", RawXml("small.raw", "1048576", "0"));
+        var file = Path.Combine(_root, "big.bin");
+        await File.WriteAllBytesAsync(file, Random(2 << 20, 3));
+
+        using (var handle = File.OpenHandle(file))
+        {
+            var ex = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.UploadVolumeAsync(vol, new LocalFileEndpoint(handle), 0, 0, sparse: false));
+            Assert.Equal("cannot write to stream: No space left on device", ex.Message);
+        }
+
+        await using (var pipe = File.OpenRead(file))
+        {
+            var ex = await Assert.ThrowsAsync<VirtPoolException>(() => mgr.UploadVolumeAsync(vol, new StreamEndpoint(pipe), 0, 0, sparse: false));
+            Assert.Equal("cannot write to stream: No space left on device", ex.Message);
+        }
+    }
+
+    [Fact]
     public async Task Sparse_round_trip_keeps_holes_and_checksum_matches_sha256sum()
     {
         using var mgr = await StartedPoolAsync();

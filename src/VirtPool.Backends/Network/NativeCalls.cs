@@ -22,10 +22,11 @@ public static class NativeCalls
 
     /// <summary>
     /// Runs <paramref name="call"/> on a thread of its own and waits at most <paramref name="limit"/>
-    /// (slot wait included). <paramref name="finished"/> runs exactly once when the call really ends,
-    /// with its result (null after an exception) and whether the caller had given up on it by then:
-    /// where a late result must be released (a handle opened too late) or a count of calls on a handle
-    /// dropped only once the library is done with it.
+    /// (slot wait included). <paramref name="finished"/> runs exactly once in every case: when the call
+    /// really ends, with its result (null after an exception) and whether the caller had given up on it
+    /// by then; or, when the call was never started (no slot in time, cancelled while waiting for one),
+    /// before this method throws, with null and false. That is where a late result is released (a handle
+    /// opened too late) and a count of calls on a handle dropped only once the library is done with it.
     /// </summary>
     /// <exception cref="VirtPoolException">VIR_ERR_OPERATION_TIMEOUT, from <paramref name="timeout"/>.</exception>
     public static async Task<T> RunAsync<T>(
@@ -38,8 +39,20 @@ public static class NativeCalls
         ArgumentNullException.ThrowIfNull(call);
         ArgumentNullException.ThrowIfNull(timeout);
         var started = Stopwatch.GetTimestamp();
-        if (!await Slots.WaitAsync(limit, cancellationToken).ConfigureAwait(false))
+        bool slot;
+        try
         {
+            slot = await Slots.WaitAsync(limit, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            finished?.Invoke(default, false);
+            throw;
+        }
+
+        if (!slot)
+        {
+            finished?.Invoke(default, false);
             throw timeout();
         }
 
@@ -48,11 +61,12 @@ public static class NativeCalls
         try
         {
             // A thread of its own, not the pool's: a hung call must not starve the daemon's I/O.
-            work = Task.Factory.StartNew(call, CancellationToken.None, TaskCreationOptions.LongRunning | TaskCreationOptions.DenyChildAttach, TaskScheduler.Default);
+            work = Task.Factory.StartNew(() => CallLibrary(call), CancellationToken.None, TaskCreationOptions.LongRunning | TaskCreationOptions.DenyChildAttach, TaskScheduler.Default);
         }
         catch
         {
             Slots.Release();
+            finished?.Invoke(default, false);
             throw;
         }
 
@@ -89,6 +103,50 @@ public static class NativeCalls
 
             throw timeout();
         }
+    }
+
+    /// <summary>
+    /// The client libraries are separate Debian packages a host may lack: the first call into a missing
+    /// one says which package to install instead of the runtime's DllNotFoundException text.
+    /// </summary>
+    private static T CallLibrary<T>(Func<T> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (DllNotFoundException ex)
+        {
+            throw MissingLibrary(ex.Message);
+        }
+        catch (EntryPointNotFoundException ex)
+        {
+            throw VirtPoolException.Internal($"the installed client library lacks a function VirtPool calls ({FirstQuoted(ex.Message) ?? "unknown"}): its version is not supported");
+        }
+    }
+
+    /// <summary>The error for a client library that cannot be loaded, named with the package that provides it.</summary>
+    public static VirtPoolException MissingLibrary(string runtimeMessage)
+    {
+        var library = FirstQuoted(runtimeMessage) ?? "a client library";
+        var package = library switch
+        {
+            "librados.so.2" => "librados2",
+            "librbd.so.1" => "librbd1",
+            "libgfapi.so.0" => "libgfapi0",
+            "libiscsi.so.7" => "libiscsi7",
+            _ => null,
+        };
+        return NetworkErrors.ServerAnswered(VirtPoolException.Internal(package is null
+            ? $"cannot load {library}, which this pool type needs"
+            : $"cannot load {library}, which this pool type needs: install {package}"));
+    }
+
+    private static string? FirstQuoted(string text)
+    {
+        var start = text.IndexOf('\'', StringComparison.Ordinal);
+        var end = start < 0 ? -1 : text.IndexOf('\'', start + 1);
+        return end > start + 1 ? text[(start + 1)..end] : null;
     }
 
     private sealed class CallState

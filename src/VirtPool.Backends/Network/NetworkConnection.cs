@@ -57,6 +57,12 @@ public sealed class NetworkConnection<THandle> : IDisposable
     private long _openAttempts;
     private bool _disposed;
     private volatile bool _reachable = true;
+    private int _opensRunning;
+    private int _closes;
+    private int _stuckCalls;
+
+    /// <summary>Calls of one connection the library may keep hung before new ones fail at once.</summary>
+    internal const int MaxStuckCalls = 4;
 
     /// <param name="what">Who answers, for messages: "the RADOS cluster at 127.0.0.1:6789".</param>
     /// <param name="options">Time limits.</param>
@@ -105,6 +111,7 @@ public sealed class NetworkConnection<THandle> : IDisposable
         }
 
         var attempt = Interlocked.Read(ref _openAttempts);
+        var closes = Volatile.Read(ref _closes);
         await _opening.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -113,8 +120,10 @@ public sealed class NetworkConnection<THandle> : IDisposable
                 return new NetworkLease<THandle>(this, opened);
             }
 
-            // Those who queued behind a failed open get its error instead of each waiting out its own.
-            if (_lastOpenFailure is { } failure && failure.Attempt > attempt)
+            // Those who queued behind a failed open get its error instead of each waiting out its own;
+            // and while an abandoned open still hangs in the library, no second one is started (each
+            // would hold a thread until the server answers).
+            if (_lastOpenFailure is { } failure && (failure.Attempt > attempt || Volatile.Read(ref _opensRunning) > 0))
             {
                 throw failure.Error;
             }
@@ -124,7 +133,18 @@ public sealed class NetworkConnection<THandle> : IDisposable
             try
             {
                 handle = await NativeCalls.RunAsync(
-                    _open,
+                    () =>
+                    {
+                        Interlocked.Increment(ref _opensRunning);
+                        try
+                        {
+                            return _open();
+                        }
+                        finally
+                        {
+                            Interlocked.Decrement(ref _opensRunning);
+                        }
+                    },
                     _options.ConnectTimeout,
                     () => TimedOut("the connection", _options.ConnectTimeout),
                     (late, abandoned) =>
@@ -138,7 +158,11 @@ public sealed class NetworkConnection<THandle> : IDisposable
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                _reachable = false;
+                if (NetworkErrors.MeansUnreachable(ex))
+                {
+                    _reachable = false;
+                }
+
                 _lastOpenFailure = (number, ex);
                 throw;
             }
@@ -146,9 +170,11 @@ public sealed class NetworkConnection<THandle> : IDisposable
             var entry = new ConnectionEntry<THandle>(handle) { Users = 1 };
             lock (_gate)
             {
-                if (_disposed)
+                if (_disposed || _closes != closes)
                 {
-                    entry.Retired = true; // a straggler after dispose: closed when it is done
+                    // A straggler after dispose, or an open the pool's stop overtook: this caller may
+                    // finish with it, then it is closed.
+                    entry.Retired = true;
                 }
                 else
                 {
@@ -196,6 +222,7 @@ public sealed class NetworkConnection<THandle> : IDisposable
         {
             entry = _current;
             _current = null;
+            _closes++;
         }
 
         _idleTimer.Change(Timeout.Infinite, Timeout.Infinite);
@@ -218,23 +245,50 @@ public sealed class NetworkConnection<THandle> : IDisposable
 
     internal async Task<T> CallAsync<T>(ConnectionEntry<THandle> entry, Func<THandle, T> call, string operation, CancellationToken cancellationToken)
     {
+        // A server that let this many calls hang gets no more threads until they return: one dead
+        // server must not use up the slots every other pool's calls need.
+        if (Volatile.Read(ref _stuckCalls) >= MaxStuckCalls)
+        {
+            _reachable = false;
+            throw TimedOut(operation, _options.CallTimeout);
+        }
+
+        // Counted before it may start, released exactly once when the library is done with it (or it
+        // never started): a handle is never closed under a call that can still use it.
+        Enter(entry);
+        var tracker = new CallTracker();
         try
         {
             var result = await NativeCalls.RunAsync(
-                () =>
-                {
-                    Enter(entry);
-                    return call(entry.Handle);
-                },
+                () => call(entry.Handle),
                 _options.CallTimeout,
                 () => TimedOut(operation, _options.CallTimeout),
-                (_, _) => Release(entry),
+                (_, _) =>
+                {
+                    if (Interlocked.Exchange(ref tracker.State, CallTracker.Ended) == CallTracker.Stuck)
+                    {
+                        Interlocked.Decrement(ref _stuckCalls);
+                    }
+
+                    Release(entry);
+                },
                 cancellationToken).ConfigureAwait(false);
             _reachable = true;
             return result;
         }
-        catch (VirtPoolException ex) when (ex.Code == VirErrorCode.OperationTimeout)
+        catch (Exception ex) when (ex is OperationCanceledException || ex is VirtPoolException { Code: VirErrorCode.OperationTimeout })
         {
+            // Given up on while the library may still run it: counted until it returns.
+            if (Interlocked.CompareExchange(ref tracker.State, CallTracker.Stuck, CallTracker.Running) == CallTracker.Running)
+            {
+                Interlocked.Increment(ref _stuckCalls);
+            }
+
+            if (ex is OperationCanceledException)
+            {
+                throw;
+            }
+
             _reachable = false;
             lock (_gate)
             {
@@ -370,6 +424,16 @@ public sealed class NetworkConnection<THandle> : IDisposable
 
     private VirtPoolException TimedOut(string operation, TimeSpan limit)
         => new(VirErrorCode.OperationTimeout, $"{_what} did not answer {operation} within {limit.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s");
+}
+
+/// <summary>Whether a call given up on still runs in the library (so counts as stuck) or has ended.</summary>
+internal sealed class CallTracker
+{
+    public const int Running = 0;
+    public const int Stuck = 1;
+    public const int Ended = 2;
+
+    public int State;
 }
 
 /// <summary>One open handle and who uses it (leases and running calls).</summary>

@@ -143,7 +143,10 @@ public sealed partial class PoolManager
             long written;
             try
             {
-                written = await transfer.UploadAsync(context, current, source, offset, length == 0 ? current.Capacity - offset : length, sparse, progress, ct).ConfigureAwait(false);
+                // A length of 0 goes through as 0: the backend then refuses a source that brings more than
+                // the volume holds (ENOSPC, as libvirt's stream overrun), where a length made up here
+                // would silently cut it.
+                written = await transfer.UploadAsync(context, current, source, offset, length, sparse, progress, ct).ConfigureAwait(false);
             }
             catch (Exception ex) when (LogFailure(ex, "upload", vol.Pool, vol.Name))
             {

@@ -198,7 +198,7 @@ public sealed class DirPoolLifecycleTests(LibvirtOracle oracle)
         // yes for every type it was built with. Everything else in the document is libvirt's.
         var caps = (await s.StepAsync("pool-capabilities")).ExpectDifference("pool-capabilities reports the registry's types");
         var expected = caps.Oracle.Stdout;
-        foreach (var type in new[] { "iscsi", "iscsi-direct", "scsi", "mpath", "rbd", "gluster" })
+        foreach (var type in new[] { "scsi", "mpath", "rbd", "gluster" })
         {
             expected = expected.Replace($"<pool type='{type}' supported='yes'>", $"<pool type='{type}' supported='no'>", StringComparison.Ordinal);
         }

@@ -1,0 +1,1 @@
+iscsiadm --mode iface --interface libvirt-iface-0badc0de --op new

@@ -1,0 +1,1 @@
+iscsiadm --mode session -r 1 -R

@@ -1,0 +1,1 @@
+iscsiadm --mode session

@@ -1,0 +1,1 @@
+virsh pool-start iscsiplain

@@ -1,0 +1,1 @@
+virsh find-storage-pool-sources-as iscsi 127.0.0.1 3260 --initiator iqn.2024-01.test.infra:client1

@@ -1,0 +1,1 @@
+virsh find-storage-pool-sources iscsi
