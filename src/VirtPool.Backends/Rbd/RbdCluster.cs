@@ -127,9 +127,9 @@ internal sealed class RbdCluster
             {
                 // A monitor that refuses the key does not say so: librados retries until its mount
                 // timeout. One that accepts TCP connections but never let us in has refused the key.
-                throw new VirtPoolException(
+                throw Network.NetworkErrors.ServerAnswered(new VirtPoolException(
                     VirErrorCode.SystemError,
-                    $"failed to connect to the RADOS monitor on: {monitors}: {StrError.Describe(Errno.EACCES)} (the monitor answers, but did not authenticate client.{auth.Username} within {Seconds(connectTimeout)} s: is the secret's key that user's?)");
+                    $"failed to connect to the RADOS monitor on: {monitors}: {StrError.Describe(Errno.EACCES)} (the monitor answers, but did not authenticate client.{auth.Username} within {Seconds(connectTimeout)} s: is the secret's key that user's?)"));
             }
 
             if (rc < 0)
@@ -140,7 +140,8 @@ internal sealed class RbdCluster
             rc = RadosNative.IoctxCreate(cluster, poolName, out var ioctx);
             if (rc < 0 || ioctx == 0)
             {
-                throw VirtPoolException.System($"failed to create the RBD IoCTX. Does the pool '{poolName}' exist?", rc < 0 ? -rc : Errno.ENOENT);
+                // The cluster answered: the pool is not there (or not ours to see).
+                throw Network.NetworkErrors.ServerAnswered(VirtPoolException.System($"failed to create the RBD IoCTX. Does the pool '{poolName}' exist?", rc < 0 ? -rc : Errno.ENOENT));
             }
 
             return new RbdCluster(cluster, ioctx, poolName, monitors);
