@@ -111,8 +111,9 @@ for _ in $(seq 1 200); do
 done
 virsh_q pool-capabilities >/dev/null
 
-rm -rf "$OUT"
+# Rewritten as a whole, except its README.md (written by hand).
 mkdir -p "$OUT"
+find "$OUT" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 printf '%s\t@WORK@\n' "$(python3 -c 'import re,sys; print(re.escape(sys.argv[1]))' "$WORK")" >> "$SUBST"
 printf '%s\t@KEY@\n' "$(python3 -c 'import re,sys; print(re.escape(sys.argv[1]))' "$KEY")" >> "$SUBST"
 # libvirt names a clone's snapshot libvirt-<random number below 65535>

@@ -135,6 +135,8 @@ mon data avail crit = 1
 mon max pg per osd = 1000
 [client]
 keyring = $WORK/\$cluster.\$name.keyring
+# No admin socket for clients: several rbd commands at once would fight over one path.
+admin socket =
 [mon]
 mon data = $WORK/mon/\$cluster-\$id
 [osd]
