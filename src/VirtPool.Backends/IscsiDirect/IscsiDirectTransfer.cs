@@ -121,6 +121,12 @@ public sealed partial class IscsiDirectBackend
     /// </summary>
     private static async Task ReadRangeAsync(LunIo io, ulong offset, ulong count, bool findHoles, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> data, Func<long, CancellationToken, ValueTask> hole, IProgress<long>? progress, CancellationToken cancellationToken)
     {
+        if (count == 0)
+        {
+            // Nothing to read: also a LUN without blocks (tgt's LUN 0 controller, block size 0).
+            return;
+        }
+
         var buffer = new byte[LunIo.ChunkBytes];
         var end = offset + count;
         var position = io.AlignDown(offset);
