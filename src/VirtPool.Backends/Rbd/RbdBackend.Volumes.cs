@@ -117,7 +117,19 @@ public sealed partial class RbdBackend
             }
         }
 
-        await CallAsync(lease, c => { FinishRemove(c, volume.Name, plan.Parent, pool); return 0; }, "vol-delete", cancellationToken).ConfigureAwait(false);
+        await CallAsync(lease, c => { RemoveImage(c, volume.Name); return 0; }, "vol-delete", cancellationToken).ConfigureAwait(false);
+        if (plan.Parent is { } p && p.Pool == PoolName(pool) && p.Snapshot.StartsWith(ClonePrefix, StringComparison.Ordinal))
+        {
+            try
+            {
+                await CallAsync(lease, c => { RemoveUnusedCloneSnapshot(c, p.Image, p.Snapshot); return 0; }, "vol-delete", cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RbdException or VirtPoolException)
+            {
+                // The clone is gone as asked; a snapshot left behind is what libvirt leaves anyway.
+                pool.Log.LogWarning("could not remove the clone snapshot {Parent}@{Snapshot}: {Error}", p.Image, p.Snapshot, ex.Message);
+            }
+        }
         _images.TryRemove(volume.Name, out _);
     }
 
@@ -304,26 +316,13 @@ public sealed partial class RbdBackend
         return new RemovePlan(snapshots, parent);
     }
 
-    /// <summary>rbd_remove (an image already gone is no error), then the parent's clone snapshot when no clone uses it any more.</summary>
-    private static void FinishRemove(RbdCluster cluster, string name, (string Pool, string Image, string Snapshot)? parent, PoolContext pool)
+    /// <summary>rbd_remove; an image already gone is no error.</summary>
+    private static void RemoveImage(RbdCluster cluster, string name)
     {
         var rc = RbdNative.Remove(cluster.Ioctx, name);
         if (rc < 0 && rc != -Errno.ENOENT)
         {
             throw new RbdException($"failed to remove volume '{cluster.PoolName}/{name}'", rc);
-        }
-
-        if (parent is { } p && p.Pool == cluster.PoolName && p.Snapshot.StartsWith(ClonePrefix, StringComparison.Ordinal))
-        {
-            try
-            {
-                RemoveUnusedCloneSnapshot(cluster, p.Image, p.Snapshot);
-            }
-            catch (RbdException ex)
-            {
-                // The clone is gone as asked; a snapshot left behind is what libvirt leaves anyway.
-                pool.Log.LogWarning("could not remove the clone snapshot {Parent}@{Snapshot}: {Error}", p.Image, p.Snapshot, ex.Message);
-            }
         }
     }
 
