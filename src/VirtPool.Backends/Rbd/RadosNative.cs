@@ -21,6 +21,9 @@ internal static unsafe partial class RadosNative
     [LibraryImport(Library, EntryPoint = "rados_conf_read_file", StringMarshalling = StringMarshalling.Utf8)]
     public static partial int ConfReadFile(nint cluster, string path);
 
+    [LibraryImport(Library, EntryPoint = "rados_cluster_fsid")]
+    public static partial int ClusterFsid(nint cluster, byte* buffer, nuint length);
+
     [LibraryImport(Library, EntryPoint = "rados_connect")]
     public static partial int Connect(nint cluster);
 

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+
 namespace VirtPool.Backends.Rbd;
 
 /// <summary>One asynchronous librbd request of a batch; <see cref="Buffer"/> is pinned memory for reads and writes.</summary>
@@ -114,4 +116,45 @@ internal static unsafe class RbdAio
 
     /// <summary>Whether every byte is zero (a plain stream's chunk that can stay a hole).</summary>
     public static bool IsZero(ReadOnlySpan<byte> data) => !data.ContainsAnyExcept((byte)0);
+}
+
+/// <summary>
+/// The pinned buffer sets transfers use (<see cref="RbdAio.Depth"/> chunks each), kept for the next
+/// transfer, a few at most: a daemon's transfers reuse the same memory instead of growing the
+/// pinned heap with each one.
+/// </summary>
+internal static class RbdBuffers
+{
+    /// <summary>Two transfers' worth (each uses two sets).</summary>
+    private const int Kept = 4;
+
+    private static readonly ConcurrentBag<byte[][]> Free = [];
+
+    public static byte[][] Rent()
+    {
+        if (Free.TryTake(out var set))
+        {
+            return set;
+        }
+
+        set = new byte[RbdAio.Depth][];
+        for (var i = 0; i < set.Length; i++)
+        {
+            set[i] = GC.AllocateUninitializedArray<byte>(RbdAio.Chunk, pinned: true);
+        }
+
+        return set;
+    }
+
+    /// <summary>Only once no request uses them any more.</summary>
+    public static void Return(byte[][][] sets)
+    {
+        foreach (var set in sets)
+        {
+            if (Free.Count < Kept)
+            {
+                Free.Add(set);
+            }
+        }
+    }
 }

@@ -17,7 +17,10 @@ namespace VirtPool.Backends.Rbd;
 /// </summary>
 public sealed partial class RbdBackend
 {
-    private static readonly byte[] Zeros = GC.AllocateArray<byte>(RbdAio.Chunk, pinned: true);
+    private static byte[]? _zeros;
+
+    /// <summary>One pinned chunk of zeros, for plain uploads' holes; made on first use only, and always the one stored (requests point into it).</summary>
+    private static byte[] Zeros => LazyInitializer.EnsureInitialized(ref _zeros, static () => GC.AllocateArray<byte>(RbdAio.Chunk, pinned: true));
 
     /// <summary>libvirt's wipeVol: zero (here rbd_write_zeroes, which frees whole objects) or trim (rbd_discard); other algorithms refused.</summary>
     public async Task<VolumeDefinition> WipeVolumeAsync(PoolContext pool, VolumeDefinition volume, VolumeWipeAlgorithm algorithm, IProgress<long>? progress, CancellationToken cancellationToken)
@@ -31,21 +34,22 @@ public sealed partial class RbdBackend
 
         using (var lease = await AcquireAsync(pool, cancellationToken).ConfigureAwait(false))
         {
-            var image = await CallAsync(lease, c => RbdImage.Open(c, volume.Name, readOnly: false), "vol-wipe", cancellationToken).ConfigureAwait(false);
+            var work = new RbdWork();
             try
             {
+                var image = await CallAsync(lease, c => work.Open(() => RbdImage.Open(c, volume.Name, readOnly: false)), "vol-wipe", cancellationToken).ConfigureAwait(false);
                 var size = await CallAsync(lease, _ => image.Stat().Size, "vol-wipe", cancellationToken).ConfigureAwait(false);
                 var requests = RbdAio.Ranges(kind, 0, size).ToList();
                 for (var start = 0; start < requests.Count; start += RbdAio.Depth)
                 {
                     var batch = requests.GetRange(start, Math.Min(RbdAio.Depth, requests.Count - start));
-                    await CallAsync(lease, _ => { RbdAio.Run(image, batch); return 0; }, "vol-wipe", cancellationToken).ConfigureAwait(false);
+                    await CallAsync(lease, _ => work.Run(() => { RbdAio.Run(image, batch); return 0; }), "vol-wipe", cancellationToken).ConfigureAwait(false);
                     progress?.Report((long)(batch[^1].Offset + batch[^1].Length));
                 }
             }
             finally
             {
-                await CloseAsync(lease, image).ConfigureAwait(false);
+                await work.EndAsync(lease).ConfigureAwait(false);
             }
         }
 
@@ -62,9 +66,10 @@ public sealed partial class RbdBackend
     public async Task<long> UploadAsync(PoolContext pool, VolumeDefinition volume, VolumeDataEndpoint source, ulong offset, ulong length, bool sparse, IProgress<long>? progress, CancellationToken cancellationToken)
     {
         using var lease = await AcquireAsync(pool, cancellationToken).ConfigureAwait(false);
-        var image = await CallAsync(lease, c => RbdImage.Open(c, volume.Name, readOnly: false), "vol-upload", cancellationToken).ConfigureAwait(false);
+        var work = new RbdWork();
         try
         {
+            var image = await CallAsync(lease, c => work.Open(() => RbdImage.Open(c, volume.Name, readOnly: false)), "vol-upload", cancellationToken).ConfigureAwait(false);
             var size = await CallAsync(lease, _ => image.Stat().Size, "vol-upload", cancellationToken).ConfigureAwait(false);
             var room = size - Math.Min(offset, size);
             RbdPieceSource pieces;
@@ -98,7 +103,7 @@ public sealed partial class RbdBackend
                 var holder = sparse
                     ? await CallAsync(lease, _ => image.AllocatedExtents(offset, limit, wholeObject: image.UsesFastDiff(), includeParent: true), "vol-upload", cancellationToken).ConfigureAwait(false)
                     : null;
-                var written = await WriteAsync(lease, image, pieces, offset, limit, holder, progress, cancellationToken).ConfigureAwait(false);
+                var written = await WriteAsync(lease, work, image, pieces, offset, limit, holder, progress, cancellationToken).ConfigureAwait(false);
                 if (source is StreamEndpoint plain && length == 0 && (ulong)written == limit
                     && await plain.Stream.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false) > 0)
                 {
@@ -110,7 +115,7 @@ public sealed partial class RbdBackend
         }
         finally
         {
-            await CloseAsync(lease, image).ConfigureAwait(false);
+            await work.EndAsync(lease).ConfigureAwait(false);
             _images.TryRemove(volume.Name, out _);
         }
     }
@@ -182,18 +187,10 @@ public sealed partial class RbdBackend
     /// requests; two sets of buffers, so the next batch is read from the source while this one is
     /// written to the cluster.
     /// </summary>
-    private async Task<long> WriteAsync(NetworkLease<RbdCluster> lease, RbdImage image, RbdPieceSource pieces, ulong offset, ulong limit, List<(ulong Offset, ulong Length)>? holder, IProgress<long>? progress, CancellationToken cancellationToken)
+    private async Task<long> WriteAsync(NetworkLease<RbdCluster> lease, RbdWork work, RbdImage image, RbdPieceSource pieces, ulong offset, ulong limit, List<(ulong Offset, ulong Length)>? holder, IProgress<long>? progress, CancellationToken cancellationToken)
     {
-        var sets = new byte[2][][];
-        for (var set = 0; set < sets.Length; set++)
-        {
-            sets[set] = new byte[RbdAio.Depth][];
-            for (var i = 0; i < RbdAio.Depth; i++)
-            {
-                sets[set][i] = GC.AllocateUninitializedArray<byte>(RbdAio.Chunk, pinned: true);
-            }
-        }
-
+        // The work owns the buffers: they go back once no write that uses them runs, not when this loop gives up.
+        byte[][][] sets = [work.RentBuffers(), work.RentBuffers()];
         var current = 0;
         var requests = new List<RbdRequest>();
         Task? pending = null;
@@ -262,7 +259,7 @@ public sealed partial class RbdBackend
         }
         finally
         {
-            // Never let the buffers or the image go under a write still in flight.
+            // Not to free anything (the work does, once the write really ended): only so no batch is still being sent when this returns.
             if (pending is not null)
             {
                 await pending.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
@@ -293,7 +290,7 @@ public sealed partial class RbdBackend
 
         async Task Send(List<RbdRequest> batch, long done)
         {
-            await CallAsync(lease, _ => { RbdAio.Run(image, batch); return 0; }, "vol-upload", cancellationToken).ConfigureAwait(false);
+            await CallAsync(lease, _ => work.Run(() => { RbdAio.Run(image, batch); return 0; }), "vol-upload", cancellationToken).ConfigureAwait(false);
             progress?.Report(done);
         }
     }
@@ -306,25 +303,17 @@ public sealed partial class RbdBackend
     private async Task<long> ReadAsync(PoolContext pool, VolumeDefinition volume, ulong offset, ulong length, RbdPieceSink sink, IProgress<long>? progress, string operation, CancellationToken cancellationToken)
     {
         using var lease = await AcquireAsync(pool, cancellationToken).ConfigureAwait(false);
-        var image = await CallAsync(lease, c => RbdImage.Open(c, volume.Name, readOnly: true), operation, cancellationToken).ConfigureAwait(false);
+        var work = new RbdWork();
         Task? next = null;
         try
         {
+            var image = await CallAsync(lease, c => work.Open(() => RbdImage.Open(c, volume.Name, readOnly: true)), operation, cancellationToken).ConfigureAwait(false);
             var size = await CallAsync(lease, _ => image.Stat().Size, operation, cancellationToken).ConfigureAwait(false);
             var available = size - Math.Min(offset, size);
             var count = length == 0 ? available : Math.Min(length, available);
             var data = await CallAsync(lease, _ => image.AllocatedExtents(offset, count, wholeObject: image.UsesFastDiff(), includeParent: true), operation, cancellationToken).ConfigureAwait(false);
             var plan = ReadPlan(data, offset, offset + count);
-            var sets = new byte[2][][];
-            for (var set = 0; set < sets.Length; set++)
-            {
-                sets[set] = new byte[RbdAio.Depth][];
-                for (var i = 0; i < RbdAio.Depth; i++)
-                {
-                    sets[set][i] = GC.AllocateUninitializedArray<byte>(RbdAio.Chunk, pinned: true);
-                }
-            }
-
+            byte[][][] sets = [work.RentBuffers(), work.RentBuffers()];
             var batches = plan.Where(p => p.Batch is not null).Select(p => p.Batch!).ToList();
             next = batches.Count > 0 ? Start(0) : null;
             var taken = 0;
@@ -352,6 +341,8 @@ public sealed partial class RbdBackend
                 progress?.Report((long)(pos - offset));
             }
 
+            // Removed by another client while it was read: what was read after that are zeros, not its data.
+            await CallAsync(lease, c => work.Run(() => { image.CheckStillThere(c); return 0; }), operation, cancellationToken).ConfigureAwait(false);
             await sink.FinishAsync((long)count, cancellationToken).ConfigureAwait(false);
             return (long)count;
 
@@ -359,18 +350,18 @@ public sealed partial class RbdBackend
             {
                 var buffers = sets[index % 2];
                 var requests = batches[index].Select((r, i) => r with { Buffer = Pinned(buffers[i]) }).ToList();
-                return CallAsync(lease, _ => { RbdAio.Run(image, requests); return 0; }, operation, cancellationToken);
+                return CallAsync(lease, _ => work.Run(() => { RbdAio.Run(image, requests); return 0; }), operation, cancellationToken);
             }
         }
         finally
         {
-            // Never close the image under a read still in flight.
+            // The read ahead's caller side settles first; the work frees image and buffers once no read of it runs any more.
             if (next is not null)
             {
                 await next.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
             }
 
-            await CloseAsync(lease, image).ConfigureAwait(false);
+            await work.EndAsync(lease).ConfigureAwait(false);
         }
     }
 
@@ -436,18 +427,6 @@ public sealed partial class RbdBackend
         {
             // Allocated on the pinned object heap: the address stays valid after this scope.
             return (nint)p;
-        }
-    }
-
-    private async Task CloseAsync(NetworkLease<RbdCluster> lease, RbdImage image)
-    {
-        try
-        {
-            await lease.CallAsync(_ => { image.Dispose(); return 0; }, "close", CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (VirtPoolException)
-        {
-            // A close that times out leaves the image to the connection, which is marked broken and freed later.
         }
     }
 }

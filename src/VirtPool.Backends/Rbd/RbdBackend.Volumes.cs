@@ -88,7 +88,48 @@ public sealed partial class RbdBackend
         }
 
         var withSnapshots = flags.HasFlag(VolumeDeleteFlags.WithSnapshots);
-        await CallAsync(pool, c => { RemoveImage(c, volume.Name, withSnapshots, pool); return 0; }, "vol-delete", cancellationToken).ConfigureAwait(false);
+        using var lease = await AcquireAsync(pool, cancellationToken).ConfigureAwait(false);
+
+        // Everything is checked before anything changes (clones of its snapshots, other clients using it).
+        var plan = await CallAsync(lease, c => PlanRemove(c, volume.Name, withSnapshots), "vol-delete", cancellationToken).ConfigureAwait(false);
+        if (plan is null)
+        {
+            _images.TryRemove(volume.Name, out _);
+            return;
+        }
+
+        if (plan.Snapshots.Count > 0)
+        {
+            // Each snapshot's unprotect and remove is its own bounded call: a few round trips each, so
+            // dozens of them are no dead cluster.
+            var work = new RbdWork();
+            try
+            {
+                var image = await CallAsync(lease, c => work.Open(() => RbdImage.Open(c, volume.Name, readOnly: false)), "vol-delete", cancellationToken).ConfigureAwait(false);
+                foreach (var snapshot in plan.Snapshots)
+                {
+                    await CallAsync(lease, c => work.Run(() => { RemoveSnapshot(c.PoolName, image, snapshot); return 0; }), "vol-delete", cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                await work.EndAsync(lease).ConfigureAwait(false);
+            }
+        }
+
+        await CallAsync(lease, c => { RemoveImage(c, volume.Name); return 0; }, "vol-delete", cancellationToken).ConfigureAwait(false);
+        if (plan.Parent is { } p && p.Pool == PoolName(pool) && p.Snapshot.StartsWith(ClonePrefix, StringComparison.Ordinal))
+        {
+            try
+            {
+                await CallAsync(lease, c => { RemoveUnusedCloneSnapshot(c, p.Image, p.Snapshot); return 0; }, "vol-delete", cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RbdException or VirtPoolException)
+            {
+                // The clone is gone as asked; a snapshot left behind is what libvirt leaves anyway.
+                pool.Log.LogWarning("could not remove the clone snapshot {Parent}@{Snapshot}: {Error}", p.Image, p.Snapshot, ex.Message);
+            }
+        }
         _images.TryRemove(volume.Name, out _);
     }
 
@@ -125,7 +166,15 @@ public sealed partial class RbdBackend
         BackendFlags.Check((uint)flags, 0, "virStorageBackendRBDBuildVolFrom");
         var poolName = PoolName(pool);
         var byDiff = AllocationByDiff(pool);
-        if (source.Type == VolumeType.Network && source.Key == $"{poolName}/{source.Name}")
+        // The same RADOS pool name may live on another cluster: a copy-on-write clone only from this one.
+        var sameCluster = source.Type == VolumeType.Network && source.Key == $"{poolName}/{source.Name}"
+            && await CallAsync(pool, c => source.BackendData == ClusterNote(c), "vol-clone", cancellationToken).ConfigureAwait(false);
+        if (source.Type == VolumeType.Network && source.Key == $"{poolName}/{source.Name}" && !sameCluster)
+        {
+            throw VirtPoolException.NoSupport($"cannot clone volume '{source.Name}' into RBD pool '{poolName}': it is an image of another Ceph cluster (or of a pool not refreshed as an RBD pool), and images are cloned only within one cluster");
+        }
+
+        if (sameCluster)
         {
             var cloned = await CallAsync(
                 pool,
@@ -229,13 +278,21 @@ public sealed partial class RbdBackend
         return -1;
     }
 
-    private static void RemoveImage(RbdCluster cluster, string name, bool withSnapshots, PoolContext pool)
+    /// <summary>What a delete will remove: the snapshots (when asked) and the parent the image was cloned from.</summary>
+    private sealed record RemovePlan(List<string> Snapshots, (string Pool, string Image, string Snapshot)? Parent);
+
+    /// <summary>
+    /// The image opened read-only (no watch of our own): null when it is gone already. With its
+    /// snapshots, refused before anything changes when a snapshot has clones (naming them) or another
+    /// client has the image open (a running VM, an rbd-nbd map): rbd_remove would then fail with EBUSY
+    /// after the snapshots were removed for good.
+    /// </summary>
+    private static RemovePlan? PlanRemove(RbdCluster cluster, string name, bool withSnapshots)
     {
-        (string Pool, string Image, string Snapshot)? parent = null;
-        var open = RbdNative.Open(cluster.Ioctx, name, out var handle, null);
+        var open = RbdNative.OpenReadOnly(cluster.Ioctx, name, out var handle, null);
         if (open == -Errno.ENOENT)
         {
-            return;
+            return null;
         }
 
         if (open < 0)
@@ -243,39 +300,35 @@ public sealed partial class RbdBackend
             throw new RbdException($"failed to open the RBD image '{name}'", open);
         }
 
-        using (var image = RbdImage.Adopt(handle, name))
+        using var image = RbdImage.Adopt(handle, name);
+        var parent = image.Parent();
+        var snapshots = withSnapshots ? image.Snapshots() : [];
+        if (snapshots.Count > 0)
         {
-            parent = image.Parent();
-            if (withSnapshots)
+            CheckNoClones(cluster.PoolName, image, snapshots);
+            var watchers = image.WatcherCount();
+            if (watchers > 0)
             {
-                RemoveSnapshots(cluster.PoolName, image);
+                throw new RbdException($"cannot delete volume '{cluster.PoolName}/{name}' with its snapshots: the image is open in {watchers} other client(s)", -Errno.EBUSY);
             }
         }
 
+        return new RemovePlan(snapshots, parent);
+    }
+
+    /// <summary>rbd_remove; an image already gone is no error.</summary>
+    private static void RemoveImage(RbdCluster cluster, string name)
+    {
         var rc = RbdNative.Remove(cluster.Ioctx, name);
         if (rc < 0 && rc != -Errno.ENOENT)
         {
             throw new RbdException($"failed to remove volume '{cluster.PoolName}/{name}'", rc);
         }
-
-        if (parent is { } p && p.Pool == cluster.PoolName && p.Snapshot.StartsWith(ClonePrefix, StringComparison.Ordinal))
-        {
-            try
-            {
-                RemoveUnusedCloneSnapshot(cluster, p.Image, p.Snapshot);
-            }
-            catch (RbdException ex)
-            {
-                // The clone is gone as asked; a snapshot left behind is what libvirt leaves anyway.
-                pool.Log.LogWarning("could not remove the clone snapshot {Parent}@{Snapshot}: {Error}", p.Image, p.Snapshot, ex.Message);
-            }
-        }
     }
 
-    /// <summary>Every snapshot checked for clones first (refused, naming them), then unprotected and removed.</summary>
-    private static void RemoveSnapshots(string poolName, RbdImage image)
+    /// <summary>Every snapshot checked for clones: refused, naming them.</summary>
+    private static void CheckNoClones(string poolName, RbdImage image, List<string> snapshots)
     {
-        var snapshots = image.Snapshots();
         var used = new List<string>();
         foreach (var snapshot in snapshots)
         {
@@ -290,23 +343,24 @@ public sealed partial class RbdBackend
         {
             throw VirtPoolException.InvalidOperation($"cannot delete volume '{poolName}/{image.Name}' with its snapshots: snapshot {string.Join("; snapshot ", used)}");
         }
+    }
 
-        foreach (var snapshot in snapshots)
+    /// <summary>One snapshot unprotected (when protected) and removed.</summary>
+    private static void RemoveSnapshot(string poolName, RbdImage image, string snapshot)
+    {
+        if (image.IsProtected(poolName, snapshot))
         {
-            if (image.IsProtected(poolName, snapshot))
+            var rc = RbdNative.SnapUnprotect(image.Handle, snapshot);
+            if (rc < 0)
             {
-                var rc = RbdNative.SnapUnprotect(image.Handle, snapshot);
-                if (rc < 0)
-                {
-                    throw new RbdException($"failed to unprotect snapshot '{poolName}/{image.Name}@{snapshot}'", rc);
-                }
+                throw new RbdException($"failed to unprotect snapshot '{poolName}/{image.Name}@{snapshot}'", rc);
             }
+        }
 
-            var removed = RbdNative.SnapRemove(image.Handle, snapshot);
-            if (removed < 0)
-            {
-                throw new RbdException($"failed to remove snapshot '{poolName}/{image.Name}@{snapshot}'", removed);
-            }
+        var removed = RbdNative.SnapRemove(image.Handle, snapshot);
+        if (removed < 0)
+        {
+            throw new RbdException($"failed to remove snapshot '{poolName}/{image.Name}@{snapshot}'", removed);
         }
     }
 

@@ -162,6 +162,7 @@ public sealed partial class RbdBackend : IStorageBackend, IVolumeCreator, IVolum
                 using var image = RbdImage.Open(c, volume.Name, readOnly: true);
                 var described = RbdListing.DescribeOpen(c.PoolName, image, byDiff);
                 described.Target.Permissions = volume.Target.Permissions;
+                described.BackendData = ClusterNote(c);
                 return described;
             },
             "vol-info",
@@ -169,6 +170,9 @@ public sealed partial class RbdBackend : IStorageBackend, IVolumeCreator, IVolum
     }
 
     public void Dispose() => _connection.Dispose();
+
+    /// <summary>A volume's note of the cluster it lives on (its fsid), so a clone tells this cluster's images from another's of the same RADOS pool name.</summary>
+    private static string ClusterNote(RbdCluster cluster) => $"ceph-fsid={cluster.Fsid()}";
 
     /// <summary>libvirt asks for the fast-diff allocation only when the pool has &lt;refresh&gt;&lt;volume allocation='default'/&gt;.</summary>
     private static bool AllocationByDiff(PoolContext pool) => pool.Definition.RefreshVolumeAllocation == PoolRefreshAllocation.Default;

@@ -32,6 +32,22 @@ internal sealed class RbdCluster
     /// <summary>The RADOS pool (&lt;source&gt;&lt;name&gt;).</summary>
     public string PoolName { get; }
 
+    /// <summary>The cluster's fsid (rados_cluster_fsid, known once connected): which cluster an image of this pool lives on.</summary>
+    public unsafe string Fsid()
+    {
+        Span<byte> text = stackalloc byte[64];
+        fixed (byte* p = text)
+        {
+            var rc = RadosNative.ClusterFsid(Cluster, p, (nuint)text.Length);
+            if (rc < 0)
+            {
+                throw VirtPoolException.System("failed to get the RADOS cluster's fsid", -rc);
+            }
+
+            return Encoding.ASCII.GetString(text[..Math.Min(rc, text.Length)]).TrimEnd('\0');
+        }
+    }
+
     /// <summary>mon_host as set, libvirt's words for the cluster in its messages ("127.0.0.1:6789,").</summary>
     public string Monitors { get; }
 
@@ -123,13 +139,13 @@ internal sealed class RbdCluster
             }
 
             rc = RadosNative.Connect(cluster);
-            if (rc == -RbdErrno.ETIMEDOUT && auth is not null && AnyMonitorAnswers(definition))
+            if (rc == -RbdErrno.ETIMEDOUT && auth is not null && AnyMonitorAnswers(EffectiveMonitors(definition)))
             {
                 // A monitor that refuses the key does not say so: librados retries until its mount
                 // timeout. One that accepts TCP connections but never let us in has refused the key.
-                throw new VirtPoolException(
+                throw Network.NetworkErrors.ServerAnswered(new VirtPoolException(
                     VirErrorCode.SystemError,
-                    $"failed to connect to the RADOS monitor on: {monitors}: {StrError.Describe(Errno.EACCES)} (the monitor answers, but did not authenticate client.{auth.Username} within {Seconds(connectTimeout)} s: is the secret's key that user's?)");
+                    $"failed to connect to the RADOS monitor on: {monitors}: {StrError.Describe(Errno.EACCES)} (the monitor answers, but did not authenticate client.{auth.Username} within {Seconds(connectTimeout)} s: is the secret's key that user's?)"));
             }
 
             if (rc < 0)
@@ -140,7 +156,8 @@ internal sealed class RbdCluster
             rc = RadosNative.IoctxCreate(cluster, poolName, out var ioctx);
             if (rc < 0 || ioctx == 0)
             {
-                throw VirtPoolException.System($"failed to create the RBD IoCTX. Does the pool '{poolName}' exist?", rc < 0 ? -rc : Errno.ENOENT);
+                // The cluster answered: the pool is not there (or not ours to see).
+                throw Network.NetworkErrors.ServerAnswered(VirtPoolException.System($"failed to create the RBD IoCTX. Does the pool '{poolName}' exist?", rc < 0 ? -rc : Errno.ENOENT));
             }
 
             return new RbdCluster(cluster, ioctx, poolName, monitors);
@@ -156,9 +173,9 @@ internal sealed class RbdCluster
     /// Whether any &lt;host&gt; greets a TCP connection with Ceph's banner within a second (port 3300
     /// where none is given): a live monitor. A stopped one accepts in the kernel but never greets.
     /// </summary>
-    private static bool AnyMonitorAnswers(PoolDefinition definition)
+    private static bool AnyMonitorAnswers(List<(string Name, int Port)> monitors)
     {
-        foreach (var host in definition.Source.Hosts)
+        foreach (var host in monitors)
         {
             try
             {
@@ -190,6 +207,47 @@ internal sealed class RbdCluster
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// The monitors librados was told to use: the &lt;host&gt;s, unless an &lt;rbd:config_opts&gt; option
+    /// overrides mon_host (Ceph reads "mon host", "mon-host" and "mon_host" alike); then its entries
+    /// ("HOST", "HOST:PORT", "[v2:HOST:PORT,v1:HOST:PORT]", "[IPV6]:PORT"; commas, semicolons or spaces between).
+    /// </summary>
+    private static List<(string Name, int Port)> EffectiveMonitors(PoolDefinition definition)
+    {
+        var overridden = (definition.RbdConfigOptions ?? []).Where(o => o.Name.Replace('-', '_').Replace(' ', '_') == "mon_host").Select(o => o.Value).LastOrDefault();
+        if (overridden is null)
+        {
+            return [.. definition.Source.Hosts.Select(h => (h.Name, h.Port))];
+        }
+
+        var monitors = new List<(string Name, int Port)>();
+        foreach (var raw in overridden.Split([',', ';', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            var entry = raw.Trim('[', ']');
+            if (entry.StartsWith("v1:", StringComparison.Ordinal) || entry.StartsWith("v2:", StringComparison.Ordinal))
+            {
+                entry = entry[3..];
+            }
+
+            entry = entry.Split('/')[0];
+            if (entry.StartsWith('[') && entry.IndexOf("]:", StringComparison.Ordinal) is var close and > 0)
+            {
+                monitors.Add((entry[1..close], int.TryParse(entry[(close + 2)..], out var v6Port) ? v6Port : 0));
+            }
+            else if (entry.Count(ch => ch == ':') == 1)
+            {
+                var colon = entry.IndexOf(':');
+                monitors.Add((entry[..colon], int.TryParse(entry[(colon + 1)..], out var port) ? port : 0));
+            }
+            else
+            {
+                monitors.Add((entry, 0));
+            }
+        }
+
+        return monitors;
     }
 
     /// <summary>libvirt's virStorageBackendRBDCloseRADOSConn.</summary>

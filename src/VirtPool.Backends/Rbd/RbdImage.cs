@@ -31,6 +31,64 @@ internal sealed unsafe class RbdImage : IDisposable
         return rc < 0 ? throw new RbdException($"failed to open the RBD image '{name}'", rc) : new RbdImage(image, name);
     }
 
+    /// <summary>rbd_watchers_list: clients watching the image (one that has it open read-write; a read-only open watches nothing).</summary>
+    public int WatcherCount()
+    {
+        nuint max = 16;
+        while (true)
+        {
+            var watchers = new RbdNative.ImageWatcher[(int)max];
+            fixed (RbdNative.ImageWatcher* p = watchers)
+            {
+                var asked = max;
+                var rc = RbdNative.WatchersList(Handle, p, ref max);
+                if (rc == -RbdErrno.ERANGE && max > asked)
+                {
+                    continue;
+                }
+
+                if (rc < 0)
+                {
+                    throw new RbdException($"failed to list the watchers of the RBD image '{Name}'", rc);
+                }
+
+                RbdNative.WatchersListCleanup(p, max);
+                return (int)max;
+            }
+        }
+    }
+
+    /// <summary>rbd_get_id: the image's id, which a removed and re-created image of the same name does not share.</summary>
+    public string Id()
+    {
+        Span<byte> id = stackalloc byte[128];
+        fixed (byte* p = id)
+        {
+            var rc = RbdNative.GetId(Handle, p, (nuint)id.Length);
+            if (rc < 0)
+            {
+                throw new RbdException($"failed to get the id of the RBD image '{Name}'", rc);
+            }
+        }
+
+        var end = id.IndexOf((byte)0);
+        return System.Text.Encoding.UTF8.GetString(end < 0 ? id : id[..end]);
+    }
+
+    /// <summary>
+    /// Whether this image is still the one the pool names so (a read-only open registers no watch, so
+    /// another client may remove it while it is read, and librbd then reads its removed objects as
+    /// holes): fails with libvirt's open error (ENOENT) when it is gone or replaced.
+    /// </summary>
+    public void CheckStillThere(RbdCluster cluster)
+    {
+        using var current = Open(cluster, Name, readOnly: true);
+        if (current.Id() != Id())
+        {
+            throw new RbdException($"failed to open the RBD image '{Name}'", -VirtPool.Core.Interop.Errno.ENOENT);
+        }
+    }
+
     /// <summary>Takes an image opened elsewhere (an asynchronous open).</summary>
     public static RbdImage Adopt(nint image, string name) => new(image, name);
 

@@ -69,6 +69,12 @@ internal static unsafe partial class RbdNative
     [LibraryImport(Library, EntryPoint = "rbd_get_stripe_count")]
     public static partial int GetStripeCount(nint image, out ulong stripeCount);
 
+    [LibraryImport(Library, EntryPoint = "rbd_watchers_list")]
+    public static partial int WatchersList(nint image, ImageWatcher* watchers, ref nuint maxWatchers);
+
+    [LibraryImport(Library, EntryPoint = "rbd_watchers_list_cleanup")]
+    public static partial void WatchersListCleanup(ImageWatcher* watchers, nuint count);
+
     [LibraryImport(Library, EntryPoint = "rbd_get_id")]
     public static partial int GetId(nint image, byte* id, nuint length);
 
@@ -196,4 +202,13 @@ internal static unsafe partial class RbdNative
     }
 
     public static string? Utf8(byte* text) => text is null ? null : Marshal.PtrToStringUTF8((nint)text);
+
+    /// <summary>rbd_image_watcher_t.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ImageWatcher
+    {
+        public nint Address;
+        public long Id;
+        public ulong Cookie;
+    }
 }
