@@ -122,7 +122,9 @@ public sealed partial class RbdFaultDrillTests(ITestOutputHelper output)
             Assert.Contains("keep", await Must("vol-list", "drill"), StringComparison.Ordinal);
 
             var back = Path.Combine(dir.Path, "keep-back.bin");
-            await Must("vol-download", "keep", back, "--pool", "drill");
+            // The OSD answers a refresh's header reads before it serves data again at full speed on a
+            // loaded machine: wait until a download of the untouched image goes through, then compare.
+            await Eventually.UntilAsync(async () => (await Virsh("vol-download", "keep", back, "--pool", "drill")).Exit == 0, "a download of the untouched image succeeds after the OSD is back");
             Assert.Equal(SHA256.HashData(keep), SHA256.HashData(await File.ReadAllBytesAsync(back)));
             var exported = Path.Combine(dir.Path, "keep-export.bin");
             ceph.Rbd("export", "--no-progress", $"{CephCluster.Pool}/keep", exported);
