@@ -42,20 +42,20 @@ internal static unsafe partial class GfapiNative
     public static partial int StatVfs(nint fs, string path, out RawStatVfs buf);
 
     [LibraryImport(Library, EntryPoint = "glfs_stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int Stat(nint fs, string path, out RawStat buf);
+    public static partial int Stat(nint fs, string path, FileStat.RawStat* buf);
 
     [LibraryImport(Library, EntryPoint = "glfs_lstat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int LStat(nint fs, string path, out RawStat buf);
+    public static partial int LStat(nint fs, string path, FileStat.RawStat* buf);
 
     [LibraryImport(Library, EntryPoint = "glfs_fstat", SetLastError = true)]
-    public static partial int FStat(nint fd, out RawStat buf);
+    public static partial int FStat(nint fd, FileStat.RawStat* buf);
 
     [LibraryImport(Library, EntryPoint = "glfs_opendir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial nint OpenDir(nint fs, string path);
 
     /// <summary>0 with <paramref name="result"/> NULL at the end; else an error (the return value or errno).</summary>
     [LibraryImport(Library, EntryPoint = "glfs_readdirplus_r", SetLastError = true)]
-    public static partial int ReaddirplusR(nint dir, out RawStat stat, RawDirent* entry, out nint result);
+    public static partial int ReaddirplusR(nint dir, FileStat.RawStat* stat, RawDirent* entry, out nint result);
 
     [LibraryImport(Library, EntryPoint = "glfs_closedir", SetLastError = true)]
     public static partial int CloseDir(nint dir);
@@ -145,35 +145,6 @@ internal static unsafe partial class GfapiNative
                 _ = FcntlInt(fd, FSetFd, flags | FdCloExec);
             }
         }
-    }
-
-    /// <summary>struct stat, x86_64 glibc.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct RawStat
-    {
-        public ulong Dev;
-        public ulong Ino;
-        public ulong Nlink;
-        public uint Mode;
-        public uint Uid;
-        public uint Gid;
-        public int Pad0;
-        public ulong Rdev;
-        public long Size;
-        public long Blksize;
-        public long Blocks;
-        public long ATime;
-        public long ATimeNsec;
-        public long MTime;
-        public long MTimeNsec;
-        public long CTime;
-        public long CTimeNsec;
-        public long Reserved0;
-        public long Reserved1;
-        public long Reserved2;
-
-        public readonly FileStat ToStat()
-            => new(Dev, Ino, Mode, Uid, Gid, Rdev, Size, Blksize, Blocks, ATime, ATimeNsec, MTime, MTimeNsec, CTime, CTimeNsec);
     }
 
     /// <summary>struct statvfs, x86_64 glibc.</summary>

@@ -34,7 +34,8 @@ public sealed unsafe class GlusterFile : IDisposable
 
     public FileStat Stat()
     {
-        if (GfapiNative.FStat(Fd, out var raw) < 0)
+        FileStat.RawStat raw;
+        if (GfapiNative.FStat(Fd, &raw) < 0)
         {
             throw VirtPoolException.System($"cannot stat file '{Name}'", GlusterMount.Errno(GfapiNative.LastErrno));
         }

@@ -97,9 +97,10 @@ public sealed unsafe class GlusterMount : IDisposable
         try
         {
             GfapiNative.RawDirent entry;
+            FileStat.RawStat st;
             while (true)
             {
-                var rc = GfapiNative.ReaddirplusR(dir, out var st, &entry, out var result);
+                var rc = GfapiNative.ReaddirplusR(dir, &st, &entry, out var result);
                 if (rc != 0)
                 {
                     var errno = rc > 0 ? rc : GfapiNative.LastErrno;
@@ -127,7 +128,8 @@ public sealed unsafe class GlusterMount : IDisposable
     /// <summary>glfs_stat (follows links); false with the errno when it fails.</summary>
     public bool TryStat(string path, out FileStat stat, out int errno)
     {
-        var rc = GfapiNative.Stat(Handle, path, out var raw);
+        FileStat.RawStat raw;
+        var rc = GfapiNative.Stat(Handle, path, &raw);
         errno = rc < 0 ? Errno(GfapiNative.LastErrno) : 0;
         stat = rc < 0 ? default : raw.ToStat();
         return rc == 0;
@@ -136,7 +138,8 @@ public sealed unsafe class GlusterMount : IDisposable
     /// <summary>glfs_lstat; false with the errno when it fails.</summary>
     public bool TryLStat(string path, out FileStat stat, out int errno)
     {
-        var rc = GfapiNative.LStat(Handle, path, out var raw);
+        FileStat.RawStat raw;
+        var rc = GfapiNative.LStat(Handle, path, &raw);
         errno = rc < 0 ? Errno(GfapiNative.LastErrno) : 0;
         stat = rc < 0 ? default : raw.ToStat();
         return rc == 0;

@@ -54,8 +54,9 @@ public readonly partial record struct FileStat(ulong Device, ulong Inode, uint M
         public static partial int FStat(int fd, out RawStat buf);
     }
 
+    /// <summary>struct stat, x86_64 glibc: also what libgfapi's glfs_stat family fills.</summary>
     [StructLayout(LayoutKind.Sequential)]
-    private struct RawStat
+    public struct RawStat
     {
         public ulong Dev;
         public ulong Ino;
